@@ -1,0 +1,188 @@
+"""Typed, frozen run configuration and its validation.
+
+The raw Hydra config is turned into a `RunConfig` once, at the entry point
+(`RunConfig.from_dict`); nothing below reads the raw config. Every invalid value raises a
+`ConfigError` whose message is one line naming the field and the allowed values, before
+any compute starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+TASKS = ("qc", "mfe", "histogram")
+SAMPLERS = ("uniform", "balanced")
+QUERIES = ("last", "sep")
+POSITIONS = ("none", "learned", "sinusoidal", "rope")
+NORMS = ("none", "pre_ln")
+SCHEDULES = ("cosine", "constant")
+
+
+class ConfigError(ValueError):
+    """A user's mistake in a config value: one line, field name and allowed values."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    name: str = "qc"
+    m: int = 16  # vocabulary size: number of distinct token types
+    n: int = 16  # context length: number of counted tokens
+    k: int | None = None  # distinct tokens allowed in one sequence; None means m
+    sampler: str = "balanced"
+    bos: bool = True
+    query: str = "last"  # QC only: "last" (query right after the tokens) or "sep" (separator, then query)
+    eval_size: int = 2048
+    eval_seed: int = 1_000_003  # the held-out set's own seed, never used for training
+
+    @property
+    def k_eff(self) -> int:
+        return self.m if self.k is None else self.k
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    d: int = 32  # embedding dimension
+    L: int = 1  # layers
+    H: int = 1  # heads
+    w: int = 128  # MLP hidden width
+    pos: str = "learned"
+    causal: bool = False
+    norm: str = "pre_ln"
+    softmax: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    warmup: int = 100
+    schedule: str = "cosine"
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    eval_every: int = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    task: TaskConfig = TaskConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    experiment: str = "default"
+    results_dir: str = "results"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        """Builds and validates a RunConfig from a plain (resolved) mapping."""
+        sections = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in sections:
+                kwargs[key] = _build(sections[key], key, value)
+            elif key in ("experiment", "results_dir"):
+                kwargs[key] = _coerce(key, value, str)
+            elif key in ("hydra", "sweep"):
+                continue  # entry-point concerns, not part of a run's identity
+            else:
+                raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
+        cfg = cls(**kwargs)
+        validate(cfg)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the trained model (not where it is stored)."""
+        d = self.to_dict()
+        d.pop("results_dir")
+        d["task"]["k"] = self.task.k_eff
+        return d
+
+    def hash(self) -> str:
+        """Stable hash of the run's identity: insensitive to key order."""
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _build(cls: type, section: str, value: Any):
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{section}: expected a mapping of fields, got {value!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, v in value.items():
+        if key not in fields:
+            raise ConfigError(f"{section}.{key}: unknown field; allowed: {', '.join(fields)}")
+        default = fields[key].default
+        kind = type(default) if default is not None else int  # k: int | None
+        kwargs[key] = v if (v is None and default is None) else _coerce(f"{section}.{key}", v, kind)
+    return cls(**kwargs)
+
+
+def _coerce(field: str, value: Any, kind: type):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{field}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{field}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{field}: expected a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{field}: expected a string, got {value!r}")
+    return value
+
+
+def _choice(field: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{field}: unknown value {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _at_least(field: str, value: float, lo: float, what: str = "") -> None:
+    if value < lo:
+        raise ConfigError(f"{field}: must be >= {lo}{what}, got {value}")
+
+
+def validate(cfg: RunConfig) -> None:
+    t, mo, tr = cfg.task, cfg.model, cfg.train
+    _choice("task.name", t.name, TASKS)
+    _choice("task.sampler", t.sampler, SAMPLERS)
+    _choice("task.query", t.query, QUERIES)
+    _at_least("task.m", t.m, 2)
+    _at_least("task.n", t.n, 1)
+    if t.k is not None and not 2 <= t.k <= t.m:
+        raise ConfigError(f"task.k: must be in 2..task.m ({t.m}) or null (= m), got {t.k}")
+    _at_least("task.eval_size", t.eval_size, 1)
+    for name in ("d", "L", "H", "w"):
+        _at_least(f"model.{name}", getattr(mo, name), 1)
+    if mo.d % mo.H:
+        raise ConfigError(f"model.d: must be divisible by model.H ({mo.H}), got {mo.d}")
+    _choice("model.pos", mo.pos, POSITIONS)
+    _choice("model.norm", mo.norm, NORMS)
+    if mo.pos == "rope" and (mo.d // mo.H) % 2:
+        raise ConfigError(f"model.d: rope needs an even head dimension d/H, got {mo.d}/{mo.H}")
+    _at_least("train.steps", tr.steps, 0)
+    _at_least("train.batch", tr.batch, 1)
+    if not tr.lr > 0:
+        raise ConfigError(f"train.lr: must be > 0, got {tr.lr}")
+    _at_least("train.warmup", tr.warmup, 0)
+    _choice("train.schedule", tr.schedule, SCHEDULES)
+    _at_least("train.weight_decay", tr.weight_decay, 0.0)
+    if not tr.clip > 0:
+        raise ConfigError(f"train.clip: must be > 0, got {tr.clip}")
+    _at_least("train.eval_every", tr.eval_every, 1)
+    if not cfg.experiment or "/" in cfg.experiment:
+        raise ConfigError(f"experiment: must be a non-empty name without '/', got {cfg.experiment!r}")

@@ -1,0 +1,152 @@
+"""The configurable transformer: embeddings, L blocks of attention + ReLU MLP, a count head.
+
+One forward code path serves trained models and the exact constructions of the theory
+module (which set these same weights by hand). Shapes: B batch, T length, D = d model
+dimension, H heads, K = d/H head dimension, F = w MLP width, V vocabulary, C = n + 1 count
+classes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from counting.config import ModelConfig
+
+
+def prefix_stable_normal(stddev: float):
+    """Embedding init whose row i depends only on (key, i): padding the table to a larger
+    vocabulary (as a cohort does) leaves every existing row unchanged."""
+
+    def init(key, shape, dtype=jnp.float32):
+        rows = jnp.arange(shape[0])
+        draw_row = lambda i: jax.random.normal(jax.random.fold_in(key, i), shape[1:], dtype)
+        return stddev * jax.vmap(draw_row)(rows)
+
+    return init
+
+
+def sinusoidal_table(T: int, d: int) -> jax.Array:
+    """pe_TxD: the fixed sin/cos table of Vaswani et al.; defined for any length T."""
+    pos_T1 = jnp.arange(T, dtype=jnp.float32)[:, None]
+    freq_F = jnp.exp(-math.log(10000.0) * jnp.arange(0, d, 2, dtype=jnp.float32) / d)
+    ang_TxF = pos_T1 * freq_F[None, :]
+    pe_TxFx2 = jnp.stack([jnp.sin(ang_TxF), jnp.cos(ang_TxF)], axis=-1)
+    return pe_TxFx2.reshape(T, -1)[:, :d]
+
+
+def rope(x_BxTxHxK: jax.Array) -> jax.Array:
+    """Rotary position embedding on the last axis (split-half convention)."""
+    T, K = x_BxTxHxK.shape[1], x_BxTxHxK.shape[3]
+    freq_F = 10000.0 ** (-jnp.arange(0, K, 2, dtype=jnp.float32) / K)
+    ang_TxF = jnp.arange(T, dtype=jnp.float32)[:, None] * freq_F[None, :]
+    cos_1xTx1xF = jnp.cos(ang_TxF)[None, :, None, :]
+    sin_1xTx1xF = jnp.sin(ang_TxF)[None, :, None, :]
+    a_BxTxHxF, b_BxTxHxF = jnp.split(x_BxTxHxK, 2, axis=-1)
+    return jnp.concatenate(
+        [a_BxTxHxF * cos_1xTx1xF - b_BxTxHxF * sin_1xTx1xF, a_BxTxHxF * sin_1xTx1xF + b_BxTxHxF * cos_1xTx1xF],
+        axis=-1,
+    )
+
+
+class Attention(nnx.Module):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        self.cfg = cfg
+        d = cfg.d
+        self.query = nnx.Linear(d, d, use_bias=False, rngs=rngs)
+        self.key = nnx.Linear(d, d, use_bias=False, rngs=rngs)
+        self.value = nnx.Linear(d, d, use_bias=False, rngs=rngs)
+        self.out = nnx.Linear(d, d, use_bias=False, rngs=rngs)
+
+    def weights(self, x_BxTxD: jax.Array) -> jax.Array:
+        """att_BxHxTxT: attention weights (rows: queries, columns: keys)."""
+        cfg = self.cfg
+        B, T, _ = x_BxTxD.shape
+        K = cfg.d // cfg.H
+        q_BxTxHxK = self.query(x_BxTxD).reshape(B, T, cfg.H, K)
+        k_BxTxHxK = self.key(x_BxTxD).reshape(B, T, cfg.H, K)
+        if cfg.pos == "rope":
+            q_BxTxHxK, k_BxTxHxK = rope(q_BxTxHxK), rope(k_BxTxHxK)
+        s_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / math.sqrt(K)
+        allowed_TxT = jnp.tril(jnp.ones((T, T), bool)) if cfg.causal else jnp.ones((T, T), bool)
+        if cfg.softmax:
+            return jax.nn.softmax(jnp.where(allowed_TxT, s_BxHxTxT, -jnp.inf), axis=-1)
+        # Linear attention: raw scores, averaged over the attended positions.
+        seen_Tx1 = allowed_TxT.sum(-1, keepdims=True).astype(s_BxHxTxT.dtype)
+        return jnp.where(allowed_TxT, s_BxHxTxT, 0.0) / seen_Tx1
+
+    def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        B, T, _ = x_BxTxD.shape
+        att_BxHxTxT = self.weights(x_BxTxD)
+        v_BxTxHxK = self.value(x_BxTxD).reshape(B, T, cfg.H, cfg.d // cfg.H)
+        y_BxTxHxK = jnp.einsum("bhts,bshk->bthk", att_BxHxTxT, v_BxTxHxK)
+        return self.out(y_BxTxHxK.reshape(B, T, cfg.d))
+
+
+class MLP(nnx.Module):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(cfg.d, cfg.w, rngs=rngs)
+        self.out = nnx.Linear(cfg.w, cfg.d, rngs=rngs)
+
+    def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
+        return self.out(jax.nn.relu(self.hidden(x_BxTxD)))
+
+
+class Block(nnx.Module):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        self.pre_ln = cfg.norm == "pre_ln"
+        self.attn = Attention(cfg, rngs)
+        self.mlp = MLP(cfg, rngs)
+        if self.pre_ln:
+            self.ln_attn = nnx.LayerNorm(cfg.d, rngs=rngs)
+            self.ln_mlp = nnx.LayerNorm(cfg.d, rngs=rngs)
+
+    def attn_input(self, x_BxTxD: jax.Array) -> jax.Array:
+        return self.ln_attn(x_BxTxD) if self.pre_ln else x_BxTxD
+
+    def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
+        x_BxTxD = x_BxTxD + self.attn(self.attn_input(x_BxTxD))
+        return x_BxTxD + self.mlp(self.ln_mlp(x_BxTxD) if self.pre_ln else x_BxTxD)
+
+
+class Transformer(nnx.Module):
+    """tokens_BxT -> logits_BxTxC; the loss reads them at the task's answer positions."""
+
+    def __init__(self, cfg: ModelConfig, vocab: int, length: int, num_classes: int, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.length = length
+        self.embed = nnx.Embed(vocab, cfg.d, embedding_init=prefix_stable_normal(cfg.d**-0.5), rngs=rngs)
+        if cfg.pos == "learned":
+            self.pos_embed = nnx.Embed(length, cfg.d, embedding_init=prefix_stable_normal(cfg.d**-0.5), rngs=rngs)
+        self.blocks = nnx.List([Block(cfg, rngs) for _ in range(cfg.L)])
+        if cfg.norm == "pre_ln":
+            self.ln_f = nnx.LayerNorm(cfg.d, rngs=rngs)
+        self.head = nnx.Linear(cfg.d, num_classes, rngs=rngs)
+
+    def embed_tokens(self, tokens_BxT: jax.Array) -> jax.Array:
+        T = tokens_BxT.shape[1]
+        x_BxTxD = self.embed(tokens_BxT)
+        if self.cfg.pos == "learned":
+            if T > self.length:
+                raise ValueError(f"learned positions cover length {self.length}; got {T} (use sinusoidal, rope or none)")
+            x_BxTxD = x_BxTxD + self.pos_embed.embedding[...][:T][None]
+        elif self.cfg.pos == "sinusoidal":
+            x_BxTxD = x_BxTxD + sinusoidal_table(T, self.cfg.d)[None]
+        return x_BxTxD
+
+    def residual(self, tokens_BxT: jax.Array) -> list[jax.Array]:
+        """The residual stream after the embedding and after every block."""
+        xs = [self.embed_tokens(tokens_BxT)]
+        for block in self.blocks:
+            xs.append(block(xs[-1]))
+        return xs
+
+    def __call__(self, tokens_BxT: jax.Array) -> jax.Array:
+        x_BxTxD = self.residual(tokens_BxT)[-1]
+        if self.cfg.norm == "pre_ln":
+            x_BxTxD = self.ln_f(x_BxTxD)
+        return self.head(x_BxTxD)

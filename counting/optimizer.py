@@ -1,0 +1,32 @@
+"""AdamW with linear warmup, a cosine or constant schedule, and global-norm clipping.
+
+The learning rate and weight decay live in the optimiser state (`inject_hyperparams`), so a
+cohort can give each member its own values without changing the program; the schedule is a
+unit multiplier in [0, 1] shared by the cohort.
+"""
+
+from __future__ import annotations
+
+import optax
+
+from counting.config import TrainConfig
+
+
+def unit_schedule(cfg: TrainConfig) -> optax.Schedule:
+    """Linear warmup to 1, then cosine decay to 0.1 or constant 1."""
+    warmup = min(cfg.warmup, max(cfg.steps - 1, 0))
+    if cfg.schedule == "constant":
+        after = optax.constant_schedule(1.0)
+    else:
+        after = optax.cosine_decay_schedule(1.0, max(cfg.steps - warmup, 1), alpha=0.1)
+    if not warmup:
+        return after
+    return optax.join_schedules([optax.linear_schedule(1.0 / (warmup + 1), 1.0, warmup), after], [warmup])
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    return optax.chain(
+        optax.clip_by_global_norm(cfg.clip),
+        optax.inject_hyperparams(optax.adamw)(learning_rate=cfg.lr, weight_decay=cfg.weight_decay),
+        optax.scale_by_schedule(unit_schedule(cfg)),
+    )

@@ -1,0 +1,107 @@
+"""A run's folder: resolved config, JSON-lines metrics log, final parameters, record.json.
+
+Every file is written atomically (temporary file in the same folder, then `os.replace`), and
+`record.json` is written last: a folder without it, or with a status other than complete or
+diverged, is an unfinished run that will be trained again. Parameters go through Orbax.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+from flax import nnx
+
+RECORD = "record.json"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+PARAMS = "params"
+FINISHED = ("complete", "diverged")
+
+
+def run_dir(results_dir: str | Path, experiment: str, run_hash: str) -> Path:
+    return Path(results_dir) / experiment / "runs" / run_hash
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_record(folder: Path) -> dict | None:
+    try:
+        return json.loads((Path(folder) / RECORD).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_finished(folder: Path) -> bool:
+    record = read_record(folder)
+    return record is not None and record.get("status") in FINISHED
+
+
+class MetricsLog:
+    """Appends one JSON line per evaluation; a fresh attempt starts a fresh log."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / METRICS
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("")
+
+    def __call__(self, row: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def save_params(folder: Path, params) -> None:
+    """Final parameters as a plain nested dict, through Orbax (which writes atomically)."""
+    import orbax.checkpoint as ocp
+
+    target = Path(folder).resolve() / PARAMS
+    if target.exists():
+        shutil.rmtree(target)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(target, nnx.to_pure_dict(params))
+        ckptr.wait_until_finished()
+
+
+def load_params(folder: Path, abstract_params):
+    """Restores parameters saved by `save_params` into the structure of `abstract_params`."""
+    import orbax.checkpoint as ocp
+
+    with ocp.StandardCheckpointer() as ckptr:
+        pure = ckptr.restore(Path(folder).resolve() / PARAMS, nnx.to_pure_dict(abstract_params))
+    nnx.replace_by_pure_dict(abstract_params, pure)
+    return abstract_params
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "hydra-core"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    out["backend"] = jax.default_backend()
+    out["device"] = str(jax.devices()[0].device_kind)
+    return out

@@ -1,0 +1,120 @@
+"""The task protocol every counting task implements, and the token layout they share.
+
+Token ids: 0 is BOS, 1 is the separator, content token i in [0, m) has id i + NUM_SPECIAL.
+Keeping the special ids below the content ids lets a cohort pad the embedding table to its
+largest m without moving any token of a smaller-m member.
+
+A task samples a `Batch` inside `jit` from a PRNG key. `m` and `k` may be traced scalars
+(a cohort vmaps over them); `M` is the static size of the content vocabulary (the largest
+m of a cohort, or m itself), and n, bos and the layout are static.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from counting.config import TaskConfig
+
+BOS_ID = 0
+SEP_ID = 1
+NUM_SPECIAL = 2
+
+
+class Batch(NamedTuple):
+    tokens_BxT: jax.Array  # int32 token ids
+    labels_BxT: jax.Array  # int32 count classes in 0..n, meaningful where mask is true
+    mask_BxT: jax.Array  # bool: the answer positions
+
+
+class Task:
+    """Base class: subclasses define `tail` (tokens after the content) and `_sample`."""
+
+    tail: int = 0  # number of positions after the n content tokens
+
+    def __init__(self, cfg: TaskConfig):
+        self.cfg = cfg
+        self.n = cfg.n
+
+    @property
+    def length(self) -> int:
+        """T: the full sequence length the model sees."""
+        return int(self.cfg.bos) + self.n + self.tail
+
+    @property
+    def num_classes(self) -> int:
+        return self.n + 1
+
+    def vocab_size(self, M: int | None = None) -> int:
+        return (self.cfg.m if M is None else M) + NUM_SPECIAL
+
+    def sample(self, key: jax.Array, batch: int, m=None, k=None, M: int | None = None) -> Batch:
+        """Samples `batch` sequences; m, k default to the config, M (static) to m."""
+        M = self.cfg.m if M is None else M
+        m = self.cfg.m if m is None else m
+        k = (self.cfg.k_eff if self.cfg.k is not None else m) if k is None else k
+        m = jnp.asarray(m, jnp.int32)
+        k = jnp.minimum(jnp.asarray(k, jnp.int32), m)
+        return self._sample(key, batch, m, k, M)
+
+    def _sample(self, key, batch, m, k, M) -> Batch:
+        raise NotImplementedError
+
+    def eval_set(self, m=None, k=None, M: int | None = None) -> Batch:
+        """The fixed held-out set, drawn from the task's own evaluation seed."""
+        sample = jax.jit(self.sample, static_argnums=(1, 4))
+        return sample(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k, M)
+
+    def frame(self, content_BxN: jax.Array, tail_BxR: jax.Array | None = None) -> jax.Array:
+        """Content token indices -> ids, with BOS in front and the tail behind."""
+        B = content_BxN.shape[0]
+        parts = []
+        if self.cfg.bos:
+            parts.append(jnp.full((B, 1), BOS_ID, jnp.int32))
+        parts.append(content_BxN.astype(jnp.int32) + NUM_SPECIAL)
+        if tail_BxR is not None:
+            parts.append(tail_BxR.astype(jnp.int32))
+        return jnp.concatenate(parts, axis=1)
+
+    def content_slice(self) -> slice:
+        start = int(self.cfg.bos)
+        return slice(start, start + self.n)
+
+
+# --- sampling helpers shared by the tasks ------------------------------------------------
+
+
+def allowed_tokens(key, batch: int, m, M: int) -> jax.Array:
+    """perm_BxM: per sequence, a random order of the content tokens [0, m) in front.
+
+    The first k entries of a row are that sequence's k allowed distinct tokens.
+    """
+    noise_BxM = jax.random.uniform(key, (batch, M))
+    noise_BxM = jnp.where(jnp.arange(M)[None, :] < m, noise_BxM, 2.0)
+    return jnp.argsort(noise_BxM, axis=-1).astype(jnp.int32)
+
+
+def draw(key, perm_BxM: jax.Array, lo, hi, n: int) -> jax.Array:
+    """x_BxN: tokens drawn i.i.d. uniformly from perm[:, lo:hi] (lo, hi may be traced)."""
+    B = perm_BxM.shape[0]
+    j_BxN = jax.random.randint(key, (B, n), lo, hi)
+    return jnp.take_along_axis(perm_BxM, j_BxN, axis=1)
+
+
+def uniform_int(key, batch: int, lo, hi) -> jax.Array:
+    """c_B uniform on lo..hi inclusive (lo may be a per-row array)."""
+    return jax.random.randint(key, (batch,), lo, jnp.asarray(hi) + 1).astype(jnp.int32)
+
+
+def ranks(key, batch: int, n: int) -> jax.Array:
+    """rank_BxN: a uniformly random permutation of 0..n-1 per row."""
+    noise_BxN = jax.random.uniform(key, (batch, n))
+    return jnp.argsort(jnp.argsort(noise_BxN, axis=-1), axis=-1).astype(jnp.int32)
+
+
+def pair_counts(x_BxN: jax.Array) -> jax.Array:
+    """count_BxN: how many times each position's token occurs in its sequence."""
+    eq_BxNxN = x_BxN[:, :, None] == x_BxN[:, None, :]
+    return eq_BxNxN.sum(-1).astype(jnp.int32)

@@ -1,0 +1,37 @@
+"""Histogram: at every content position, how many times that position's token occurs in
+the whole sequence (answers in 1..n at each of the n content positions).
+
+`uniform`: tokens i.i.d. over the k allowed tokens. `balanced`: one planted token gets a
+count c drawn uniformly from 1..n, at random positions; the other positions are drawn from
+the other k - 1 allowed tokens. (Per-position labels are then size-biased: a token with
+count c labels c positions. The planted count is what is balanced.)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from counting.tasks.base import Batch, Task, allowed_tokens, draw, pair_counts, ranks, uniform_int
+
+
+class Histogram(Task):
+    def _sample(self, key, batch, m, k, M) -> Batch:
+        n = self.n
+        k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
+        perm_BxM = allowed_tokens(k_perm, batch, m, M)
+        if self.cfg.sampler == "uniform":
+            x_BxN = draw(k_x, perm_BxM, 0, k, n)
+        else:
+            c_B = uniform_int(k_c, batch, 1, n)
+            others_BxN = draw(k_x, perm_BxM, 1, k, n)
+            planted_BxN = ranks(k_pos, batch, n) < c_B[:, None]
+            x_BxN = jnp.where(planted_BxN, perm_BxM[:, :1], others_BxN)
+        count_BxN = pair_counts(x_BxN)
+        tokens_BxT = self.frame(x_BxN)
+        T = tokens_BxT.shape[1]
+        lo = int(self.cfg.bos)
+        content_T = (jnp.arange(T) >= lo) & (jnp.arange(T) < lo + n)
+        mask_BxT = jnp.broadcast_to(content_T, (batch, T))
+        labels_BxT = jnp.zeros((batch, T), jnp.int32).at[:, lo : lo + n].set(count_BxN)
+        return Batch(tokens_BxT, labels_BxT, mask_BxT)
