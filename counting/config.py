@@ -57,9 +57,9 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
+    steps: int = 3000
     batch: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     seed: int = 0
     warmup: int = 100
     schedule: str = "cosine"

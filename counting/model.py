@@ -72,11 +72,12 @@ class Attention(nnx.Module):
             q_BxTxHxK, k_BxTxHxK = rope(q_BxTxHxK), rope(k_BxTxHxK)
         s_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / math.sqrt(K)
         allowed_TxT = jnp.tril(jnp.ones((T, T), bool)) if cfg.causal else jnp.ones((T, T), bool)
+        allowed_1x1xTxT = allowed_TxT[None, None]
         if cfg.softmax:
-            return jax.nn.softmax(jnp.where(allowed_TxT, s_BxHxTxT, -jnp.inf), axis=-1)
+            return jax.nn.softmax(jnp.where(allowed_1x1xTxT, s_BxHxTxT, -jnp.inf), axis=-1)
         # Linear attention: raw scores, averaged over the attended positions.
-        seen_Tx1 = allowed_TxT.sum(-1, keepdims=True).astype(s_BxHxTxT.dtype)
-        return jnp.where(allowed_TxT, s_BxHxTxT, 0.0) / seen_Tx1
+        seen_1x1xTx1 = allowed_1x1xTxT.sum(-1, keepdims=True).astype(s_BxHxTxT.dtype)
+        return jnp.where(allowed_1x1xTxT, s_BxHxTxT, 0.0) / seen_1x1xTx1
 
     def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
         cfg = self.cfg

@@ -37,6 +37,7 @@ class Task:
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg
         self.n = cfg.n
+        self.sample_jit = jax.jit(self.sample, static_argnums=(1, 4))  # (key, batch, m, k, M)
 
     @property
     def length(self) -> int:
@@ -64,8 +65,7 @@ class Task:
 
     def eval_set(self, m=None, k=None, M: int | None = None) -> Batch:
         """The fixed held-out set, drawn from the task's own evaluation seed."""
-        sample = jax.jit(self.sample, static_argnums=(1, 4))
-        return sample(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k, M)
+        return self.sample_jit(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k, M)
 
     def frame(self, content_BxN: jax.Array, tail_BxR: jax.Array | None = None) -> jax.Array:
         """Content token indices -> ids, with BOS in front and the tail behind."""

@@ -1,0 +1,40 @@
+"""Plain-numpy reference labellers: the slow, obviously-right definitions of the tasks."""
+
+from collections import Counter
+
+import numpy as np
+
+from counting.tasks import BOS_ID, NUM_SPECIAL, SEP_ID
+
+
+def parse(tokens_T: np.ndarray, name: str, n: int, bos: bool, query: str):
+    """Splits one sequence into (content indices, query index or None), checking the frame."""
+    t = list(tokens_T)
+    if bos:
+        assert t[0] == BOS_ID
+        t = t[1:]
+    content = [x - NUM_SPECIAL for x in t[:n]]
+    rest = t[n:]
+    q = None
+    if name == "qc":
+        if query == "sep":
+            assert rest[0] == SEP_ID
+            rest = rest[1:]
+        assert len(rest) == 1
+        q = rest[0] - NUM_SPECIAL
+    else:
+        assert rest == []
+    return content, q
+
+
+def expected(tokens_T: np.ndarray, name: str, n: int, bos: bool, query: str):
+    """(labels at the answer positions, answer positions) for one sequence."""
+    content, q = parse(tokens_T, name, n, bos, query)
+    T = len(tokens_T)
+    counts = Counter(content)
+    if name == "qc":
+        return [counts[q]], [T - 1]
+    if name == "mfe":
+        return [max(counts.values())], [T - 1]
+    off = int(bos)
+    return [counts[x] for x in content], list(range(off, off + n))
