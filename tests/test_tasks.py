@@ -82,3 +82,14 @@ def test_eval_set_is_fixed_and_not_the_training_stream():
     assert not np.array_equal(a.tokens_BxT, train.tokens_BxT)
     other = make_task(TaskConfig(name="qc", m=8, n=8, eval_size=256, eval_seed=7)).eval_set()
     assert not np.array_equal(a.tokens_BxT, other.tokens_BxT)
+
+
+@pytest.mark.parametrize("name", ["qc", "mfe", "histogram"])
+@pytest.mark.parametrize("sampler", ["uniform", "balanced"])
+def test_padding_the_vocabulary_leaves_the_data_unchanged(name, sampler):
+    """A cohort pads to its largest m; a member must see the data it would see alone."""
+    cfg = TaskConfig(name=name, m=5, n=9, sampler=sampler)
+    _, alone, la, _ = sample(cfg, 500, seed=4)
+    _, padded, lp, _ = sample(cfg, 500, seed=4, m=np.int32(5), k=np.int32(5), M=37)
+    np.testing.assert_array_equal(alone, padded)
+    np.testing.assert_array_equal(la, lp)

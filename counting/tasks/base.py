@@ -86,12 +86,22 @@ class Task:
 # --- sampling helpers shared by the tasks ------------------------------------------------
 
 
+def column_uniform(key, batch: int, M: int, *inner: int) -> jax.Array:
+    """u_BxMx...: uniform noise whose column i depends only on (key, i).
+
+    Padding M (a cohort's largest vocabulary) leaves the columns below a member's own m
+    unchanged, so a cohort member sees exactly the data it would see trained alone.
+    """
+    draw_col = lambda i: jax.random.uniform(jax.random.fold_in(key, i), (batch, *inner))
+    return jnp.moveaxis(jax.vmap(draw_col)(jnp.arange(M)), 0, 1)
+
+
 def allowed_tokens(key, batch: int, m, M: int) -> jax.Array:
     """perm_BxM: per sequence, a random order of the content tokens [0, m) in front.
 
     The first k entries of a row are that sequence's k allowed distinct tokens.
     """
-    noise_BxM = jax.random.uniform(key, (batch, M))
+    noise_BxM = column_uniform(key, batch, M)
     noise_BxM = jnp.where(jnp.arange(M)[None, :] < m, noise_BxM, 2.0)
     return jnp.argsort(noise_BxM, axis=-1).astype(jnp.int32)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from counting.tasks.base import Batch, Task, allowed_tokens, draw, pair_counts, ranks, uniform_int
+from counting.tasks.base import Batch, Task, allowed_tokens, column_uniform, draw, pair_counts, ranks, uniform_int
 
 
 class MostFrequent(Task):
@@ -40,7 +40,8 @@ def _planted_max(k_c, k_pool, k_pos, perm_BxM, k, n: int) -> jax.Array:
     i_P = jnp.repeat(jnp.arange(M - 1), n)
     r_P = jnp.tile(jnp.arange(n), M - 1)
     valid_BxP = (i_P[None, :] + 1 < k) & (r_P[None, :] < c_B[:, None])
-    priority_BxP = jnp.where(valid_BxP, jax.random.uniform(k_pool, valid_BxP.shape), -1.0)
+    noise_BxP = column_uniform(k_pool, B, M - 1, n).reshape(B, (M - 1) * n)  # prefix-stable in M
+    priority_BxP = jnp.where(valid_BxP, noise_BxP, -1.0)
     _, pick_BxN = jax.lax.top_k(priority_BxP, n)
     others_BxN = jnp.take_along_axis(perm_BxM, i_P[pick_BxN] + 1, axis=1)
     slot_BxN = ranks(k_pos, B, n)  # position -> slot: slots < c hold the planted token
