@@ -86,7 +86,7 @@ class RunConfig:
                 kwargs[key] = _build(sections[key], key, value)
             elif key in ("experiment", "results_dir"):
                 kwargs[key] = _coerce(key, value, str)
-            elif key in ("hydra", "sweep"):
+            elif key in ("hydra", "cohort"):
                 continue  # entry-point concerns, not part of a run's identity
             else:
                 raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
@@ -108,6 +108,17 @@ class RunConfig:
         """Stable hash of the run's identity: insensitive to key order."""
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """A copy of cfg with dotted fields replaced ({"task.m": 8, "train.seed": 1}), validated."""
+    raw = cfg.to_dict()
+    for dotted, value in values.items():
+        section, _, field = dotted.partition(".")
+        if section not in ("task", "model", "train") or field not in raw[section]:
+            raise ConfigError(f"{dotted}: unknown field")
+        raw[section][field] = value
+    return RunConfig.from_dict(raw)
 
 
 def _build(cls: type, section: str, value: Any):

@@ -24,9 +24,13 @@ def unit_schedule(cfg: TrainConfig) -> optax.Schedule:
     return optax.join_schedules([optax.linear_schedule(1.0 / (warmup + 1), 1.0, warmup), after], [warmup])
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+def make_optimizer(cfg: TrainConfig, lr=None, weight_decay=None) -> optax.GradientTransformation:
+    """lr and weight_decay (default: the config's) may be traced: a cohort member's own."""
     return optax.chain(
         optax.clip_by_global_norm(cfg.clip),
-        optax.inject_hyperparams(optax.adamw)(learning_rate=cfg.lr, weight_decay=cfg.weight_decay),
+        optax.inject_hyperparams(optax.adamw)(
+            learning_rate=cfg.lr if lr is None else lr,
+            weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
+        ),
         optax.scale_by_schedule(unit_schedule(cfg)),
     )

@@ -73,15 +73,15 @@ class MetricsLog:
             f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def save_params(folder: Path, params) -> None:
-    """Final parameters as a plain nested dict, through Orbax (which writes atomically)."""
+def save_params(folder: Path, params: dict) -> None:
+    """Final parameters (a plain nested dict) through Orbax, which writes atomically."""
     import orbax.checkpoint as ocp
 
     target = Path(folder).resolve() / PARAMS
     if target.exists():
         shutil.rmtree(target)
     with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(target, nnx.to_pure_dict(params))
+        ckptr.save(target, params)
         ckptr.wait_until_finished()
 
 

@@ -77,9 +77,9 @@ def make_eval(graphdef) -> Callable:
 @dataclasses.dataclass
 class TrainResult:
     status: str  # "complete" | "diverged"
-    steps: int  # steps actually taken
+    steps: int  # steps taken (up to and including the first non-finite loss if diverged)
     metrics: dict  # final held-out metrics (the last finite evaluation if diverged)
-    params: Any
+    params: dict  # final parameters as a plain nested dict (nnx.to_pure_dict)
     compile_s: float
     train_s: float
     diverged_at: int | None = None
@@ -116,7 +116,7 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
         losses_S = np.asarray(losses_S)
         if not np.isfinite(losses_S).all():
             status, diverged_at = "diverged", done + int(np.argmin(np.isfinite(losses_S)))
-            done += length
+            done = diverged_at + 1
             log({"step": done, "train_loss": None, "status": "diverged", "diverged_at": diverged_at})
             break
         done += length
@@ -125,4 +125,4 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
              "param_norms": param_norms(state.params), "wall_s": time.perf_counter() - t0})
     train_s = time.perf_counter() - t0
     metrics = {**last, "param_norms": param_norms(state.params)}
-    return TrainResult(status, done, metrics, state.params, compile_s, train_s, diverged_at)
+    return TrainResult(status, done, metrics, nnx.to_pure_dict(state.params), compile_s, train_s, diverged_at)

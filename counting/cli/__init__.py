@@ -23,5 +23,10 @@ def run_config(raw: DictConfig) -> RunConfig:
     try:
         return RunConfig.from_dict(OmegaConf.to_container(raw, resolve=True))
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        fail(err)
+
+
+def fail(err: ConfigError):
+    """A user's mistake: one line on stderr, exit status 2, no traceback."""
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)

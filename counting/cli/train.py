@@ -1,27 +1,46 @@
-"""counting-train: train one model (Hydra app). Example:
+"""counting-train: train one model, or a cohort of models as one program (Hydra app).
 
     counting-train task.name=qc task.m=16 task.n=16 model.d=32 train.steps=2000
+    counting-train cohort.m=[4,8,16,32] cohort.seed=[0,1,2]
 """
 
-import hydra
-from omegaconf import DictConfig
+import sys
 
-from counting.cli import CONF_DIR, run_config
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from counting.cli import CONF_DIR, fail, run_config
+from counting.config import ConfigError
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(raw: DictConfig) -> None:
     cfg = run_config(raw)
-    from counting.runner import execute  # imports jax: after validation
+    axes = OmegaConf.to_container(raw.get("cohort", {}), resolve=True) or {}
+    max_models = axes.pop("max_models", None)
+    from counting.cohort import expand  # imports jax: after the first validation
 
-    folder, record = execute(cfg)
-    m = record.get("metrics", {})
-    print(
-        f"{record['status']}: {cfg.task.name} m={cfg.task.m} n={cfg.task.n} d={cfg.model.d} "
-        f"accuracy={m.get('accuracy', float('nan')):.4f} (baseline {m.get('baseline_accuracy', float('nan')):.4f}) "
-        f"after {record.get('steps')} steps"
-    )
-    print(f"record: {folder / 'record.json'}")
+    try:
+        members = expand(cfg, axes)
+    except ConfigError as err:
+        fail(err)
+    from counting.runner import execute, execute_many
+
+    if len(members) == 1 and not any(axes.values()):
+        folder, record = execute(cfg)
+        m = record.get("metrics", {})
+        print(
+            f"{record['status']}: {cfg.task.name} m={cfg.task.m} n={cfg.task.n} d={cfg.model.d} "
+            f"accuracy={m.get('accuracy', float('nan')):.4f} (baseline {m.get('baseline_accuracy', float('nan')):.4f}) "
+            f"after {record.get('steps')} steps"
+        )
+        print(f"record: {folder / 'record.json'}")
+        return
+    report = execute_many(members, max_models=max_models)
+    print(report.summary())
+    print(f"records: {members[0].results_dir}/{members[0].experiment}/runs/")
+    if report.failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""Progress of a training job in model-steps: a live bar on a terminal, plain periodic log
+lines elsewhere (SLURM logs, pipes)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    def __init__(self, models: int, steps: int, label: str = "", stream: TextIO | None = None,
+                 interval_s: float = 30.0):
+        self.total = models * steps
+        self.models, self.label = models, label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval_s = interval_s if not self.tty else 0.0
+        self.t0 = time.perf_counter()
+        self.last_print = -float("inf")
+        self.done = 0
+
+    def start(self) -> None:
+        """Starts the clock (call after compiling, so rates count training only)."""
+        self.t0 = time.perf_counter()
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        eta = _clock(left) if rate > 0 else "?"
+        frac = self.done / max(self.total, 1)
+        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+        return (f"{self.label} [{bar}] {self.done}/{self.total} model-steps ({self.models} models) "
+                f"{rate:,.0f} model-steps/s, elapsed {_clock(elapsed)}, left {eta}")
+
+    def update(self, model_steps: int) -> None:
+        self.done += model_steps
+        now = time.perf_counter()
+        final = self.done >= self.total
+        if self.tty:
+            self.stream.write("\r" + self.line() + ("\n" if final else ""))
+            self.stream.flush()
+        elif final or now - self.last_print >= self.interval_s:
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+            self.last_print = now

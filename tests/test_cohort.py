@@ -1,0 +1,94 @@
+import dataclasses
+import io
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from counting.cohort import expand, group, split_to_fit, train_cohort
+from counting.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from counting.progress import Progress
+from counting.record import load_params, read_record
+from counting.runner import execute_many, folder_of
+from counting.tasks import make_task
+from counting.train import init_state, train
+
+BASE = RunConfig(
+    task=TaskConfig(name="qc", m=5, n=6, eval_size=256),
+    model=ModelConfig(d=16, L=1, H=2, w=32),
+    train=TrainConfig(steps=60, batch=32, eval_every=30, seed=0),
+)
+
+
+def test_a_member_trains_exactly_like_the_same_model_alone():
+    members = expand(BASE, {"m": [5, 9], "seed": [0, 3]})
+    results = train_cohort(members)
+    alone = train(BASE)  # m = 5, seed 0: the first member, with a table padded to m = 9 in the cohort
+    assert results[0].metrics["accuracy"] == alone.metrics["accuracy"]
+    assert results[0].metrics["loss"] == pytest.approx(alone.metrics["loss"], rel=1e-5)
+    for a, b in zip(jax.tree.leaves(results[0].params), jax.tree.leaves(alone.params)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert results[1].metrics["loss"] != results[0].metrics["loss"]
+
+
+def test_members_with_other_learning_rates_differ_from_each_other():
+    members = expand(BASE, {"lr": [1e-3, 3e-3]})
+    a, b = train_cohort(members)
+    assert a.metrics["loss"] != b.metrics["loss"]
+    alone = train(members[1])
+    assert b.metrics["loss"] == pytest.approx(alone.metrics["loss"], rel=1e-5)
+
+
+def test_shape_changing_values_make_separate_cohorts():
+    other_d = dataclasses.replace(BASE, model=dataclasses.replace(BASE.model, d=8))
+    cohorts = group(expand(BASE, {"seed": [0, 1]}) + [other_d])
+    assert [len(c) for c in cohorts] == [2, 1]
+    with pytest.raises(ValueError, match="share"):
+        train_cohort([BASE, other_d])
+
+
+def test_expand_rejects_shape_changing_axes():
+    with pytest.raises(ConfigError, match="cohort.d"):
+        expand(BASE, {"d": [8, 16]})
+    with pytest.raises(ConfigError, match="task.m"):
+        expand(BASE, {"m": [1, 4]})
+
+
+def test_a_cohort_too_large_for_memory_splits_into_chunks():
+    members = expand(BASE, {"seed": list(range(5))})
+    from counting.cohort import bytes_per_model
+
+    per = bytes_per_model(BASE, 5)
+    assert [len(c) for c in split_to_fit(members, budget=2 * per)] == [2, 2, 1]
+    assert [len(c) for c in split_to_fit(members, max_models=4)] == [4, 1]
+    assert [len(c) for c in split_to_fit(members)] == [5]
+
+
+def test_each_member_writes_a_record_in_the_single_run_format(tmp_path):
+    base = dataclasses.replace(BASE, results_dir=str(tmp_path), experiment="c")
+    members = expand(base, {"m": [3, 5], "seed": [0, 1]})
+    report = execute_many(members, max_models=3, show_progress=False)  # 2 chunks
+    assert len(report.trained) == 4 and not report.failed
+    for cfg in members:
+        folder = folder_of(cfg)
+        record = read_record(folder)
+        assert record["status"] == "complete" and record["steps"] == 60
+        assert RunConfig.from_dict(record["config"]) == cfg
+        _, state, _ = init_state(cfg, make_task(cfg.task))  # the member's own, unpadded shapes
+        load_params(folder, state.params)
+        assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
+    again = execute_many(members, show_progress=False)
+    assert len(again.skipped) == 4 and not again.trained
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal():
+    stream = io.StringIO()
+    progress = Progress(models=3, steps=10, label="c", stream=stream, interval_s=3600)
+    progress.start()
+    for _ in range(5):
+        progress.update(6)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # the first update, then the last one
+    assert "30/30 model-steps (3 models)" in lines[-1] and "\r" not in stream.getvalue()
