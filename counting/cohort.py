@@ -140,7 +140,7 @@ def train_cohort(
 
     t0 = time.perf_counter()
     graphdef, state, tx = init_cohort(cfgs, task, M)
-    evaluate = jax.jit(jax.vmap(make_eval(graphdef))).lower(state.params, eval_N).compile()
+    evaluate = jax.jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
     lengths = chunk_lengths(shared.train.steps, shared.train.eval_every)
     chunks = {
         length: jax.jit(jax.vmap(make_chunk(task, graphdef, tx, shared.train.batch, length, M)), donate_argnums=0)

@@ -10,24 +10,32 @@ import optax
 from counting.tasks import Batch
 
 
-def loss_fn(logits_BxTxC: jax.Array, batch: Batch) -> jax.Array:
-    """Mean cross-entropy over the answer positions."""
-    ce_BxT = optax.softmax_cross_entropy_with_integer_labels(logits_BxTxC, batch.labels_BxT)
-    mask_BxT = batch.mask_BxT.astype(ce_BxT.dtype)
-    return (ce_BxT * mask_BxT).sum() / jnp.maximum(mask_BxT.sum(), 1.0)
+def at_answers(batch: Batch, at_A) -> tuple[jax.Array, jax.Array]:
+    """(labels_BxA, mask_BxA): the batch's labels and mask at the answer positions at_A."""
+    pos_A = np.asarray(at_A)
+    return batch.labels_BxT[:, pos_A], batch.mask_BxT[:, pos_A]
 
 
-def count_stats(logits_BxTxC: jax.Array, batch: Batch) -> dict[str, jax.Array]:
+def loss_fn(logits_BxAxC: jax.Array, batch: Batch, at_A) -> jax.Array:
+    """Mean cross-entropy over the answer positions (logits computed only there)."""
+    labels_BxA, mask_BxA = at_answers(batch, at_A)
+    ce_BxA = optax.softmax_cross_entropy_with_integer_labels(logits_BxAxC, labels_BxA)
+    m_BxA = mask_BxA.astype(ce_BxA.dtype)
+    return (ce_BxA * m_BxA).sum() / jnp.maximum(m_BxA.sum(), 1.0)
+
+
+def count_stats(logits_BxAxC: jax.Array, batch: Batch, at_A) -> dict[str, jax.Array]:
     """Per true count c: answers seen and answers right; plus sequences fully right."""
-    C = logits_BxTxC.shape[-1]
-    right_BxT = (logits_BxTxC.argmax(-1) == batch.labels_BxT) & batch.mask_BxT
-    onehot_BxTxC = jax.nn.one_hot(batch.labels_BxT, C, dtype=jnp.int32) * batch.mask_BxT[..., None]
-    seq_right_B = (right_BxT | ~batch.mask_BxT).all(-1)
+    C = logits_BxAxC.shape[-1]
+    labels_BxA, mask_BxA = at_answers(batch, at_A)
+    right_BxA = (logits_BxAxC.argmax(-1) == labels_BxA) & mask_BxA
+    onehot_BxAxC = jax.nn.one_hot(labels_BxA, C, dtype=jnp.int32) * mask_BxA[..., None]
+    seq_right_B = (right_BxA | ~mask_BxA).all(-1)
     return {
-        "total_C": onehot_BxTxC.sum((0, 1)),
-        "right_C": (onehot_BxTxC * right_BxT[..., None]).sum((0, 1)),
+        "total_C": onehot_BxAxC.sum((0, 1)),
+        "right_C": (onehot_BxAxC * right_BxA[..., None]).sum((0, 1)),
         "seq_right": seq_right_B.sum(),
-        "loss": loss_fn(logits_BxTxC, batch),
+        "loss": loss_fn(logits_BxAxC, batch, at_A),
     }
 
 

@@ -12,6 +12,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from counting.config import ModelConfig
@@ -38,11 +39,11 @@ def sinusoidal_table(T: int, d: int) -> jax.Array:
     return pe_TxFx2.reshape(T, -1)[:, :d]
 
 
-def rope(x_BxTxHxK: jax.Array) -> jax.Array:
-    """Rotary position embedding on the last axis (split-half convention)."""
-    T, K = x_BxTxHxK.shape[1], x_BxTxHxK.shape[3]
+def rope(x_BxTxHxK: jax.Array, pos_T: jax.Array) -> jax.Array:
+    """Rotary position embedding on the last axis (split-half convention) at positions pos_T."""
+    K = x_BxTxHxK.shape[3]
     freq_F = 10000.0 ** (-jnp.arange(0, K, 2, dtype=jnp.float32) / K)
-    ang_TxF = jnp.arange(T, dtype=jnp.float32)[:, None] * freq_F[None, :]
+    ang_TxF = jnp.asarray(pos_T, jnp.float32)[:, None] * freq_F[None, :]
     cos_1xTx1xF = jnp.cos(ang_TxF)[None, :, None, :]
     sin_1xTx1xF = jnp.sin(ang_TxF)[None, :, None, :]
     a_BxTxHxF, b_BxTxHxF = jnp.split(x_BxTxHxK, 2, axis=-1)
@@ -50,6 +51,11 @@ def rope(x_BxTxHxK: jax.Array) -> jax.Array:
         [a_BxTxHxF * cos_1xTx1xF - b_BxTxHxF * sin_1xTx1xF, a_BxTxHxF * sin_1xTx1xF + b_BxTxHxF * cos_1xTx1xF],
         axis=-1,
     )
+
+
+def query_positions(T: int, at_A) -> np.ndarray:
+    """The positions a layer computes outputs for: all T, or the static subset at_A."""
+    return np.arange(T) if at_A is None else np.asarray(at_A)
 
 
 class Attention(nnx.Module):
@@ -61,31 +67,36 @@ class Attention(nnx.Module):
         self.value = nnx.Linear(d, d, use_bias=False, rngs=rngs)
         self.out = nnx.Linear(d, d, use_bias=False, rngs=rngs)
 
-    def weights(self, x_BxTxD: jax.Array) -> jax.Array:
-        """att_BxHxTxT: attention weights (rows: queries, columns: keys)."""
+    def weights(self, x_BxTxD: jax.Array, at_A=None) -> jax.Array:
+        """att_BxHxAxT: attention weights of the queries at positions at_A (default: all)
+        over all T keys."""
         cfg = self.cfg
         B, T, _ = x_BxTxD.shape
         K = cfg.d // cfg.H
-        q_BxTxHxK = self.query(x_BxTxD).reshape(B, T, cfg.H, K)
+        pos_A = query_positions(T, at_A)
+        A = len(pos_A)
+        x_BxAxD = x_BxTxD if at_A is None else x_BxTxD[:, pos_A]
+        q_BxAxHxK = self.query(x_BxAxD).reshape(B, A, cfg.H, K)
         k_BxTxHxK = self.key(x_BxTxD).reshape(B, T, cfg.H, K)
         if cfg.pos == "rope":
-            q_BxTxHxK, k_BxTxHxK = rope(q_BxTxHxK), rope(k_BxTxHxK)
-        s_BxHxTxT = jnp.einsum("bthk,bshk->bhts", q_BxTxHxK, k_BxTxHxK) / math.sqrt(K)
-        allowed_TxT = jnp.tril(jnp.ones((T, T), bool)) if cfg.causal else jnp.ones((T, T), bool)
-        allowed_1x1xTxT = allowed_TxT[None, None]
+            q_BxAxHxK, k_BxTxHxK = rope(q_BxAxHxK, pos_A), rope(k_BxTxHxK, np.arange(T))
+        s_BxHxAxT = jnp.einsum("bahk,bthk->bhat", q_BxAxHxK, k_BxTxHxK) / math.sqrt(K)
+        allowed_AxT = pos_A[:, None] >= np.arange(T)[None, :] if cfg.causal else np.ones((A, T), bool)
+        allowed_1x1xAxT = jnp.asarray(allowed_AxT)[None, None]
         if cfg.softmax:
-            return jax.nn.softmax(jnp.where(allowed_1x1xTxT, s_BxHxTxT, -jnp.inf), axis=-1)
+            return jax.nn.softmax(jnp.where(allowed_1x1xAxT, s_BxHxAxT, -jnp.inf), axis=-1)
         # Linear attention: raw scores, averaged over the attended positions.
-        seen_1x1xTx1 = allowed_1x1xTxT.sum(-1, keepdims=True).astype(s_BxHxTxT.dtype)
-        return jnp.where(allowed_1x1xTxT, s_BxHxTxT, 0.0) / seen_1x1xTx1
+        seen_1x1xAx1 = jnp.asarray(allowed_AxT.sum(-1, keepdims=True), s_BxHxAxT.dtype)[None, None]
+        return jnp.where(allowed_1x1xAxT, s_BxHxAxT, 0.0) / seen_1x1xAx1
 
-    def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
+    def __call__(self, x_BxTxD: jax.Array, at_A=None) -> jax.Array:
+        """y_BxAxD: the attention output at positions at_A (default: all)."""
         cfg = self.cfg
         B, T, _ = x_BxTxD.shape
-        att_BxHxTxT = self.weights(x_BxTxD)
+        att_BxHxAxT = self.weights(x_BxTxD, at_A)
         v_BxTxHxK = self.value(x_BxTxD).reshape(B, T, cfg.H, cfg.d // cfg.H)
-        y_BxTxHxK = jnp.einsum("bhts,bshk->bthk", att_BxHxTxT, v_BxTxHxK)
-        return self.out(y_BxTxHxK.reshape(B, T, cfg.d))
+        y_BxAxHxK = jnp.einsum("bhat,bthk->bahk", att_BxHxAxT, v_BxTxHxK)
+        return self.out(y_BxAxHxK.reshape(B, -1, cfg.d))
 
 
 class MLP(nnx.Module):
@@ -109,13 +120,15 @@ class Block(nnx.Module):
     def attn_input(self, x_BxTxD: jax.Array) -> jax.Array:
         return self.ln_attn(x_BxTxD) if self.pre_ln else x_BxTxD
 
-    def __call__(self, x_BxTxD: jax.Array) -> jax.Array:
-        x_BxTxD = x_BxTxD + self.attn(self.attn_input(x_BxTxD))
-        return x_BxTxD + self.mlp(self.ln_mlp(x_BxTxD) if self.pre_ln else x_BxTxD)
+    def __call__(self, x_BxTxD: jax.Array, at_A=None) -> jax.Array:
+        """The block's output at positions at_A (default: all): x_BxAxD."""
+        x_BxAxD = x_BxTxD if at_A is None else x_BxTxD[:, query_positions(x_BxTxD.shape[1], at_A)]
+        x_BxAxD = x_BxAxD + self.attn(self.attn_input(x_BxTxD), at_A)
+        return x_BxAxD + self.mlp(self.ln_mlp(x_BxAxD) if self.pre_ln else x_BxAxD)
 
 
 class Transformer(nnx.Module):
-    """tokens_BxT -> logits_BxTxC; the loss reads them at the task's answer positions."""
+    """tokens_BxT -> logits_BxAxC at the task's answer positions (A of the T)."""
 
     def __init__(self, cfg: ModelConfig, vocab: int, length: int, num_classes: int, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -146,8 +159,16 @@ class Transformer(nnx.Module):
             xs.append(block(xs[-1]))
         return xs
 
-    def __call__(self, tokens_BxT: jax.Array) -> jax.Array:
-        x_BxTxD = self.residual(tokens_BxT)[-1]
+    def __call__(self, tokens_BxT: jax.Array, at_A=None) -> jax.Array:
+        """logits_BxAxC at the answer positions at_A (static; default: all T).
+
+        Only the answer positions reach the head, so the last block computes its queries and
+        its MLP there alone; earlier blocks run at every position.
+        """
+        x_BxTxD = self.embed_tokens(tokens_BxT)
+        for block in self.blocks[:-1]:
+            x_BxTxD = block(x_BxTxD)
+        x_BxAxD = self.blocks[-1](x_BxTxD, at_A)
         if self.cfg.norm == "pre_ln":
-            x_BxTxD = self.ln_f(x_BxTxD)
-        return self.head(x_BxTxD)
+            x_BxAxD = self.ln_f(x_BxAxD)
+        return self.head(x_BxAxD)

@@ -48,8 +48,10 @@ def init_state(cfg: RunConfig, task: Task, M: int | None = None) -> tuple[nnx.Gr
 def make_chunk(task: Task, graphdef, tx, batch: int, length: int, M: int | None = None) -> Callable:
     """(state, m, k) -> (state, losses_S): `length` training steps as one lax.scan."""
 
+    at_A = task.answer_positions
+
     def loss_of(params, data):
-        return loss_fn(nnx.merge(graphdef, params)(data.tokens_BxT), data)
+        return loss_fn(nnx.merge(graphdef, params)(data.tokens_BxT, at_A), data, at_A)
 
     def step(state: TrainState, m, k):
         key, data_key = jax.random.split(state.key)
@@ -65,11 +67,12 @@ def make_chunk(task: Task, graphdef, tx, batch: int, length: int, M: int | None 
     return chunk
 
 
-def make_eval(graphdef) -> Callable:
+def make_eval(task: Task, graphdef) -> Callable:
     """(params, batch) -> count statistics on that batch."""
+    at_A = task.answer_positions
 
     def evaluate(params, batch):
-        return count_stats(nnx.merge(graphdef, params)(batch.tokens_BxT), batch)
+        return count_stats(nnx.merge(graphdef, params)(batch.tokens_BxT, at_A), batch, at_A)
 
     return evaluate
 
@@ -98,7 +101,7 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
     n_eval = cfg.task.eval_size
 
     t0 = time.perf_counter()
-    evaluate = jax.jit(make_eval(graphdef)).lower(state.params, eval_batch).compile()
+    evaluate = jax.jit(make_eval(task, graphdef)).lower(state.params, eval_batch).compile()
     chunks = {
         length: jax.jit(make_chunk(task, graphdef, tx, cfg.train.batch, length), donate_argnums=0)
         .lower(state, m, k)

@@ -69,3 +69,14 @@ def test_embedding_init_is_prefix_stable():
     init = prefix_stable_normal(0.5)
     small, big = init(jax.random.PRNGKey(0), (5, 4)), init(jax.random.PRNGKey(0), (9, 4))
     np.testing.assert_array_equal(small, big[:5])
+
+
+@pytest.mark.parametrize("pos", ["none", "learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("causal,softmax", [(False, True), (True, True), (True, False)])
+def test_answer_positions_only_equal_the_full_forward_there(pos, causal, softmax):
+    """The last block computes only the answer positions; nothing else may change."""
+    model = make(pos=pos, causal=causal, softmax=softmax)
+    tokens = jax.random.randint(jax.random.PRNGKey(5), (3, 10), 0, 8)
+    full = np.asarray(model(tokens))
+    for at in [(9,), (2, 5, 6), tuple(range(10))]:
+        np.testing.assert_allclose(np.asarray(model(tokens, at)), full[:, list(at)], rtol=1e-5, atol=1e-6)

@@ -16,6 +16,11 @@ from counting.tasks.base import Batch, Task, allowed_tokens, draw, pair_counts, 
 
 
 class Histogram(Task):
+    @property
+    def answer_positions(self) -> tuple[int, ...]:
+        lo = int(self.cfg.bos)
+        return tuple(range(lo, lo + self.n))
+
     def _sample(self, key, batch, m, k, M) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
