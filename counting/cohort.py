@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from counting.config import ConfigError, RunConfig, with_values
 from counting.metrics import param_norms, summarize
@@ -115,6 +116,17 @@ def unpad(params, m: int):
     return pure
 
 
+def spread(tree, N: int):
+    """Places the cohort axis (leading, size N) across the local devices when N divides
+    evenly: on a CPU host with one XLA device per core (see counting/__init__.py) the
+    members then run on all cores in parallel; otherwise the tree stays where it is."""
+    devices = jax.local_devices()
+    if len(devices) < 2 or N % len(devices):
+        return tree
+    sharding = NamedSharding(Mesh(np.array(devices), ("models",)), PartitionSpec("models"))
+    return jax.device_put(tree, sharding)
+
+
 def member(tree, i: int):
     return jax.tree.map(lambda x: x[i], tree)
 
@@ -140,6 +152,7 @@ def train_cohort(
 
     t0 = time.perf_counter()
     graphdef, state, tx = init_cohort(cfgs, task, M)
+    state, m_N, k_N, eval_N = spread((state, m_N, k_N, eval_N), N)
     evaluate = jax.jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
     lengths = chunk_lengths(shared.train.steps, shared.train.eval_every)
     chunks = {

@@ -1,0 +1,150 @@
+"""Cohort benchmark: model-steps per second of one cohort program against per-run loops.
+
+    python benchmarks/cohort.py --out benchmarks/cohort.json
+
+For each configuration (QC balanced, L = 1, H = 1, w = 4d, learned positions, pre-LN, AdamW,
+batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that mode alone):
+  single  the project's own per-run loop: `counting.train.train` once per model;
+  cohort  `counting.cohort.train_cohort`: all models as one vmapped, scanned XLA program;
+  torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
+          installed (`pip install torch`); skipped otherwise.
+model_steps_per_s excludes compilation (reported as compile_s); wall_s includes it.
+gflops counts the FLOPs of the full-sequence model (what the PyTorch loop computes) so that
+modes compare on equal work; the JAX model skips the last block's non-answer positions, so
+its executed FLOP rate is lower (exec_gflops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+CONFIGS = {  # name: (d = n = m, models, steps per model)
+    "qc-16": (16, 12, 600),
+    "qc-64": (64, 8, 150),
+}
+BATCH = 128
+
+
+def flops_per_step(d: int, n: int, batch: int, answer_only: bool) -> float:
+    """Forward + backward (3x forward) matmul FLOPs of one training step of one model."""
+    T, C, w = n + 2, n + 1, 4 * d  # BOS, n tokens, query
+    kv = 2 * 2 * d * d * T  # key and value projections at every position
+    per_q = 2 * 2 * d * d + 2 * 2 * T * d + 2 * 2 * d * w + 2 * d * C  # query, out, scores+AV, MLP, head
+    A = 1 if answer_only else T
+    return 3 * batch * (kv + A * per_q)
+
+
+def run_config(d: int, steps: int):
+    from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+
+    return RunConfig(
+        task=TaskConfig(name="qc", m=d, n=d, sampler="balanced", eval_size=512),
+        model=ModelConfig(d=d, L=1, H=1, w=4 * d, pos="learned", norm="pre_ln", causal=False, softmax=True),
+        train=TrainConfig(steps=steps, batch=BATCH, eval_every=steps, warmup=10),
+    )
+
+
+def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
+    import dataclasses
+
+    import jax
+
+    from counting.cohort import expand, train_cohort
+    from counting.train import train
+
+    cfg = run_config(d, steps)
+    t0 = time.perf_counter()
+    if mode == "cohort":
+        results = train_cohort(expand(cfg, {"seed": list(range(models))}))
+        train_s, compile_s = results[0].train_s, results[0].compile_s
+    else:
+        train_s = compile_s = 0.0
+        for seed in range(models):
+            r = train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed)))
+            train_s, compile_s = train_s + r.train_s, compile_s + r.compile_s
+    return {"train_s": train_s, "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
+            "device": jax.devices()[0].device_kind}
+
+
+def measure_torch(d: int, models: int, steps: int) -> dict:
+    import torch
+
+    from torch_reference import train_one
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    train_s = sum(train_one(d=d, n=d, m=d, batch=BATCH, steps=steps, seed=seed) for seed in range(models))
+    device = "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    return {"train_s": train_s, "compile_s": 0.0, "wall_s": time.perf_counter() - t0, "device": device}
+
+
+def one(name: str, mode: str) -> dict:
+    d, models, steps = CONFIGS[name]
+    out = measure_torch(d, models, steps) if mode == "torch" else measure_jax(mode, d, models, steps)
+    rate = models * steps / out["train_s"]
+    return {
+        "name": name, "mode": mode, "models": models, "d": d, "n": d, "m": d, "batch": BATCH, "steps": steps,
+        "model_steps_per_s": rate,
+        "gflops": rate * flops_per_step(d, d, BATCH, answer_only=False) / 1e9,
+        "exec_gflops": rate * flops_per_step(d, d, BATCH, answer_only=mode != "torch") / 1e9,
+        "compile_s": out["compile_s"], "wall_s": out["wall_s"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": out["device"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help="write the rows as a JSON list to this file")
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--modes", nargs="*", default=["single", "cohort", "torch"], choices=["single", "cohort", "torch"])
+    parser.add_argument("--one", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(*args.one)))
+        return
+
+    rows = []
+    for name in args.configs:
+        for mode in args.modes:
+            if mode == "torch":
+                try:
+                    import torch  # noqa: F401
+                except ImportError:
+                    print(f"{name} torch: skipped (torch is not installed)", file=sys.stderr)
+                    continue
+            proc = subprocess.run([sys.executable, __file__, "--one", name, mode], capture_output=True, text=True,
+                                  cwd=os.path.dirname(os.path.abspath(__file__)))
+            if proc.returncode:
+                print(f"{name} {mode} failed:\n{proc.stderr}", file=sys.stderr)
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{r['name']:>6} {r['mode']:>6}: {r['model_steps_per_s']:8.1f} model-steps/s, "
+                  f"{r['gflops']:6.1f} GFLOP/s (executed {r['exec_gflops']:5.1f}), compile {r['compile_s']:5.1f}s, "
+                  f"wall {r['wall_s']:6.1f}s, peak RSS {r['peak_rss_mb']:6.0f} MB [{r['device']}]", flush=True)
+
+    print()
+    print(f"{'config':>6} {'models':>6} {'cohort/single':>14} {'cohort/torch':>13}  cohort wall vs single wall")
+    for name in args.configs:
+        by = {r["mode"]: r for r in rows if r["name"] == name}
+        if "cohort" not in by:
+            continue
+        ratio = lambda other: (f"{by['cohort']['model_steps_per_s'] / by[other]['model_steps_per_s']:.2f}x"
+                               if other in by else "-")
+        wall = (f"{by['single']['wall_s'] / by['cohort']['wall_s']:.2f}x faster" if "single" in by else "-")
+        print(f"{name:>6} {by['cohort']['models']:>6} {ratio('single'):>14} {ratio('torch'):>13}  {wall}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=2)
+        print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
