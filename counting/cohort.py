@@ -174,9 +174,8 @@ def train_cohort(
     for length in lengths:
         state, losses_NxS = chunks[length](state, m_N, k_N)
         stats = evaluate(state.params, eval_N)  # dispatched before the host reads anything
-        losses_NxS = np.asarray(losses_NxS)
-        norms = [param_norms(member(state.params, i)) for i in range(N)]
-        stats = jax.device_get(stats)
+        losses_NxS, stats, params_host = jax.device_get((losses_NxS, stats, state.params))  # one transfer
+        norms = [param_norms(member(params_host, i)) for i in range(N)]
         for i in range(N):
             if diverged_at[i] is not None:
                 continue
@@ -196,8 +195,9 @@ def train_cohort(
     train_s = time.perf_counter() - t0
 
     results = []
+    params_host = jax.device_get(state.params)
     for i, cfg in enumerate(cfgs):
-        params = unpad(member(state.params, i), cfg.task.m)
+        params = unpad(member(params_host, i), cfg.task.m)
         status = "complete" if diverged_at[i] is None else "diverged"
         steps = done if diverged_at[i] is None else diverged_at[i] + 1
         metrics = {**last[i], "param_norms": param_norms(params)}

@@ -62,10 +62,11 @@ def baseline_accuracy(total_C) -> float:
 
 
 def param_norms(params) -> dict[str, float]:
-    """L2 norm of the parameters of each module (embed, pos_embed, blocks.i.attn, ...)."""
+    """L2 norm of the parameters of each module (embed, pos_embed, blocks.i.attn, ...),
+    computed on the host (pass host arrays to avoid one transfer per leaf)."""
     sq: dict[str, float] = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         keys = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
         name = ".".join(keys[:3] if keys[0] == "blocks" else keys[:1])
-        sq[name] = sq.get(name, 0.0) + float(jnp.sum(jnp.square(leaf)))
+        sq[name] = sq.get(name, 0.0) + float(np.sum(np.square(np.asarray(leaf, np.float64))))
     return {k: float(np.sqrt(v)) for k, v in sorted(sq.items())}

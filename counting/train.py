@@ -125,7 +125,7 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
         done += length
         last = summarize(stats, n_eval)
         log({"step": done, "train_loss": float(losses_S.mean()), **last,
-             "param_norms": param_norms(state.params), "wall_s": time.perf_counter() - t0})
+             "param_norms": param_norms(jax.device_get(state.params)), "wall_s": time.perf_counter() - t0})
     train_s = time.perf_counter() - t0
-    metrics = {**last, "param_norms": param_norms(state.params)}
+    metrics = {**last, "param_norms": param_norms(jax.device_get(state.params))}
     return TrainResult(status, done, metrics, nnx.to_pure_dict(state.params), compile_s, train_s, diverged_at)
