@@ -53,6 +53,7 @@ def run_config(d: int, steps: int):
 def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
     import dataclasses
 
+    import counting  # noqa: F401  (before jax: one XLA host device per core)
     import jax
 
     from counting.cohort import expand, train_cohort

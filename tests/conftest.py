@@ -1,3 +1,4 @@
+import counting  # noqa: F401  (first: sets up one XLA host device per core)
 import jax
 import pytest
 
