@@ -22,6 +22,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from counting.checkpoint import CohortCheckpoint
 from counting.config import ConfigError, RunConfig, with_values
 from counting.metrics import param_norms, summarize
 from counting.optimizer import make_optimizer
@@ -135,9 +136,11 @@ def train_cohort(
     cfgs: Sequence[RunConfig],
     logs: Sequence[Callable[[dict], None]] | None = None,
     progress: Progress | None = None,
+    checkpoint: CohortCheckpoint | None = None,
 ) -> list[TrainResult]:
     """Trains members that share a shape key as one program; one TrainResult per member,
-    with parameters in the member's own (unpadded) shapes."""
+    with parameters in the member's own (unpadded) shapes. With a checkpoint, the loop saves
+    at every evaluation and starts from the latest one if there is one."""
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
         raise ValueError("a cohort's members must share every value but m, k, seed, lr and weight_decay")
@@ -171,7 +174,13 @@ def train_cohort(
     last = [summarize(member(stats, i), n_eval) for i in range(N)]
     diverged_at: list[int | None] = [None] * N
     done = 0
-    for length in lengths:
+    restored = checkpoint.restore(state) if checkpoint is not None else None
+    if restored is not None:
+        state, meta = restored
+        done, diverged_at, last = meta["done"], meta["diverged_at"], meta["last"]
+        if progress is not None:
+            progress.update(N * done)
+    for length in chunk_lengths(shared.train.steps - done, shared.train.eval_every):
         state, losses_NxS = chunks[length](state, m_N, k_N)
         stats = evaluate(state.params, eval_N)  # dispatched before the host reads anything
         losses_NxS, stats, params_host = jax.device_get((losses_NxS, stats, state.params))  # one transfer
@@ -188,6 +197,8 @@ def train_cohort(
             logs[i]({"step": done + length, "train_loss": float(losses_NxS[i].mean()), **last[i],
                      "param_norms": norms[i], "wall_s": time.perf_counter() - t0})
         done += length
+        if checkpoint is not None and done < shared.train.steps:
+            checkpoint.save(done, state, {"done": done, "diverged_at": diverged_at, "last": last})
         if progress is not None:
             progress.update(N * length)
         if all(x is not None for x in diverged_at):

@@ -61,12 +61,21 @@ def is_finished(folder: Path) -> bool:
 
 
 class MetricsLog:
-    """Appends one JSON line per evaluation; a fresh attempt starts a fresh log."""
+    """Appends one JSON line per evaluation. A fresh attempt starts a fresh log; one that
+    resumes from a checkpoint at step `resume_at` keeps the rows up to that step."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, resume_at: int | None = None):
         self.path = Path(folder) / METRICS
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("")
+        kept = []
+        if resume_at is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= resume_at:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError):
+                    pass  # a line cut short by a kill
+        atomic_write_text(self.path, "".join(kept))
 
     def __call__(self, row: dict) -> None:
         with self.path.open("a") as f:

@@ -8,6 +8,7 @@ that cohort's own folders and reported at the end; every other cohort still runs
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 import time
 import traceback
@@ -23,6 +24,12 @@ from counting.train import TrainResult, train
 
 def folder_of(cfg: RunConfig) -> Path:
     return run_dir(cfg.results_dir, cfg.experiment, cfg.hash())
+
+
+def checkpoint_dir(shared: RunConfig, members: Sequence[RunConfig]) -> Path:
+    """Where a cohort chunk keeps its mid-training checkpoints: keyed by its members."""
+    key = hashlib.sha256(",".join(c.hash() for c in members).encode()).hexdigest()[:16]
+    return Path(shared.results_dir) / shared.experiment / "checkpoints" / key
 
 
 def write_result(folder: Path, cfg: RunConfig, result: TrainResult, wall_s: float, cohort_size: int = 1) -> dict:
@@ -86,6 +93,7 @@ class SweepReport:
 def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_progress: bool = True) -> SweepReport:
     """Trains every unfinished config, grouped into cohorts that share shapes and split to
     fit the device memory. Returns what was trained, skipped and failed."""
+    from counting.checkpoint import CohortCheckpoint
     from counting.cohort import group, split_to_fit, train_cohort
     from counting.progress import Progress
 
@@ -99,17 +107,20 @@ def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_
     chunks = [chunk for cohort in group(todo) for chunk in split_to_fit(cohort, max_models)]
     for index, chunk in enumerate(chunks):
         folders = [folder_of(c) for c in chunk]
-        for cfg, folder in zip(chunk, folders):
-            atomic_write_json(folder / CONFIG, cfg.to_dict())
         shared = chunk[0]
         label = (f"cohort {index + 1}/{len(chunks)} {shared.task.name} d={shared.model.d} n={shared.task.n}")
         progress = Progress(len(chunk), shared.train.steps, label) if show_progress else None
+        checkpoint = CohortCheckpoint(checkpoint_dir(shared, chunk))
+        resume_at = checkpoint.latest_step()
         t0 = time.perf_counter()
         try:
-            results = train_cohort(chunk, [MetricsLog(f) for f in folders], progress)
+            for cfg, folder in zip(chunk, folders):
+                atomic_write_json(folder / CONFIG, cfg.to_dict())
+            results = train_cohort(chunk, [MetricsLog(f, resume_at) for f in folders], progress, checkpoint)
             for cfg, folder, result in zip(chunk, folders, results):
                 write_result(folder, cfg, result, time.perf_counter() - t0, cohort_size=len(chunk))
                 report.trained.append(folder)
+            checkpoint.clear()
         except Exception as err:  # this cohort failed; the others still run
             print(f"cohort {index + 1}/{len(chunks)} failed: {type(err).__name__}: {err}", file=sys.stderr)
             traceback.print_exc()

@@ -92,3 +92,37 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2  # the first update, then the last one
     assert "30/30 model-steps (3 models)" in lines[-1] and "\r" not in stream.getvalue()
+
+
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_result(tmp_path):
+    from counting.checkpoint import CohortCheckpoint
+
+    members = expand(BASE, {"m": [3, 5], "seed": [0, 1]})
+    straight = train_cohort(members)
+
+    class Preempted(Exception):
+        pass
+
+    def preempt_after_first_evaluation(row):
+        raise Preempted
+
+    ckpt = CohortCheckpoint(tmp_path / "ckpt")
+    with pytest.raises(Preempted):  # logging precedes the chunk's checkpoint
+        train_cohort(members, [preempt_after_first_evaluation] + [lambda r: None] * 3, checkpoint=ckpt)
+    assert ckpt.latest_step() is None  # killed before its first checkpoint: nothing to resume
+
+    calls = {"n": 0}
+
+    def preempt_on_second_evaluation(row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Preempted
+
+    with pytest.raises(Preempted):
+        train_cohort(members, [preempt_on_second_evaluation] + [lambda r: None] * 3, checkpoint=ckpt)
+    assert ckpt.latest_step() == 30
+    resumed = train_cohort(members, checkpoint=ckpt)
+    for a, b in zip(straight, resumed):
+        assert a.metrics == b.metrics
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+            np.testing.assert_array_equal(x, y)

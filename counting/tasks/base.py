@@ -126,21 +126,61 @@ def inverse_permutation(perm_BxM: jax.Array) -> jax.Array:
     return jnp.zeros((B, M), jnp.int32).at[rows_Bx1, perm_BxM].set(jnp.arange(M, dtype=jnp.int32)[None, :])
 
 
-def allowed_tokens(key, batch: int, m, M: int) -> jax.Array:
-    """perm_BxM: per sequence, a random order of the content tokens [0, m) in front.
+def floyd(key, batch: int, U, S, R: int) -> jax.Array:
+    """ids_BxR: S distinct ids drawn uniformly from [0, U) (Floyd's algorithm), -1 elsewhere.
 
-    The first k entries of a row are that sequence's k allowed distinct tokens.
+    U and S may be traced (per row, or per cohort member) with S <= min(R, U); R is static.
+    Vectorised over rows in R steps of O(R) work: the cost does not depend on U. The order of
+    the ids is not uniform; shuffle them where it matters.
     """
-    noise_BxM = column_uniform(key, batch, M)
-    noise_BxM = jnp.where(jnp.arange(M)[None, :] < m, noise_BxM, 2.0)
-    return inverse_permutation(ranks_of(noise_BxM))
+    U = jnp.broadcast_to(jnp.asarray(U, jnp.int32), (batch,))
+    S = jnp.broadcast_to(jnp.asarray(S, jnp.int32), (batch,))
+    chosen: list[jax.Array] = []
+    for i in range(R):  # the active steps are the last S: j runs over U - S .. U - 1
+        j_B = U - R + i
+        t_B = jax.random.randint(jax.random.fold_in(key, i), (batch,), 0, jnp.maximum(j_B, 0) + 1)
+        seen_B = jnp.zeros((batch,), bool)
+        for c_B in chosen:
+            seen_B = seen_B | (c_B == t_B)
+        chosen.append(jnp.where(i >= R - S, jnp.where(seen_B, j_B, t_B), -1))
+    return jnp.stack(chosen, axis=1)
 
 
-def draw(key, perm_BxM: jax.Array, lo, hi, n: int) -> jax.Array:
-    """x_BxN: tokens drawn i.i.d. uniformly from perm[:, lo:hi] (lo, hi may be traced)."""
-    B = perm_BxM.shape[0]
+def allowed_tokens(key, batch: int, m, M: int, R: int) -> jax.Array:
+    """tok_BxR: per sequence, min(R, m) distinct content tokens of [0, m) in uniformly random
+    order (the first entries of a random order of the vocabulary; R = n + 1 suffices, as no
+    sequence uses more distinct tokens); entries past m, when m < R, are never used.
+
+    Nothing here depends on the padded size M, so a cohort member sees exactly the data it
+    would see alone, and the cost grows with n, not with the vocabulary.
+    """
+    del M
+    k_set, k_order = jax.random.split(key)
+    chosen_BxR = floyd(k_set, batch, m, jnp.minimum(m, R), R)
+    noise_BxR = jnp.where(chosen_BxR >= 0, jax.random.uniform(k_order, (batch, R)), 2.0)  # unused last
+    return jnp.take_along_axis(chosen_BxR, inverse_permutation(ranks_of(noise_BxR)), axis=1)
+
+
+def distinct_rank(j_BxN: jax.Array) -> jax.Array:
+    """rank_BxN: for each entry, how many distinct values of its row are smaller."""
+    N = j_BxN.shape[1]
+    eq_BxNxN = j_BxN[:, :, None] == j_BxN[:, None, :]
+    earlier_NxN = jnp.arange(N)[None, :] < jnp.arange(N)[:, None]  # [p, p']: p' before p
+    first_BxN = ~(eq_BxNxN & earlier_NxN[None]).any(-1)
+    smaller_BxNxN = j_BxN[:, None, :] < j_BxN[:, :, None]  # [p, p']: j[p'] < j[p]
+    return (smaller_BxNxN & first_BxN[:, None, :]).sum(-1).astype(jnp.int32)
+
+
+def draw(key, tok_BxR: jax.Array, lo: int, hi, n: int) -> jax.Array:
+    """x_BxN: tokens drawn i.i.d. uniformly from the allowed tokens lo..hi-1 (hi may be traced).
+
+    The allowed-token indices j are drawn first; the distinct ones, in increasing order, take
+    the entries tok[lo], tok[lo + 1], ...: a uniformly random injection into [0, m), exactly
+    as if j indexed a full random order of the vocabulary.
+    """
+    B = tok_BxR.shape[0]
     j_BxN = jax.random.randint(key, (B, n), lo, hi)
-    return jnp.take_along_axis(perm_BxM, j_BxN, axis=1)
+    return jnp.take_along_axis(tok_BxR, lo + distinct_rank(j_BxN), axis=1)
 
 
 def uniform_int(key, batch: int, lo, hi) -> jax.Array:

@@ -24,14 +24,14 @@ class Histogram(Task):
     def _sample(self, key, batch, m, k, M) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        perm_BxM = allowed_tokens(k_perm, batch, m, M)
+        tok_BxR = allowed_tokens(k_perm, batch, m, M, n + 1)
         if self.cfg.sampler == "uniform":
-            x_BxN = draw(k_x, perm_BxM, 0, k, n)
+            x_BxN = draw(k_x, tok_BxR, 0, k, n)
         else:
             c_B = uniform_int(k_c, batch, 1, n)
-            others_BxN = draw(k_x, perm_BxM, 1, k, n)
+            others_BxN = draw(k_x, tok_BxR, 1, k, n)
             planted_BxN = ranks(k_pos, batch, n) < c_B[:, None]
-            x_BxN = jnp.where(planted_BxN, perm_BxM[:, :1], others_BxN)
+            x_BxN = jnp.where(planted_BxN, tok_BxR[:, :1], others_BxN)
         count_BxN = pair_counts(x_BxN)
         tokens_BxT = self.frame(x_BxN)
         T = tokens_BxT.shape[1]

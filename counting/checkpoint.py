@@ -1,0 +1,47 @@
+"""Mid-training checkpoints of a cohort, through Orbax's CheckpointManager.
+
+Saved at every evaluation (chunk boundary): the stacked TrainState (parameters, optimiser
+states, data keys, step) and a small JSON of loop state. A requeued or restarted job
+restores the latest and continues on the same trajectory (the data keys are in the state).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CohortCheckpoint:
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+
+    def _manager(self) -> ocp.CheckpointManager:
+        options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
+        return ocp.CheckpointManager(self.path, options=options)
+
+    def latest_step(self) -> int | None:
+        if not self.path.exists():
+            return None
+        with self._manager() as mngr:
+            return mngr.latest_step()
+
+    def save(self, step: int, state, meta: dict) -> None:
+        with self._manager() as mngr:
+            mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+            mngr.wait_until_finished()
+
+    def restore(self, like_state) -> tuple[object, dict] | None:
+        """(state, meta) from the latest checkpoint, shaped and placed like `like_state`."""
+        step = self.latest_step()
+        if step is None:
+            return None
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
+        with self._manager() as mngr:
+            out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        return out["state"], out["meta"]
+
+    def clear(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

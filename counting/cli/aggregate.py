@@ -1,0 +1,22 @@
+"""counting-aggregate NAME: collect results/NAME/runs/*/record.json into results/NAME/table.csv."""
+
+import argparse
+import sys
+
+from counting.aggregate import aggregate, failures
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="counting-aggregate", description=__doc__)
+    parser.add_argument("experiment")
+    parser.add_argument("--results-dir", default="results")
+    args = parser.parse_args(argv)
+    path, rows = aggregate(args.results_dir, args.experiment)
+    failed = failures(rows)
+    print(f"{len(rows)} runs ({len(failed)} failed) -> {path}")
+    for r in failed:
+        print(f"  FAILED d={r['d']} m={r['m']} n={r['n']} seed={r['seed']} ({r['hash']}): {r['error']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Sweeps: experiment configs, resumable multirun, the results table, failures."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import counting.cohort
+from counting.aggregate import aggregate
+from counting.cohort import expand
+from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+from counting.record import read_record
+from counting.runner import execute_many, folder_of
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.yaml"))
+TINY = ["task.n=4", "task.eval_size=64", "train.steps=20", "train.eval_every=10", "train.batch=16",
+        "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]"]
+
+
+def sweep(tmp_path, *args, **kw):
+    cmd = [sys.executable, "-m", "counting.cli.train", "-m", f"results_dir={tmp_path / 'results'}",
+           f"hydra.sweep.dir={tmp_path / 'multirun'}", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def records(root: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in root.glob("runs/*/record.json")}
+
+
+def test_every_study_has_an_experiment_config_with_its_command():
+    assert {"quick", "phase_qc", "phase_mfe", "phase_histogram", "ood_length", "ood_vocab"} <= set(EXPERIMENTS)
+    for name in EXPERIMENTS:
+        text = (Path(__file__).parents[1] / "experiments" / f"{name}.yaml").read_text()
+        assert f"counting-train -m experiment={name}" in text.split("defaults:")[0]
+
+
+def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
+    args = ["experiment=quick", *TINY, "model.d=4,8,16"]
+    proc = sweep(tmp_path, *args)
+    root = tmp_path / "results" / "quick"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(records(root)) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = records(root)
+    assert 2 <= len(first) < 6, "the kill should land mid-sweep"
+    stamps = {h: (root / "runs" / h / "record.json").stat().st_mtime_ns for h in first}
+
+    again = sweep(tmp_path, *args)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    final = records(root)
+    assert len(final) == 6 and all(r["status"] == "complete" for r in final.values())
+    for h, stamp in stamps.items():  # finished cells were not retrained
+        assert (root / "runs" / h / "record.json").stat().st_mtime_ns == stamp
+    with open(root / "table.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 6 and len({r["hash"] for r in table}) == 6
+    assert {"task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps", "accuracy",
+            "baseline_accuracy", "status"} <= set(table[0])
+    assert {r["d"] for r in table} == {"4", "8", "16"}
+    assert "sweep quick: 6 models, 0 failed" in out
+
+
+def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
+    base = RunConfig(task=TaskConfig(name="qc", m=4, n=4, eval_size=64), model=ModelConfig(d=8, w=16),
+                     train=TrainConfig(steps=10, batch=16, eval_every=10), results_dir=str(tmp_path), experiment="f")
+    other_d = RunConfig.from_dict({**base.to_dict(), "model": {**base.to_dict()["model"], "d": 4}})
+    cfgs = expand(base, {"seed": [0, 1]}) + expand(other_d, {"seed": [0, 1]})
+    real = counting.cohort.train_cohort
+
+    def flaky(members, *a, **kw):
+        if members[0].model.d == 8:
+            raise FloatingPointError("injected failure")
+        return real(members, *a, **kw)
+
+    monkeypatch.setattr(counting.cohort, "train_cohort", flaky)
+    report = execute_many(cfgs, show_progress=False)
+    assert len(report.failed) == 2 and len(report.trained) == 2
+    assert "injected failure" in report.summary()
+    failed = read_record(folder_of(cfgs[0]))
+    assert failed["status"] == "failed" and "FloatingPointError" in failed["traceback"]
+    _, rows = aggregate(tmp_path, "f")
+    assert sorted(r["status"] for r in rows) == ["complete", "complete", "failed", "failed"]
+
+    monkeypatch.setattr(counting.cohort, "train_cohort", real)  # the fixed code retrains only the failed
+    again = execute_many(cfgs, show_progress=False)
+    assert len(again.trained) == 2 and len(again.skipped) == 2
