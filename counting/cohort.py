@@ -2,7 +2,7 @@
 
 Members may differ in the values that keep shapes (`VARYING`: m, k, seed, lr, weight decay).
 The embedding table is padded to the cohort's largest m (M); each member samples its own
-tokens below its own m, with noise that is prefix-stable in M (see `tasks.base`), so a member
+tokens below its own m with draws that do not depend on M (see `tasks.base`), so a member
 trains exactly like the same model alone. `jax.vmap` runs the members' pure train chunk
 (`train.make_chunk`) side by side and `lax.scan` runs many steps per call. A cohort larger
 than the device memory allows is split into chunks of members.
@@ -70,7 +70,7 @@ def bytes_per_model(cfg: RunConfig, M: int) -> int:
     abstract = nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M))
     P = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
     act = B * T * (mo.L * (10 * mo.d + 2 * mo.w + 3 * mo.H * T) + 3 * C)
-    sampling = B * (M * (mo.L + 2) + (M * task.n if cfg.task.name == "mfe" else 0) + 3 * task.n * task.n)
+    sampling = B * 4 * task.n * task.n  # pairwise comparisons over the n positions
     return 4 * (6 * P + 2 * act + 2 * sampling)
 
 

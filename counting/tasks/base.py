@@ -6,7 +6,8 @@ largest m without moving any token of a smaller-m member.
 
 A task samples a `Batch` inside `jit` from a PRNG key. `m` and `k` may be traced scalars
 (a cohort vmaps over them); `M` is the static size of the content vocabulary (the largest
-m of a cohort, or m itself), and n, bos and the layout are static.
+m of a cohort, or m itself), and n, bos and the layout are static. No random draw depends
+on M, so a cohort member sees exactly the data it would see trained alone.
 """
 
 from __future__ import annotations
@@ -89,16 +90,6 @@ class Task:
 
 
 # --- sampling helpers shared by the tasks ------------------------------------------------
-
-
-def column_uniform(key, batch: int, M: int, *inner: int) -> jax.Array:
-    """u_BxMx...: uniform noise whose column i depends only on (key, i).
-
-    Padding M (a cohort's largest vocabulary) leaves the columns below a member's own m
-    unchanged, so a cohort member sees exactly the data it would see trained alone.
-    """
-    draw_col = lambda i: jax.random.uniform(jax.random.fold_in(key, i), (batch, *inner))
-    return jnp.moveaxis(jax.vmap(draw_col)(jnp.arange(M)), 0, 1)
 
 
 SORT_ABOVE = 256  # above this many items, rank by sorting; below, by pairwise comparison
