@@ -121,20 +121,20 @@ def floyd(key, batch: int, U, S, R: int) -> jax.Array:
     """ids_BxR: S distinct ids drawn uniformly from [0, U) (Floyd's algorithm), -1 elsewhere.
 
     U and S may be traced (per row, or per cohort member) with S <= min(R, U); R is static.
-    Vectorised over rows in R steps of O(R) work: the cost does not depend on U. The order of
-    the ids is not uniform; shuffle them where it matters.
+    R steps of a `fori_loop`, each O(R) and vectorised over rows: the cost does not depend
+    on U. The order of the ids is not uniform; shuffle them where it matters.
     """
     U = jnp.broadcast_to(jnp.asarray(U, jnp.int32), (batch,))
     S = jnp.broadcast_to(jnp.asarray(S, jnp.int32), (batch,))
-    chosen: list[jax.Array] = []
-    for i in range(R):  # the active steps are the last S: j runs over U - S .. U - 1
+
+    def step(i, chosen_BxR):  # the active steps are the last S: j runs over U - S .. U - 1
         j_B = U - R + i
         t_B = jax.random.randint(jax.random.fold_in(key, i), (batch,), 0, jnp.maximum(j_B, 0) + 1)
-        seen_B = jnp.zeros((batch,), bool)
-        for c_B in chosen:
-            seen_B = seen_B | (c_B == t_B)
-        chosen.append(jnp.where(i >= R - S, jnp.where(seen_B, j_B, t_B), -1))
-    return jnp.stack(chosen, axis=1)
+        seen_B = (chosen_BxR == t_B[:, None]).any(-1)
+        pick_B = jnp.where(i >= R - S, jnp.where(seen_B, j_B, t_B), -1)
+        return chosen_BxR.at[:, i].set(pick_B)
+
+    return jax.lax.fori_loop(0, R, step, jnp.full((batch, R), -1, jnp.int32))
 
 
 def allowed_tokens(key, batch: int, m, M: int, R: int) -> jax.Array:
