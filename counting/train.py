@@ -127,5 +127,6 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
         log({"step": done, "train_loss": float(losses_S.mean()), **last,
              "param_norms": param_norms(jax.device_get(state.params)), "wall_s": time.perf_counter() - t0})
     train_s = time.perf_counter() - t0
-    metrics = {**last, "param_norms": param_norms(jax.device_get(state.params))}
-    return TrainResult(status, done, metrics, nnx.to_pure_dict(state.params), compile_s, train_s, diverged_at)
+    params = nnx.to_pure_dict(jax.device_get(state.params))  # one transfer for norms and record
+    metrics = {**last, "param_norms": param_norms(params)}
+    return TrainResult(status, done, metrics, params, compile_s, train_s, diverged_at)
