@@ -1,7 +1,8 @@
 """Run records -> one results table: results/<experiment>/table.csv, one row per model.
 
 Every config field is a column (so every swept parameter is one), next to the final
-held-out metrics and the run's status; failed runs keep their error.
+held-out metrics and the run's status; failed runs keep their error. Beside it, counts.csv
+holds each model's accuracy per true count (long format) for the per-count figure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from counting.record import RECORD, atomic_write_text
 LEAD = ["task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps",
         "accuracy", "baseline_accuracy", "status"]
 METRICS = ["accuracy", "baseline_accuracy", "seq_accuracy", "loss"]
+COUNT_LEAD = ["task", "d", "m", "n", "k", "seed", "count", "support", "accuracy"]
+TABLE, COUNTS = "table.csv", "counts.csv"
+
+
+def count_rows(record: dict, row: dict) -> list[dict]:
+    """Long format of one run's per-count accuracy: one row per true count c in 0..n."""
+    metrics = record.get("metrics", {})
+    config = {k: v for k, v in row.items() if k not in METRICS and k not in ("error", "wall_s", "diverged_at")}
+    return [{**config, "count": c, "support": support, "accuracy": acc}
+            for c, (support, acc) in enumerate(zip(metrics.get("count_support", []), metrics.get("accuracy_per_count", [])))]
 
 
 def row_of(record: dict) -> dict:
@@ -39,29 +50,45 @@ def row_of(record: dict) -> dict:
     return row
 
 
-def load_rows(runs_dir: Path) -> list[dict]:
-    rows = []
+def load_records(runs_dir: Path) -> list[dict]:
+    records = []
     for path in sorted(Path(runs_dir).glob(f"*/{RECORD}")):
         try:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue  # records are written atomically; this is not one of ours
-        rows.append(row_of(record))
-    rows.sort(key=lambda r: (r["task"], r["d"], r["n"], r["m"], r["k"], r["seed"], r["lr"], r["hash"]))
-    return rows
+        records.append(record)
+    return records
 
 
-def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict]]:
-    """Writes results/<experiment>/table.csv; returns its path and rows."""
-    root = Path(results_dir) / experiment
-    rows = load_rows(root / "runs")
-    columns = LEAD + [c for c in (rows[0] if rows else {}) if c not in LEAD]
+def sort_key(row: dict) -> tuple:
+    return (row["task"], row["d"], row["n"], row["m"], row["k"], row["seed"], row["lr"], row["hash"])
+
+
+def load_rows(runs_dir: Path) -> list[dict]:
+    return sorted((row_of(r) for r in load_records(runs_dir)), key=sort_key)
+
+
+def write_table(path: Path, rows: list[dict], lead: list[str]) -> None:
+    columns = lead + [c for c in (rows[0] if rows else {}) if c not in lead]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    path = root / "table.csv"
     atomic_write_text(path, buf.getvalue())
+
+
+def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict]]:
+    """Writes results/<experiment>/table.csv (one row per model) and counts.csv (one row per
+    model and true count); returns the table's path and rows."""
+    root = Path(results_dir) / experiment
+    records = load_records(root / "runs")
+    pairs = sorted(((row_of(r), r) for r in records), key=lambda pr: sort_key(pr[0]))
+    rows = [row for row, _ in pairs]
+    path = root / TABLE
+    write_table(path, rows, LEAD)
+    counts = [c for row, record in pairs for c in count_rows(record, row)]
+    write_table(root / COUNTS, counts, COUNT_LEAD)
     return path, rows
 
 

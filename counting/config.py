@@ -86,8 +86,8 @@ class RunConfig:
                 kwargs[key] = _build(sections[key], key, value)
             elif key in ("experiment", "results_dir"):
                 kwargs[key] = _coerce(key, value, str)
-            elif key in ("hydra", "cohort"):
-                continue  # entry-point concerns, not part of a run's identity
+            elif key in ("hydra", "cohort", "ood", "analysis"):
+                continue  # entry-point and post-processing concerns, not part of a run's identity
             else:
                 raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
         cfg = cls(**kwargs)
@@ -108,6 +108,62 @@ class RunConfig:
         """Stable hash of the run's identity: insensitive to key order."""
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """How a results table is turned into thresholds (counting-analyze, counting-plot).
+
+    tau = 0.9 is the suite's default accuracy threshold: far above the trivial baseline of a
+    balanced sampler (about 1/n) and below the 1.0 that d >= m cells reach, leaving room for
+    seed noise. The paper publishes no threshold.
+    """
+
+    tau: float = 0.9  # m_thr(d): the largest m whose accuracy stays >= tau
+    ci: float = 0.95  # coverage of every bootstrap interval
+    boot: int = 1000  # bootstrap replicates (seeds resampled within each cell)
+    seed: int = 0  # the bootstrap's random seed
+
+    def __post_init__(self):
+        if not 0.0 < self.tau < 1.0:
+            raise ConfigError(f"analysis.tau: must be in (0, 1), got {self.tau}")
+        if not 0.0 < self.ci < 1.0:
+            raise ConfigError(f"analysis.ci: must be in (0, 1), got {self.ci}")
+        if self.boot < 10:
+            raise ConfigError(f"analysis.boot: must be >= 10, got {self.boot}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OODConfig:
+    """The out-of-distribution grid evaluated after a sweep: lengths n' (at the training k)
+    and distinct tokens per sequence k' (at the training n). Empty: no evaluation."""
+
+    n: tuple[int, ...] = ()
+    k: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        for name, lo in (("n", 1), ("k", 2)):
+            for v in getattr(self, name):
+                if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                    raise ConfigError(f"ood.{name}: every value must be an integer >= {lo}, got {v!r}")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> "OODConfig":
+        raw = dict(raw or {})
+        unknown = set(raw) - {"n", "k"}
+        if unknown:
+            raise ConfigError(f"ood.{sorted(unknown)[0]}: unknown field; allowed: n, k")
+        values = {}
+        for name in ("n", "k"):
+            v = raw.get(name) or ()
+            if not isinstance(v, Sequence) or isinstance(v, str):
+                raise ConfigError(f"ood.{name}: expected a list of integers, got {v!r}")
+            values[name] = tuple(v)
+        return cls(**values)
+
+
+def analysis_from_dict(raw: Mapping[str, Any] | None) -> AnalysisConfig:
+    return _build(AnalysisConfig, "analysis", dict(raw or {}))
 
 
 def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:

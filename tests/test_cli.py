@@ -60,6 +60,8 @@ def test_cli_writes_a_complete_record_and_skips_it_next_time(tmp_path):
         ("train.steps=-5", "train.steps"),
         ("model.pos=alibi", "model.pos"),
         ("task.sampler=zipf", "task.sampler"),
+        ("ood.n=[0,8]", "ood.n"),
+        ("analysis.tau=1.5", "analysis.tau"),
     ],
 )
 def test_invalid_input_is_one_line_and_exit_2(tmp_path, override, field):

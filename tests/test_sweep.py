@@ -42,7 +42,7 @@ def test_every_study_has_an_experiment_config_with_its_command():
 
 
 def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
-    args = ["experiment=quick", *TINY, "model.d=4,8,16"]
+    args = ["experiment=quick", *TINY, "model.d=4,8,16", "model.pos=sinusoidal", "ood.n=[4,6]"]
     proc = sweep(tmp_path, *args)
     root = tmp_path / "results" / "quick"
     deadline = time.time() + 240
@@ -68,6 +68,15 @@ def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
             "baseline_accuracy", "status"} <= set(table[0])
     assert {r["d"] for r in table} == {"4", "8", "16"}
     assert "sweep quick: 6 models, 0 failed" in out
+    # The sweep ends with out-of-distribution evaluation, the analysis and the figures.
+    for name in ("cells.csv", "thresholds.csv", "fit.csv", "counts.csv", "ood.csv"):
+        assert (root / name).stat().st_size > 0, name
+    with open(root / "ood.csv") as f:
+        assert sorted({r["eval_n"] for r in csv.DictReader(f)}) == ["4", "6"]
+    for name in ("phase_diagram", "accuracy_vs_m", "threshold_vs_d", "accuracy_per_count", "ood_length"):
+        for ext in ("png", "pdf"):
+            assert (root / "figures" / f"{name}.{ext}").stat().st_size > 1000, (name, ext)
+    assert "figures (PNG + PDF)" in out
 
 
 def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):

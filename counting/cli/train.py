@@ -12,12 +12,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from counting.cli import CONF_DIR, fail, run_config
-from counting.config import ConfigError
+from counting.config import ConfigError, OODConfig, analysis_from_dict
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(raw: DictConfig) -> None:
     cfg = run_config(raw)
+    try:  # what happens after the sweep is validated before any training
+        OODConfig.from_dict(OmegaConf.to_container(raw.get("ood"), resolve=True) if raw.get("ood") else None)
+        analysis_from_dict(OmegaConf.to_container(raw.get("analysis"), resolve=True) if raw.get("analysis") else None)
+    except ConfigError as err:
+        fail(err)
     axes = OmegaConf.to_container(raw.get("cohort", {}), resolve=True) or {}
     max_models = axes.pop("max_models", None)
     from counting.cohort import expand  # imports jax: after the first validation

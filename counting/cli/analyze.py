@@ -1,0 +1,68 @@
+"""counting-analyze NAME: thresholds m_thr(d) and the log-log fit for results/NAME/table.csv.
+
+    counting-analyze quick                      # results/quick/{cells,thresholds,fit}.csv
+    counting-analyze --table path/table.csv     # any table in that format; outputs beside it
+    counting-analyze quick --tau 0.8 --boot 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from counting.config import AnalysisConfig, ConfigError
+from counting.cli import fail
+
+
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    defaults = AnalysisConfig()
+    parser.add_argument("--tau", type=float, default=defaults.tau, help=f"accuracy threshold (default {defaults.tau})")
+    parser.add_argument("--ci", type=float, default=defaults.ci, help=f"interval coverage (default {defaults.ci})")
+    parser.add_argument("--boot", type=int, default=defaults.boot, help=f"bootstrap replicates (default {defaults.boot})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed")
+
+
+def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
+    try:
+        return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed)
+    except ConfigError as err:
+        fail(err)
+
+
+def table_path(args: argparse.Namespace) -> Path:
+    if args.table:
+        return Path(args.table)
+    if not args.experiment:
+        fail(ConfigError("experiment: give an experiment name or --table CSV"))
+    return Path(args.results_dir) / args.experiment / "table.csv"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="counting-analyze", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", nargs="?")
+    parser.add_argument("--table", help="analyse this CSV instead of results/NAME/table.csv")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--out", help="output folder (default: the table's folder)")
+    add_analysis_options(parser)
+    args = parser.parse_args(argv)
+    cfg = analysis_config(args)
+    path = table_path(args)
+
+    from counting.analysis.analyze import analyze, report, write
+    from counting.analysis.table import TableError, read_table
+
+    try:
+        rows = read_table(path)
+    except TableError as err:
+        fail(err)
+    if not rows:
+        fail(ConfigError(f"table: {path} holds no finished runs"))
+    analysis = analyze(rows, cfg)
+    paths = write(analysis, Path(args.out) if args.out else path.parent)
+    print(report(analysis, cfg))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""counting-evaluate NAME: out-of-distribution evaluation of an experiment's saved models.
+
+    counting-evaluate ood_length                 # the grid of experiments/ood_length.yaml (ood.n, ood.k)
+    counting-evaluate quick --n 8 16 32 --k 4 8  # any grid
+Writes runs/<hash>/ood.json per model and results/NAME/ood.csv; points already evaluated
+are not recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from counting.cli import CONF_DIR, fail, quiet_libraries
+from counting.config import ConfigError, OODConfig
+
+
+def experiment_grid(name: str) -> OODConfig:
+    """The `ood` section of experiments/NAME.yaml (empty if there is none)."""
+    path = Path(CONF_DIR) / "experiment" / f"{name}.yaml"
+    raw = OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
+    return OODConfig.from_dict(raw.get("ood"))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="counting-evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--n", type=int, nargs="+", default=None, help="evaluation lengths n'")
+    parser.add_argument("--k", type=int, nargs="+", default=None, help="distinct tokens per sequence k'")
+    args = parser.parse_args(argv)
+    try:
+        grid = experiment_grid(args.experiment)
+        if args.n is not None or args.k is not None:
+            grid = OODConfig(tuple(args.n or ()), tuple(args.k or ()))
+    except ConfigError as err:
+        fail(err)
+    if not grid.n and not grid.k:
+        fail(ConfigError(f"ood: no grid for {args.experiment}; give --n and/or --k"))
+    if not (Path(args.results_dir) / args.experiment / "runs").is_dir():
+        fail(ConfigError(f"experiment: no runs under {Path(args.results_dir) / args.experiment} (train it first)"))
+    quiet_libraries()
+    from counting.evaluate import evaluate_experiment
+
+    path, rows = evaluate_experiment(args.results_dir, args.experiment, grid)
+    bad = [r for r in rows if r["eval_status"] != "complete"]
+    print(f"{len(rows)} evaluations ({len(bad)} not run: unsupported or failed) -> {path}")
+
+
+if __name__ == "__main__":
+    main()

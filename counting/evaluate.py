@@ -1,0 +1,192 @@
+"""Out-of-distribution evaluation of saved models: other lengths n' and more distinct tokens k'.
+
+A trained run is reloaded from its folder (config.json + Orbax params) and scored on the
+held-out set of the same task at a changed n or k (same sampler, eval_size and eval_seed, so
+the training point itself reproduces the record's accuracy exactly). Its head has n + 1
+classes; counts above n cannot be answered and count as wrong. Models whose positional
+scheme cannot reach length n' (learned positions) get status "unsupported" for that point.
+
+Results go to `runs/<hash>/ood.json` per model (written atomically; points already there are
+not recomputed) and to `results/<experiment>/ood.csv`: the columns of table.csv (the
+training config) plus eval_n, eval_k, eval_status and the metrics at that point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from counting.aggregate import LEAD, row_of, write_table
+from counting.config import OODConfig, RunConfig, TaskConfig, validate
+from counting.metrics import count_stats, summarize
+from counting.record import FINISHED, atomic_write_json, load_params, read_record
+from counting.tasks import NUM_SPECIAL, Task, make_task
+from counting.train import build_model
+
+OOD = "ood.json"
+TABLE = "ood.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalPoint:
+    n: int
+    k: int  # distinct tokens allowed per sequence (resolved: never None)
+
+
+def eval_points(cfg: RunConfig, n_values: Sequence[int] = (), k_values: Sequence[int] = ()) -> list[EvalPoint]:
+    """Length points (each n' at the training k) then vocabulary points (each k' at the
+    training n); k' above m is dropped (no such sequences exist)."""
+    t = cfg.task
+    pts = [EvalPoint(int(n), t.k_eff) for n in n_values] + [EvalPoint(t.n, int(k)) for k in k_values if int(k) <= t.m]
+    return list(dict.fromkeys(pts))
+
+
+def task_at(cfg: TaskConfig, point: EvalPoint) -> TaskConfig:
+    return dataclasses.replace(cfg, n=point.n, k=None if point.k == cfg.m else point.k)
+
+
+def pad_classes(logits_BxAxC: jax.Array, C: int) -> jax.Array:
+    """Adds never-chosen classes up to C (the model cannot answer counts above its n)."""
+    extra = C - logits_BxAxC.shape[-1]
+    if extra <= 0:
+        return logits_BxAxC
+    fill_BxAxE = jnp.full(logits_BxAxC.shape[:-1] + (extra,), -jnp.inf, logits_BxAxC.dtype)
+    return jnp.concatenate([logits_BxAxC, fill_BxAxE], axis=-1)
+
+
+class Evaluator:
+    """Caches compiled forwards and held-out sets across the models of a sweep.
+
+    Every model's embedding table is padded to `vocab` rows (the largest of the sweep; padded
+    rows are never looked up), so models that differ only in m share one compiled forward per
+    evaluation length, and held-out sets are drawn by one compiled sampler per task shape
+    (no draw depends on the table's size, as in a cohort).
+    """
+
+    def __init__(self, vocab: int | None = None):
+        self.vocab = vocab
+        self._tasks: dict[TaskConfig, Task] = {}
+        self._batches: dict[TaskConfig, object] = {}
+        self._fns: dict[tuple, Callable] = {}
+
+    def task(self, cfg: TaskConfig) -> Task:
+        if cfg not in self._tasks:
+            self._tasks[cfg] = make_task(cfg)
+        return self._tasks[cfg]
+
+    @staticmethod
+    def shape_of(cfg: TaskConfig) -> TaskConfig:
+        """The task with m and k taken out: they are traced arguments of its sampler."""
+        return dataclasses.replace(cfg, m=2, k=None)
+
+    def batch(self, cfg: TaskConfig):
+        """The held-out set of cfg: identical to make_task(cfg).eval_set()."""
+        if cfg not in self._batches:
+            shape = self.shape_of(cfg)
+            key = jax.random.PRNGKey(cfg.eval_seed)
+            self._batches[cfg] = self.task(shape).sample_jit(key, cfg.eval_size, cfg.m, cfg.k_eff, shape.m)
+        return self._batches[cfg]
+
+    def stats_fn(self, run: RunConfig, graphdef, task: Task) -> Callable:
+        at_A = task.answer_positions
+        C = max(task.num_classes, run.task.n + 1)
+        key = (run.model, run.task.n, self.shape_of(run.task), self.shape_of(task.cfg))
+        if key not in self._fns:
+            def stats(params, batch):
+                logits_BxAxC = nnx.merge(graphdef, params)(batch.tokens_BxT, at_A)
+                return count_stats(pad_classes(logits_BxAxC, C), batch, at_A)
+
+            self._fns[key] = jax.jit(stats)
+        return self._fns[key]
+
+    def load(self, folder: Path) -> tuple[RunConfig, object, object]:
+        """(config, graphdef, params) of a finished run, the embedding padded to `vocab` rows."""
+        cfg = RunConfig.from_dict(read_record(folder)["config"])
+        task = self.task(cfg.task)
+        build = lambda M: nnx.split(nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M)), nnx.Param)
+        pure = nnx.to_pure_dict(load_params(folder, build(None)[1]))
+        V = max(self.vocab or 0, task.vocab_size())
+        emb_VxD = pure["embed"]["embedding"]
+        pure["embed"]["embedding"] = jnp.pad(emb_VxD, ((0, V - emb_VxD.shape[0]), (0, 0)))
+        graphdef, params = build(V - NUM_SPECIAL)
+        nnx.replace_by_pure_dict(params, pure)
+        return cfg, graphdef, params
+
+    def point(self, cfg: RunConfig, graphdef, params, point: EvalPoint) -> dict:
+        """One evaluation record: status, and metrics when the model can be run there."""
+        out = {"n": point.n, "k": point.k}
+        t_cfg = task_at(cfg.task, point)
+        if cfg.model.pos == "learned" and point.n > cfg.task.n:
+            return {**out, "status": "unsupported",
+                    "error": f"model.pos=learned covers n <= {cfg.task.n}; n'={point.n} needs none, sinusoidal or rope"}
+        validate(dataclasses.replace(cfg, task=t_cfg))
+        task = self.task(t_cfg)
+        batch = self.batch(t_cfg)
+        metrics = summarize(self.stats_fn(cfg, graphdef, task)(params, batch), t_cfg.eval_size)
+        right, total = np.array(metrics["accuracy_per_count"], dtype=float), np.array(metrics["count_support"])
+        seen = total[: cfg.task.n + 1]
+        with np.errstate(invalid="ignore"):
+            metrics["accuracy_seen_counts"] = float(np.nansum(right[: cfg.task.n + 1] * seen) / max(seen.sum(), 1))
+        return {**out, "status": "complete", "metrics": metrics}
+
+
+def evaluate_run(folder: Path, n_values: Sequence[int], k_values: Sequence[int], evaluator: Evaluator) -> dict:
+    """Evaluates one run at every point not yet in its ood.json; returns the file's content."""
+    folder = Path(folder)
+    record = read_record(folder)
+    cfg = RunConfig.from_dict(record["config"])
+    path = folder / OOD
+    done = read_ood(path)
+    have = {(p["n"], p["k"]) for p in done["points"]}
+    todo = [p for p in eval_points(cfg, n_values, k_values) if (p.n, p.k) not in have]
+    if todo:
+        _, graphdef, params = evaluator.load(folder)
+        done["points"] += [evaluator.point(cfg, graphdef, params, p) for p in todo]
+        done["points"].sort(key=lambda p: (p["n"], p["k"]))
+        atomic_write_json(path, done)
+    return done
+
+
+def read_ood(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"hash": path.parent.name, "points": []}
+
+
+def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfig,
+                        log: Callable[[str], None] = print) -> tuple[Path, list[dict]]:
+    """Every finished run of the experiment at the grid; writes results/<experiment>/ood.csv."""
+    n_values, k_values = grid.n, grid.k
+    root = Path(results_dir) / experiment
+    rows = []
+    records = {p.parent: read_record(p.parent) for p in sorted((root / "runs").glob("*/record.json"))}
+    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
+    evaluator = Evaluator(vocab)
+    for i, (folder, record) in enumerate(records.items()):
+        base = row_of(record)
+        try:
+            ood = evaluate_run(folder, n_values, k_values, evaluator)
+        except Exception as err:  # one broken run does not stop the others
+            log(f"ood {experiment}: {folder.name} failed: {type(err).__name__}: {err}")
+            rows.append({**base, "eval_status": "failed", "error": f"{type(err).__name__}: {err}"})
+            continue
+        for p in ood["points"]:
+            m = p.get("metrics", {})
+            rows.append({**base, "eval_n": p["n"], "eval_k": p["k"], "eval_status": p["status"],
+                         "accuracy": m.get("accuracy"), "baseline_accuracy": m.get("baseline_accuracy"),
+                         "seq_accuracy": m.get("seq_accuracy"), "loss": m.get("loss"),
+                         "accuracy_seen_counts": m.get("accuracy_seen_counts"), "error": p.get("error", "")})
+        if (i + 1) % 10 == 0 or i + 1 == len(records):
+            log(f"ood {experiment}: {i + 1}/{len(records)} models evaluated")
+    path = root / TABLE
+    write_table(path, rows, LEAD + ["eval_n", "eval_k", "eval_status", "accuracy_seen_counts"])
+    return path, rows

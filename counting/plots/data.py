@@ -1,0 +1,39 @@
+"""Everything a figure may need of one experiment, loaded once: the analysis of table.csv,
+the per-count table and the out-of-distribution table (each optional)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from counting.aggregate import COUNTS
+from counting.analysis.analyze import Analysis, analyze
+from counting.analysis.table import read_table
+from counting.config import AnalysisConfig
+from counting.evaluate import TABLE as OOD_TABLE
+
+
+@dataclasses.dataclass
+class PlotData:
+    experiment: str
+    out_dir: Path
+    cfg: AnalysisConfig
+    analysis: Analysis
+    counts: list[dict]  # counts.csv rows (may be empty)
+    ood: list[dict]  # ood.csv rows with status complete (may be empty)
+
+    def seeds(self, series: tuple) -> int:
+        """The number of seeds per cell of a series (the most common count)."""
+        per_cell = [len(c.acc_S) for c in self.analysis.cells if c.series == series]
+        return max(set(per_cell), key=per_cell.count) if per_cell else 0
+
+
+def load(root: Path, experiment: str, cfg: AnalysisConfig) -> PlotData:
+    """root is results/<experiment>; figures go to root/figures."""
+    analysis = analyze(read_table(root / "table.csv"), cfg)
+    counts = read_table(root / COUNTS, numeric=("count", "support")) if (root / COUNTS).exists() else []
+    ood = []
+    if (root / OOD_TABLE).exists():
+        ood = [r for r in read_table(root / OOD_TABLE, numeric=("eval_n", "eval_k", "accuracy_seen_counts"))
+               if r.get("eval_status") == "complete"]
+    return PlotData(experiment, root / "figures", cfg, analysis, counts, ood)

@@ -1,0 +1,144 @@
+"""The phase transition: heatmap over (d, m), accuracy against m, and m_thr against d."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import patheffects
+
+from counting.analysis.table import series_label
+from counting.plots.data import PlotData
+from counting.plots.style import CMAP, curve_style, file_suffix, log_edges, save, title
+
+
+def _series(data: PlotData):
+    all_series = data.analysis.series()
+    for series in all_series:
+        label = series_label(data.analysis.columns, series)
+        yield series, label, file_suffix(data.analysis.columns, series, len(all_series) > 1)
+
+
+def _rows(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
+    return [r for r in rows if tuple(r[c] for c in columns) == series]
+
+
+def phase_diagram(data: PlotData) -> list[Path]:
+    """Mean accuracy over (m, d) on log axes, the line d = m, and m_thr(d) with its fit."""
+    paths = []
+    cols = data.analysis.columns
+    for series, label, suffix in _series(data):
+        cells = [c for c in data.analysis.cells if c.series == series]
+        d_D, m_M = sorted({c.d for c in cells}), sorted({c.m for c in cells})
+        if len(d_D) < 2 or len(m_M) < 2:
+            continue
+        acc_DxM = np.full((len(d_D), len(m_M)), np.nan)
+        for c in cells:
+            acc_DxM[d_D.index(c.d), m_M.index(c.m)] = c.mean
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        mesh = ax.pcolormesh(log_edges(m_M), log_edges(d_D), np.ma.masked_invalid(acc_DxM), cmap=CMAP,
+                             vmin=0.0, vmax=1.0, shading="flat")
+        for i, d in enumerate(d_D):
+            for j, m in enumerate(m_M):
+                if np.isfinite(acc_DxM[i, j]):
+                    ax.text(m, d * 1.15, f"{acc_DxM[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="black" if acc_DxM[i, j] > 0.6 else "white")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        lo, hi = min(d_D[0], m_M[0]) / 2, max(d_D[-1], m_M[-1]) * 2
+        ax.plot([lo, hi], [lo, hi], color="white", linestyle="--", linewidth=1.5, label="d = m",
+                path_effects=[patheffects.withStroke(linewidth=2.5, foreground="black")])
+        thr = [r for r in _rows(data.analysis.threshold_rows, cols, series) if r["method"] == "interpolated"]
+        if thr:
+            d_T = np.array([r["d"] for r in thr], float)
+            m_T = np.array([r["m_thr"] for r in thr])
+            err_2xT = np.abs(np.array([[r["m_thr_low"] for r in thr], [r["m_thr_high"] for r in thr]]) - m_T)
+            ax.errorbar(m_T, d_T, xerr=np.nan_to_num(err_2xT), fmt="o", color="red", ecolor="red", capsize=3,
+                        markerfacecolor="none", label=f"m_thr(d), tau = {data.cfg.tau}")
+        for f in _rows(data.analysis.fit_rows, cols, series):
+            if f["method"] == "interpolated":
+                d_line = np.geomspace(d_D[0], d_D[-1], 50)
+                ax.plot(np.exp(f["intercept"]) * d_line ** f["slope"], d_line, color="red", linestyle=":",
+                        label=f"fit: m_thr ~ d^{f['slope']:.2f}")
+        ax.set_xlim(log_edges(m_M)[0], log_edges(m_M)[-1])
+        ax.set_ylim(log_edges(d_D)[0], log_edges(d_D)[-1])
+        ax.set_xlabel("vocabulary size m")
+        ax.set_ylabel("embedding dimension d")
+        fig.colorbar(mesh, ax=ax, label="accuracy (mean over seeds)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
+        ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
+        paths += save(fig, data.out_dir, f"phase_diagram{suffix}")
+    return paths
+
+
+def accuracy_vs_m(data: PlotData) -> list[Path]:
+    """One curve per d with its bootstrap interval, the trivial baseline and tau."""
+    paths = []
+    cols = data.analysis.columns
+    for series, label, suffix in _series(data):
+        rows = _rows(data.analysis.cell_rows, cols, series)
+        if len({r["m"] for r in rows}) < 2:
+            continue
+        d_D = sorted({r["d"] for r in rows})
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        for i, d in enumerate(d_D):
+            rs = sorted((r for r in rows if r["d"] == d), key=lambda r: r["m"])
+            m_K = [r["m"] for r in rs]
+            st = curve_style(i, len(d_D))
+            ax.plot(m_K, [r["accuracy"] for r in rs], label=f"d = {d}", **st)
+            ax.fill_between(m_K, [r["accuracy_low"] for r in rs], [r["accuracy_high"] for r in rs],
+                            color=st["color"], alpha=0.2, linewidth=0)
+        by_m: dict[int, list[float]] = {}
+        for r in rows:
+            by_m.setdefault(r["m"], []).append(r["baseline_accuracy"])
+        m_B = sorted(by_m)
+        ax.plot(m_B, [np.mean(by_m[m]) for m in m_B], color="gray", linestyle=(0, (1, 1)), label="trivial baseline")
+        ax.axhline(data.cfg.tau, color="black", linewidth=0.8, linestyle="--", label=f"tau = {data.cfg.tau}")
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("vocabulary size m")
+        ax.set_ylabel(f"accuracy ({round(100 * data.cfg.ci)}% bootstrap interval)")
+        ax.legend(fontsize=7, ncol=2)
+        ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
+        paths += save(fig, data.out_dir, f"accuracy_vs_m{suffix}")
+    return paths
+
+
+def threshold_vs_d(data: PlotData) -> list[Path]:
+    """m_thr against d on log-log axes, each method with its fit, and m = d for reference."""
+    paths = []
+    cols = data.analysis.columns
+    for series, label, suffix in _series(data):
+        thr = _rows(data.analysis.threshold_rows, cols, series)
+        if not thr:
+            continue
+        fig, ax = plt.subplots(figsize=(5.6, 4.4))
+        methods = sorted({r["method"] for r in thr}, key=lambda s: s != "interpolated")
+        for i, method in enumerate(methods):
+            rs = [r for r in thr if r["method"] == method]
+            st = curve_style(i, max(len(methods), 2))
+            d_T = np.array([r["d"] for r in rs], float) * (1.0 + 0.03 * i)  # offset so bars do not overlap
+            m_T = np.array([r["m_thr"] for r in rs])
+            err_2xT = np.abs(np.array([[r["m_thr_low"] for r in rs], [r["m_thr_high"] for r in rs]]) - m_T)
+            open_T = np.array([bool(r["censored"]) for r in rs])
+            ax.errorbar(d_T, m_T, yerr=np.nan_to_num(err_2xT), fmt=st["marker"], color=st["color"], capsize=3,
+                        label=f"{method}" + (" (open: censored)" if open_T.any() else ""))
+            if open_T.any():
+                ax.plot(d_T[open_T], m_T[open_T], st["marker"], markerfacecolor="white", color=st["color"])
+            for f in _rows(data.analysis.fit_rows, cols, series):
+                if f["method"] == method:
+                    d_line = np.geomspace(min(r["d"] for r in rs), max(r["d"] for r in rs), 50)
+                    ax.plot(d_line, np.exp(f["intercept"]) * d_line ** f["slope"], color=st["color"],
+                            linestyle=st["linestyle"],
+                            label=f"fit: slope {f['slope']:.2f} [{f['slope_low']:.2f}, {f['slope_high']:.2f}]")
+        d_all = np.array(sorted({r["d"] for r in thr}), float)
+        ax.plot(d_all, d_all, color="gray", linestyle=":", label="m = d (theory)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("embedding dimension d")
+        ax.set_ylabel(f"m_thr (accuracy >= {data.cfg.tau})")
+        ax.legend(fontsize=7)
+        ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
+        paths += save(fig, data.out_dir, f"threshold_vs_d{suffix}")
+    return paths

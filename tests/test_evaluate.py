@@ -1,0 +1,77 @@
+"""Out-of-distribution evaluation of saved models (lengths n', distinct tokens k')."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from counting.aggregate import aggregate
+from counting.config import ConfigError, ModelConfig, OODConfig, RunConfig, TaskConfig, TrainConfig
+from counting.evaluate import OOD, evaluate_experiment
+from counting.runner import execute_many, folder_of
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two tiny QC models (m = 3, n = 4): no positions with a causal mask, and learned positions."""
+    root = tmp_path_factory.mktemp("ood")
+    cfgs = [RunConfig(TaskConfig(m=3, n=4, eval_size=256), ModelConfig(d=8, w=32, pos=pos, causal=True),
+                      TrainConfig(steps=200, batch=64, eval_every=200), experiment="ood", results_dir=str(root))
+            for pos in ("none", "learned")]
+    report = execute_many(cfgs, show_progress=False)
+    assert not report.failed
+    aggregate(root, "ood")
+    return root, cfgs
+
+
+def test_ood_table_reproduces_training_point_and_scores_longer_sequences(trained):
+    root, cfgs = trained
+    path, rows = evaluate_experiment(root, "ood", OODConfig(n=(2, 4, 6), k=(2, 3, 5)), log=lambda s: None)
+    with open(root / "ood" / "table.csv") as f:
+        train_columns = next(csv.reader(f))
+    with open(path) as f:
+        ood_columns = next(csv.reader(f))
+    assert set(train_columns) <= set(ood_columns) and {"eval_n", "eval_k", "eval_status"} <= set(ood_columns)
+    by = {(r["pos"], r["eval_n"], r["eval_k"]): r for r in rows}
+    # points: n' in 2, 4, 6 at k = 3, and k' = 2 at n = 4 (k' = 5 > m is dropped)
+    assert sorted(k for k in by if k[0] == "none") == [("none", 2, 3), ("none", 4, 2), ("none", 4, 3), ("none", 6, 3)]
+    for cfg in cfgs:  # the training point is the training evaluation, to the last bit
+        record = json.loads((folder_of(cfg) / "record.json").read_text())
+        assert by[(cfg.model.pos, 4, 3)]["accuracy"] == record["metrics"]["accuracy"]
+    longer = json.loads((folder_of(cfgs[0]) / OOD).read_text())
+    point = [p for p in longer["points"] if p["n"] == 6][0]
+    per_count = point["metrics"]["accuracy_per_count"]
+    assert len(per_count) == 7 and per_count[5] == per_count[6] == 0.0  # counts > n cannot be answered
+    support = np.array(point["metrics"]["count_support"])
+    assert support.sum() == 256 and support[5:].sum() > 0
+    seen = point["metrics"]["accuracy_seen_counts"]
+    assert point["metrics"]["accuracy"] < seen <= 1.0
+    learned = by[("learned", 6, 3)]
+    assert learned["eval_status"] == "unsupported" and "learned" in learned["error"]
+    assert by[("learned", 2, 3)]["eval_status"] == "complete"
+
+
+def test_evaluated_points_are_kept_and_new_ones_appended(trained):
+    root, cfgs = trained
+    evaluate_experiment(root, "ood", OODConfig(n=(4,)), log=lambda s: None)
+    path = folder_of(cfgs[0]) / OOD
+    before = json.loads(path.read_text())
+    stamp = path.stat().st_mtime_ns
+    evaluate_experiment(root, "ood", OODConfig(n=(4,)), log=lambda s: None)
+    assert path.stat().st_mtime_ns == stamp  # nothing new: not rewritten
+    evaluate_experiment(root, "ood", OODConfig(n=(4, 8)), log=lambda s: None)
+    after = json.loads(path.read_text())
+    assert [p for p in after["points"] if p["n"] == 4] == [p for p in before["points"] if p["n"] == 4]
+    assert any(p["n"] == 8 for p in after["points"])
+
+
+def test_grid_is_validated_before_any_compute(trained):
+    root, _ = trained
+    with pytest.raises(ConfigError, match="ood.n"):
+        OODConfig(n=(0,))
+    out = subprocess.run([sys.executable, "-m", "counting.cli.evaluate", "ood", "--results-dir", str(root), "--k", "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.strip() == "error: ood.k: every value must be an integer >= 2, got 1"
