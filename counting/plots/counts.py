@@ -6,18 +6,16 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 
-from counting.plots.data import PlotData
-from counting.plots.phase import _rows, _series
+from counting.plots.data import PlotData, rows_of
 from counting.plots.style import curve_style, save, title
 
 
 def accuracy_per_count(data: PlotData) -> list[Path]:
     paths = []
     cols = data.analysis.columns
-    for series, label, suffix in _series(data):
-        rows = _rows(data.counts, cols, series)
+    for series, label, suffix in data.series_items():
+        rows = rows_of(data.counts, cols, series)
         if not rows:
             continue
         right: dict[tuple, float] = defaultdict(float)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from counting.aggregate import COUNTS
 from counting.analysis.analyze import Analysis, analyze
-from counting.analysis.table import read_table
+from counting.analysis.table import read_table, series_label
 from counting.config import AnalysisConfig
 from counting.evaluate import TABLE as OOD_TABLE
+from counting.plots.style import file_suffix
 
 
 @dataclasses.dataclass
@@ -26,6 +27,18 @@ class PlotData:
         """The number of seeds per cell of a series (the most common count)."""
         per_cell = [len(c.acc_S) for c in self.analysis.cells if c.series == series]
         return max(set(per_cell), key=per_cell.count) if per_cell else 0
+
+    def series_items(self):
+        """(series, its label, its file-name suffix) for every series of the table."""
+        all_series = self.analysis.series()
+        for series in all_series:
+            yield (series, series_label(self.analysis.columns, series),
+                   file_suffix(self.analysis.columns, series, len(all_series) > 1))
+
+
+def rows_of(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
+    """The rows (of any table with the series columns) that belong to one series."""
+    return [r for r in rows if tuple(r[c] for c in columns) == series]
 
 
 def load(root: Path, experiment: str, cfg: AnalysisConfig) -> PlotData:

@@ -8,27 +8,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import patheffects
 
-from counting.analysis.table import series_label
-from counting.plots.data import PlotData
-from counting.plots.style import CMAP, curve_style, file_suffix, log_edges, save, title
-
-
-def _series(data: PlotData):
-    all_series = data.analysis.series()
-    for series in all_series:
-        label = series_label(data.analysis.columns, series)
-        yield series, label, file_suffix(data.analysis.columns, series, len(all_series) > 1)
-
-
-def _rows(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
-    return [r for r in rows if tuple(r[c] for c in columns) == series]
+from counting.plots.data import PlotData, rows_of
+from counting.plots.style import CMAP, curve_style, log_edges, save, title
 
 
 def phase_diagram(data: PlotData) -> list[Path]:
     """Mean accuracy over (m, d) on log axes, the line d = m, and m_thr(d) with its fit."""
     paths = []
     cols = data.analysis.columns
-    for series, label, suffix in _series(data):
+    for series, label, suffix in data.series_items():
         cells = [c for c in data.analysis.cells if c.series == series]
         d_D, m_M = sorted({c.d for c in cells}), sorted({c.m for c in cells})
         if len(d_D) < 2 or len(m_M) < 2:
@@ -49,14 +37,14 @@ def phase_diagram(data: PlotData) -> list[Path]:
         lo, hi = min(d_D[0], m_M[0]) / 2, max(d_D[-1], m_M[-1]) * 2
         ax.plot([lo, hi], [lo, hi], color="white", linestyle="--", linewidth=1.5, label="d = m",
                 path_effects=[patheffects.withStroke(linewidth=2.5, foreground="black")])
-        thr = [r for r in _rows(data.analysis.threshold_rows, cols, series) if r["method"] == "interpolated"]
+        thr = [r for r in rows_of(data.analysis.threshold_rows, cols, series) if r["method"] == "interpolated"]
         if thr:
             d_T = np.array([r["d"] for r in thr], float)
             m_T = np.array([r["m_thr"] for r in thr])
             err_2xT = np.abs(np.array([[r["m_thr_low"] for r in thr], [r["m_thr_high"] for r in thr]]) - m_T)
             ax.errorbar(m_T, d_T, xerr=np.nan_to_num(err_2xT), fmt="o", color="red", ecolor="red", capsize=3,
                         markerfacecolor="none", label=f"m_thr(d), tau = {data.cfg.tau}")
-        for f in _rows(data.analysis.fit_rows, cols, series):
+        for f in rows_of(data.analysis.fit_rows, cols, series):
             if f["method"] == "interpolated":
                 d_line = np.geomspace(d_D[0], d_D[-1], 50)
                 ax.plot(np.exp(f["intercept"]) * d_line ** f["slope"], d_line, color="red", linestyle=":",
@@ -76,8 +64,8 @@ def accuracy_vs_m(data: PlotData) -> list[Path]:
     """One curve per d with its bootstrap interval, the trivial baseline and tau."""
     paths = []
     cols = data.analysis.columns
-    for series, label, suffix in _series(data):
-        rows = _rows(data.analysis.cell_rows, cols, series)
+    for series, label, suffix in data.series_items():
+        rows = rows_of(data.analysis.cell_rows, cols, series)
         if len({r["m"] for r in rows}) < 2:
             continue
         d_D = sorted({r["d"] for r in rows})
@@ -109,8 +97,8 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
     """m_thr against d on log-log axes, each method with its fit, and m = d for reference."""
     paths = []
     cols = data.analysis.columns
-    for series, label, suffix in _series(data):
-        thr = _rows(data.analysis.threshold_rows, cols, series)
+    for series, label, suffix in data.series_items():
+        thr = rows_of(data.analysis.threshold_rows, cols, series)
         if not thr:
             continue
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
@@ -126,7 +114,7 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
                         label=f"{method}" + (" (open: censored)" if open_T.any() else ""))
             if open_T.any():
                 ax.plot(d_T[open_T], m_T[open_T], st["marker"], markerfacecolor="white", color=st["color"])
-            for f in _rows(data.analysis.fit_rows, cols, series):
+            for f in rows_of(data.analysis.fit_rows, cols, series):
                 if f["method"] == method:
                     d_line = np.geomspace(min(r["d"] for r in rs), max(r["d"] for r in rs), 50)
                     ax.plot(d_line, np.exp(f["intercept"]) * d_line ** f["slope"], color=st["color"],
