@@ -83,8 +83,9 @@ class Evaluator:
 
     @staticmethod
     def shape_of(cfg: TaskConfig) -> TaskConfig:
-        """The task with m and k taken out: they are traced arguments of its sampler."""
-        return dataclasses.replace(cfg, m=2, k=None)
+        """The task with the values of m and k taken out (they are traced arguments of its
+        sampler); whether k limits the tokens of a sequence stays (it picks the sampler)."""
+        return dataclasses.replace(cfg, m=2, k=None if cfg.k is None else 2)
 
     def batch(self, cfg: TaskConfig):
         """The held-out set of cfg: identical to make_task(cfg).eval_set()."""

@@ -27,8 +27,8 @@ def _panel_key(cols: list[str], r: dict) -> tuple:
 def ood_figure(data: PlotData, name: str) -> list[Path]:
     x_col, train_col, belongs, xlabel = AXES[name]
     rows = [r for r in data.ood if belongs(r)]
-    if len({r[x_col] for r in rows}) < 2:
-        return []  # nothing swept along this axis
+    if not any(r[x_col] != r[train_col] for r in rows):
+        return []  # nothing evaluated away from the training value along this axis
     sweeps_k = any(r["k"] != r["m"] for r in rows)
     curve_col = "k" if sweeps_k and name == "ood_vocab" else "m"
     panel_cols = [c for c in data.analysis.columns if c != "k"] + ["d"]

@@ -12,6 +12,7 @@ on M, so a cohort member sees exactly the data it would see trained alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -69,6 +70,16 @@ class Task:
     def _sample(self, key, batch, m, k, M) -> Batch:
         raise NotImplementedError
 
+    def tokens(self, key, batch: int, m, k, M: int) -> "Tokens":
+        """The tokens a sequence may use. With task.k unset (k = m, the default) every token
+        is allowed and sampling is a few uniform draws; with task.k set, each sequence first
+        draws its own k distinct tokens (`allowed_tokens`)."""
+        if self.cfg.k is None:
+            first_B = uniform_int(key, batch, 0, m - 1)
+            return Tokens(first_B, lambda key_x, lo, n: draw_all(key_x, first_B, lo, m, n))
+        tok_BxR = allowed_tokens(key, batch, m, M, self.n + 1)
+        return Tokens(tok_BxR[:, 0], lambda key_x, lo, n: draw(key_x, tok_BxR, lo, k, n))
+
     def eval_set(self, m=None, k=None, M: int | None = None) -> Batch:
         """The fixed held-out set, drawn from the task's own evaluation seed."""
         return self.sample_jit(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k, M)
@@ -90,6 +101,23 @@ class Task:
 
 
 # --- sampling helpers shared by the tasks ------------------------------------------------
+
+
+class Tokens(NamedTuple):
+    """A batch's allowed tokens: `first_B` (the query or planted token of each sequence) and
+    `draw(key, lo, n)` -> x_BxN, tokens i.i.d. over the allowed ones (lo = 1: all but first)."""
+
+    first_B: jax.Array
+    draw: Callable
+
+
+def draw_all(key, first_B: jax.Array, lo: int, m, n: int) -> jax.Array:
+    """x_BxN i.i.d. uniform over [0, m) (lo = 0) or over [0, m) without first_B (lo = 1)."""
+    B = first_B.shape[0]
+    if lo == 0:
+        return jax.random.randint(key, (B, n), 0, m)
+    x_BxN = jax.random.randint(key, (B, n), 0, m - 1)
+    return x_BxN + (x_BxN >= first_B[:, None])
 
 
 SORT_ABOVE = 256  # above this many items, rank by sorting; below, by pairwise comparison

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from counting.tasks.base import Batch, Task, allowed_tokens, draw, pair_counts, ranks, uniform_int
+from counting.tasks.base import Batch, Task, pair_counts, ranks, uniform_int
 
 
 class Histogram(Task):
@@ -24,14 +24,14 @@ class Histogram(Task):
     def _sample(self, key, batch, m, k, M) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tok_BxR = allowed_tokens(k_perm, batch, m, M, n + 1)
+        tokens = self.tokens(k_perm, batch, m, k, M)
         if self.cfg.sampler == "uniform":
-            x_BxN = draw(k_x, tok_BxR, 0, k, n)
+            x_BxN = tokens.draw(k_x, 0, n)
         else:
             c_B = uniform_int(k_c, batch, 1, n)
-            others_BxN = draw(k_x, tok_BxR, 1, k, n)
+            others_BxN = tokens.draw(k_x, 1, n)
             planted_BxN = ranks(k_pos, batch, n) < c_B[:, None]
-            x_BxN = jnp.where(planted_BxN, tok_BxR[:, :1], others_BxN)
+            x_BxN = jnp.where(planted_BxN, tokens.first_B[:, None], others_BxN)
         count_BxN = pair_counts(x_BxN)
         tokens_BxT = self.frame(x_BxN)
         T = tokens_BxT.shape[1]

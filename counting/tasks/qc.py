@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from counting.tasks.base import NUM_SPECIAL, SEP_ID, Batch, Task, allowed_tokens, draw, ranks, uniform_int
+from counting.tasks.base import NUM_SPECIAL, SEP_ID, Batch, Task, ranks, uniform_int
 
 
 class QueryCount(Task):
@@ -22,15 +22,15 @@ class QueryCount(Task):
     def _sample(self, key, batch, m, k, M) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tok_BxR = allowed_tokens(k_perm, batch, m, M, n + 1)
+        tokens = self.tokens(k_perm, batch, m, k, M)
         if self.cfg.sampler == "uniform":
-            x_BxN = draw(k_x, tok_BxR, 0, k, n)
+            x_BxN = tokens.draw(k_x, 0, n)
             pick_B = jax.random.randint(k_pos, (batch,), 0, n)
             q_B = jnp.take_along_axis(x_BxN, pick_B[:, None], axis=1)[:, 0]
         else:
-            q_B = tok_BxR[:, 0]
+            q_B = tokens.first_B
             c_B = uniform_int(k_c, batch, 1, n)
-            others_BxN = draw(k_x, tok_BxR, 1, k, n)
+            others_BxN = tokens.draw(k_x, 1, n)
             is_q_BxN = ranks(k_pos, batch, n) < c_B[:, None]
             x_BxN = jnp.where(is_q_BxN, q_B[:, None], others_BxN)
         count_B = (x_BxN == q_B[:, None]).sum(-1).astype(jnp.int32)
