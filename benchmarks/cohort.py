@@ -9,6 +9,9 @@ batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that 
   torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
           installed (`pip install torch`); skipped otherwise.
 model_steps_per_s excludes compilation (reported as compile_s); wall_s includes it.
+Each mode runs `--repeats` times (default 3), alternating modes so that slow phases of a
+shared machine hit all of them; every run is a row of the JSON (with its `repeat` index),
+and the comparison uses the median run of each mode (also a row, `repeat` = "median").
 gflops counts the FLOPs of the full-sequence model (what the PyTorch loop computes) so that
 modes compare on equal work; the JAX model skips the last block's non-answer positions, so
 its executed FLOP rate is lower (exec_gflops).
@@ -100,36 +103,49 @@ def one(name: str, mode: str) -> dict:
     }
 
 
+def report(r: dict) -> None:
+    print(f"{r['name']:>6} {r['mode']:>6} [{r['repeat']}]: {r['model_steps_per_s']:8.1f} model-steps/s, "
+          f"{r['gflops']:6.1f} GFLOP/s (executed {r['exec_gflops']:5.1f}), compile {r['compile_s']:5.1f}s, "
+          f"wall {r['wall_s']:6.1f}s, peak RSS {r['peak_rss_mb']:6.0f} MB [{r['device']}]", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write the rows as a JSON list to this file")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--modes", nargs="*", default=["single", "cohort", "torch"], choices=["single", "cohort", "torch"])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per mode (alternating); the median is compared")
     parser.add_argument("--one", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(*args.one)))
         return
 
-    rows = []
+    modes = list(args.modes)
+    if "torch" in modes:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("torch: skipped (torch is not installed)", file=sys.stderr)
+            modes.remove("torch")
+    runs, rows = [], []
     for name in args.configs:
-        for mode in args.modes:
-            if mode == "torch":
-                try:
-                    import torch  # noqa: F401
-                except ImportError:
-                    print(f"{name} torch: skipped (torch is not installed)", file=sys.stderr)
+        for repeat in range(args.repeats):
+            for mode in modes:
+                proc = subprocess.run([sys.executable, __file__, "--one", name, mode], capture_output=True, text=True,
+                                      cwd=os.path.dirname(os.path.abspath(__file__)))
+                if proc.returncode:
+                    print(f"{name} {mode} failed:\n{proc.stderr}", file=sys.stderr)
                     continue
-            proc = subprocess.run([sys.executable, __file__, "--one", name, mode], capture_output=True, text=True,
-                                  cwd=os.path.dirname(os.path.abspath(__file__)))
-            if proc.returncode:
-                print(f"{name} {mode} failed:\n{proc.stderr}", file=sys.stderr)
-                continue
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            r = rows[-1]
-            print(f"{r['name']:>6} {r['mode']:>6}: {r['model_steps_per_s']:8.1f} model-steps/s, "
-                  f"{r['gflops']:6.1f} GFLOP/s (executed {r['exec_gflops']:5.1f}), compile {r['compile_s']:5.1f}s, "
-                  f"wall {r['wall_s']:6.1f}s, peak RSS {r['peak_rss_mb']:6.0f} MB [{r['device']}]", flush=True)
+                runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "repeat": repeat})
+                report(runs[-1])
+        for mode in modes:
+            mine = sorted((r for r in runs if r["name"] == name and r["mode"] == mode), key=lambda r: r["model_steps_per_s"])
+            if mine:
+                rows.append({**mine[(len(mine) - 1) // 2], "repeat": "median"})
+    print("\nmedian runs:")
+    for r in rows:
+        report(r)
 
     print()
     print(f"{'config':>6} {'models':>6} {'cohort/single':>14} {'cohort/torch':>13}  cohort wall vs single wall")
@@ -143,7 +159,7 @@ def main() -> None:
         print(f"{name:>6} {by['cohort']['models']:>6} {ratio('single'):>14} {ratio('torch'):>13}  {wall}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump(runs + rows, f, indent=2)
         print(f"\nwrote {args.out}")
 
 
