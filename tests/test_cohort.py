@@ -1,6 +1,5 @@
 import dataclasses
 import io
-import json
 
 import jax
 import numpy as np

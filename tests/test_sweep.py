@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 import counting.cohort
 from counting.aggregate import aggregate
