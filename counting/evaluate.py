@@ -107,9 +107,8 @@ class Evaluator:
             self._fns[key] = jax.jit(stats)
         return self._fns[key]
 
-    def load(self, folder: Path) -> tuple[RunConfig, object, object]:
-        """(config, graphdef, params) of a finished run, the embedding padded to `vocab` rows."""
-        cfg = RunConfig.from_dict(read_record(folder)["config"])
+    def load(self, folder: Path, cfg: RunConfig) -> tuple[object, object]:
+        """(graphdef, params) of the finished run of cfg, the embedding padded to `vocab` rows."""
         task = self.task(cfg.task)
         build = lambda M: nnx.split(nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M)), nnx.Param)
         pure = nnx.to_pure_dict(load_params(folder, build(None)[1]))
@@ -118,7 +117,7 @@ class Evaluator:
         pure["embed"]["embedding"] = jnp.pad(emb_VxD, ((0, V - emb_VxD.shape[0]), (0, 0)))
         graphdef, params = build(V - NUM_SPECIAL)
         nnx.replace_by_pure_dict(params, pure)
-        return cfg, graphdef, params
+        return graphdef, params
 
     def point(self, cfg: RunConfig, graphdef, params, point: EvalPoint) -> dict:
         """One evaluation record: status, and metrics when the model can be run there."""
@@ -138,17 +137,16 @@ class Evaluator:
         return {**out, "status": "complete", "metrics": metrics}
 
 
-def evaluate_run(folder: Path, n_values: Sequence[int], k_values: Sequence[int], evaluator: Evaluator) -> dict:
-    """Evaluates one run at every point not yet in its ood.json; returns the file's content."""
-    folder = Path(folder)
-    record = read_record(folder)
-    cfg = RunConfig.from_dict(record["config"])
-    path = folder / OOD
+def evaluate_run(folder: Path, cfg: RunConfig, n_values: Sequence[int], k_values: Sequence[int],
+                 evaluator: Evaluator) -> dict:
+    """Evaluates the run of cfg in folder at every point not yet in its ood.json; returns the
+    file's content."""
+    path = Path(folder) / OOD
     done = read_ood(path)
     have = {(p["n"], p["k"]) for p in done["points"]}
     todo = [p for p in eval_points(cfg, n_values, k_values) if (p.n, p.k) not in have]
     if todo:
-        _, graphdef, params = evaluator.load(folder)
+        graphdef, params = evaluator.load(folder, cfg)
         done["points"] += [evaluator.point(cfg, graphdef, params, p) for p in todo]
         done["points"].sort(key=lambda p: (p["n"], p["k"]))
         atomic_write_json(path, done)
@@ -175,7 +173,7 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
     for i, (folder, record) in enumerate(records.items()):
         base = row_of(record)
         try:
-            ood = evaluate_run(folder, n_values, k_values, evaluator)
+            ood = evaluate_run(folder, RunConfig.from_dict(record["config"]), n_values, k_values, evaluator)
         except Exception as err:  # one broken run does not stop the others
             log(f"ood {experiment}: {folder.name} failed: {type(err).__name__}: {err}")
             rows.append({**base, "eval_status": "failed", "error": f"{type(err).__name__}: {err}"})

@@ -20,7 +20,7 @@ from counting.config import AnalysisConfig
 from counting.aggregate import write_table
 
 METHODS = {
-    "interpolated": lambda m_K, acc_RxK, tau: threshold.interpolated(m_K, acc_RxK, tau),
+    "interpolated": threshold.interpolated,
     "logistic": lambda m_K, acc_RxK, tau: (threshold.logistic(m_K, acc_RxK, tau), None),
 }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from counting.config import ConfigError, RunConfig
+from counting.config import AnalysisConfig, ConfigError, OODConfig, RunConfig, analysis_from_dict
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")  # the project's Hydra config groups
 
@@ -24,6 +24,12 @@ def run_config(raw: DictConfig) -> RunConfig:
         return RunConfig.from_dict(OmegaConf.to_container(raw, resolve=True))
     except ConfigError as err:
         fail(err)
+
+
+def after_sweep(raw: DictConfig) -> tuple[OODConfig, AnalysisConfig]:
+    """The `ood` grid and `analysis` settings of a raw config (ConfigError if invalid)."""
+    section = lambda key: OmegaConf.to_container(raw[key], resolve=True) if raw.get(key) else None
+    return OODConfig.from_dict(section("ood")), analysis_from_dict(section("analysis"))
 
 
 def fail(err: ConfigError):

@@ -4,9 +4,10 @@ import sys
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from counting.config import ConfigError, OODConfig, analysis_from_dict
+from counting.cli import after_sweep
+from counting.config import ConfigError
 
 
 class SweepEnd(Callback):
@@ -31,10 +32,8 @@ class SweepEnd(Callback):
 
 def finish(config: DictConfig) -> None:
     """OOD evaluation, analysis and figures of a finished sweep."""
-    section = lambda key: OmegaConf.to_container(config[key], resolve=True) if config.get(key) else None
     try:
-        grid = OODConfig.from_dict(section("ood"))
-        cfg = analysis_from_dict(section("analysis"))
+        grid, cfg = after_sweep(config)
     except ConfigError as err:  # validated at the entry point already; kept for direct use
         print(f"error: {err}", file=sys.stderr)
         return
@@ -51,4 +50,4 @@ def finish(config: DictConfig) -> None:
     analysis = analyze(read_table(root / "table.csv"), cfg)
     write(analysis, root)
     print(report(analysis, cfg))
-    print(draw(root, config.experiment, cfg))
+    print(draw(root, config.experiment, cfg, analysis=analysis))

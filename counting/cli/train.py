@@ -11,16 +11,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from counting.cli import CONF_DIR, fail, run_config
-from counting.config import ConfigError, OODConfig, analysis_from_dict
+from counting.cli import CONF_DIR, after_sweep, fail, run_config
+from counting.config import ConfigError
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(raw: DictConfig) -> None:
     cfg = run_config(raw)
     try:  # what happens after the sweep is validated before any training
-        OODConfig.from_dict(OmegaConf.to_container(raw.get("ood"), resolve=True) if raw.get("ood") else None)
-        analysis_from_dict(OmegaConf.to_container(raw.get("analysis"), resolve=True) if raw.get("analysis") else None)
+        after_sweep(raw)
     except ConfigError as err:
         fail(err)
     axes = OmegaConf.to_container(raw.get("cohort", {}), resolve=True) or {}

@@ -41,9 +41,10 @@ def rows_of(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
     return [r for r in rows if tuple(r[c] for c in columns) == series]
 
 
-def load(root: Path, experiment: str, cfg: AnalysisConfig) -> PlotData:
-    """root is results/<experiment>; figures go to root/figures."""
-    analysis = analyze(read_table(root / "table.csv"), cfg)
+def load(root: Path, experiment: str, cfg: AnalysisConfig, analysis: Analysis | None = None) -> PlotData:
+    """root is results/<experiment>; figures go to root/figures. The table is analysed here
+    unless the caller passes its analysis (made with the same cfg)."""
+    analysis = analysis or analyze(read_table(root / "table.csv"), cfg)
     counts = read_table(root / COUNTS, numeric=("count", "support")) if (root / COUNTS).exists() else []
     ood = []
     if (root / OOD_TABLE).exists():

@@ -12,6 +12,20 @@ from counting.plots.data import PlotData, rows_of
 from counting.plots.style import CMAP, curve_style, log_edges, save, title
 
 
+def thresholds_of(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d_T, m_thr_T, err_2xT): threshold rows as points with their interval as error bars."""
+    d_T = np.array([r["d"] for r in rows], float)
+    m_T = np.array([r["m_thr"] for r in rows])
+    err_2xT = np.abs(np.array([[r["m_thr_low"] for r in rows], [r["m_thr_high"] for r in rows]]) - m_T)
+    return d_T, m_T, np.nan_to_num(err_2xT)
+
+
+def fit_line(fit: dict, d_lo: float, d_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(d_L, m_L): the fitted m_thr = exp(intercept) d^slope over [d_lo, d_hi]."""
+    d_L = np.geomspace(d_lo, d_hi, 50)
+    return d_L, np.exp(fit["intercept"]) * d_L ** fit["slope"]
+
+
 def phase_diagram(data: PlotData) -> list[Path]:
     """Mean accuracy over (m, d) on log axes, the line d = m, and m_thr(d) with its fit."""
     paths = []
@@ -39,16 +53,13 @@ def phase_diagram(data: PlotData) -> list[Path]:
                 path_effects=[patheffects.withStroke(linewidth=2.5, foreground="black")])
         thr = [r for r in rows_of(data.analysis.threshold_rows, cols, series) if r["method"] == "interpolated"]
         if thr:
-            d_T = np.array([r["d"] for r in thr], float)
-            m_T = np.array([r["m_thr"] for r in thr])
-            err_2xT = np.abs(np.array([[r["m_thr_low"] for r in thr], [r["m_thr_high"] for r in thr]]) - m_T)
-            ax.errorbar(m_T, d_T, xerr=np.nan_to_num(err_2xT), fmt="o", color="red", ecolor="red", capsize=3,
+            d_T, m_T, err_2xT = thresholds_of(thr)
+            ax.errorbar(m_T, d_T, xerr=err_2xT, fmt="o", color="red", ecolor="red", capsize=3,
                         markerfacecolor="none", label=f"m_thr(d), tau = {data.cfg.tau}")
         for f in rows_of(data.analysis.fit_rows, cols, series):
             if f["method"] == "interpolated":
-                d_line = np.geomspace(d_D[0], d_D[-1], 50)
-                ax.plot(np.exp(f["intercept"]) * d_line ** f["slope"], d_line, color="red", linestyle=":",
-                        label=f"fit: m_thr ~ d^{f['slope']:.2f}")
+                d_line, m_line = fit_line(f, d_D[0], d_D[-1])
+                ax.plot(m_line, d_line, color="red", linestyle=":", label=f"fit: m_thr ~ d^{f['slope']:.2f}")
         ax.set_xlim(log_edges(m_M)[0], log_edges(m_M)[-1])
         ax.set_ylim(log_edges(d_D)[0], log_edges(d_D)[-1])
         ax.set_xlabel("vocabulary size m")
@@ -106,18 +117,17 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
         for i, method in enumerate(methods):
             rs = [r for r in thr if r["method"] == method]
             st = curve_style(i, max(len(methods), 2))
-            d_T = np.array([r["d"] for r in rs], float) * (1.0 + 0.03 * i)  # offset so bars do not overlap
-            m_T = np.array([r["m_thr"] for r in rs])
-            err_2xT = np.abs(np.array([[r["m_thr_low"] for r in rs], [r["m_thr_high"] for r in rs]]) - m_T)
+            d_T, m_T, err_2xT = thresholds_of(rs)
+            d_T = d_T * (1.0 + 0.03 * i)  # offset so the bars of the methods do not overlap
             open_T = np.array([bool(r["censored"]) for r in rs])
-            ax.errorbar(d_T, m_T, yerr=np.nan_to_num(err_2xT), fmt=st["marker"], color=st["color"], capsize=3,
+            ax.errorbar(d_T, m_T, yerr=err_2xT, fmt=st["marker"], color=st["color"], capsize=3,
                         label=f"{method}" + (" (open: censored)" if open_T.any() else ""))
             if open_T.any():
                 ax.plot(d_T[open_T], m_T[open_T], st["marker"], markerfacecolor="white", color=st["color"])
             for f in rows_of(data.analysis.fit_rows, cols, series):
                 if f["method"] == method:
-                    d_line = np.geomspace(min(r["d"] for r in rs), max(r["d"] for r in rs), 50)
-                    ax.plot(d_line, np.exp(f["intercept"]) * d_line ** f["slope"], color=st["color"],
+                    d_line, m_line = fit_line(f, min(r["d"] for r in rs), max(r["d"] for r in rs))
+                    ax.plot(d_line, m_line, color=st["color"],
                             linestyle=st["linestyle"],
                             label=f"fit: slope {f['slope']:.2f} [{f['slope_low']:.2f}, {f['slope_high']:.2f}]")
         d_all = np.array(sorted({r["d"] for r in thr}), float)
