@@ -105,7 +105,7 @@ def one(name: str, mode: str) -> dict:
 
 def report(r: dict) -> None:
     print(f"{r['name']:>6} {r['mode']:>6} [{r['repeat']}]: {r['model_steps_per_s']:8.1f} model-steps/s, "
-          f"{r['gflops']:6.1f} GFLOP/s (executed {r['exec_gflops']:5.1f}), compile {r['compile_s']:5.1f}s, "
+          f"{r['gflops']:6.1f} GFLOP/s full-model equivalent (executed {r['exec_gflops']:5.1f}), compile {r['compile_s']:5.1f}s, "
           f"wall {r['wall_s']:6.1f}s, peak RSS {r['peak_rss_mb']:6.0f} MB [{r['device']}]", flush=True)
 
 

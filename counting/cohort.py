@@ -4,8 +4,10 @@ Members may differ in the values that keep shapes (`VARYING`: m, k, seed, lr, we
 The embedding table is padded to the cohort's largest m (M); each member samples its own
 tokens below its own m with draws that do not depend on M (see `tasks.base`), so a member
 trains exactly like the same model alone. `jax.vmap` runs the members' pure train chunk
-(`train.make_chunk`) side by side and `lax.scan` runs many steps per call. A cohort larger
-than the device memory allows is split into chunks of members.
+(`train.make_chunk`) side by side (for larger models on the CPU, `lax.map` in turns: see
+`members_per_call`), the members split over the local devices (`shard_map`), and `lax.scan`
+runs many steps per call. A cohort larger than the device memory allows is split into
+chunks of members.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from counting.optimizer import make_optimizer
 from counting.progress import Progress
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.train import TrainResult, TrainState, build_model, chunk_lengths, make_chunk, make_eval
+from counting.xla import jit
 
 VARYING = (("task", "m"), ("task", "k"), ("train", "seed"), ("train", "lr"), ("train", "weight_decay"))
 
@@ -117,15 +120,47 @@ def unpad(params, m: int):
     return pure
 
 
-def spread(tree, N: int):
-    """Places the cohort axis (leading, size N) across the local devices when N divides
-    evenly: on a CPU host with one XLA device per core (see counting/__init__.py) the
-    members then run on all cores in parallel; otherwise the tree stays where it is."""
+CPU_VMAP_MAX_D = 16  # on the CPU, members vmap up to this d and take turns above it
+
+
+def cohort_mesh(N: int) -> Mesh | None:
+    """The local devices as one mesh axis "models" when the N members divide evenly over
+    them: on a CPU host with one XLA device per core (see counting/__init__.py) the members
+    then run on all cores in parallel. None: everything stays on one device."""
     devices = jax.local_devices()
     if len(devices) < 2 or N % len(devices):
-        return tree
-    sharding = NamedSharding(Mesh(np.array(devices), ("models",)), PartitionSpec("models"))
-    return jax.device_put(tree, sharding)
+        return None
+    return Mesh(np.array(devices), ("models",))
+
+
+def spread(tree, mesh: Mesh | None):
+    """Places the cohort axis (leading) over the mesh; without one the tree stays put."""
+    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, PartitionSpec("models")))
+
+
+def members_per_call(d: int, local: int) -> int:
+    """How many of a device's `local` members train side by side (vmapped); the others take
+    turns (lax.map). On an accelerator: all. On the CPU (12 members, batch 128, n = m = d,
+    2 cores, members per call 6 against 1): vmapping pays for small models, whose steps are
+    mostly per-operation overhead (d = 4: about 1.3x), is even at d = 16, and costs from
+    d = 32 (about 0.8x at d = 32, 0.9x at d = 64: the batched weight-gradient products need
+    transposing copies), so there members take turns."""
+    return local if jax.default_backend() != "cpu" or d <= CPU_VMAP_MAX_D else 1
+
+
+def members_chunk(chunk: Callable, per_call: int, mesh: Mesh | None) -> Callable:
+    """The members' train chunk: on each device, `per_call` members at a time side by side
+    (vmap) and the groups in turn (lax.map); one program per cohort, split over the mesh."""
+
+    def local(state, m_N, k_N):
+        if per_call >= m_N.shape[0]:
+            return jax.vmap(chunk)(state, m_N, k_N)
+        return jax.lax.map(lambda a: chunk(*a), (state, m_N, k_N), batch_size=None if per_call == 1 else per_call)
+
+    if mesh is None:
+        return local
+    spec = PartitionSpec("models")
+    return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
 def member(tree, i: int):
@@ -137,10 +172,12 @@ def train_cohort(
     logs: Sequence[Callable[[dict], None]] | None = None,
     progress: Progress | None = None,
     checkpoint: CohortCheckpoint | None = None,
+    per_call: int | None = None,
 ) -> list[TrainResult]:
     """Trains members that share a shape key as one program; one TrainResult per member,
     with parameters in the member's own (unpadded) shapes. With a checkpoint, the loop saves
-    at every evaluation and starts from the latest one if there is one."""
+    at every evaluation and starts from the latest one if there is one. `per_call`: members
+    vmapped together on a device (default: `members_per_call`)."""
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
         raise ValueError("a cohort's members must share every value but m, k, seed, lr and weight_decay")
@@ -155,11 +192,15 @@ def train_cohort(
 
     t0 = time.perf_counter()
     graphdef, state, tx = init_cohort(cfgs, task, M)
-    state, m_N, k_N, eval_N = spread((state, m_N, k_N, eval_N), N)
-    evaluate = jax.jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
+    mesh = cohort_mesh(N)
+    state, m_N, k_N, eval_N = spread((state, m_N, k_N, eval_N), mesh)
+    evaluate = jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
     lengths = chunk_lengths(shared.train.steps, shared.train.eval_every)
+    local = N if mesh is None else N // mesh.size
+    per_call = members_per_call(shared.model.d, local) if per_call is None else per_call
     chunks = {
-        length: jax.jit(jax.vmap(make_chunk(task, graphdef, tx, shared.train.batch, length, M)), donate_argnums=0)
+        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length, M), per_call, mesh),
+                    donate_argnums=0)
         .lower(state, m_N, k_N)
         .compile()
         for length in set(lengths)

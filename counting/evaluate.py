@@ -29,6 +29,7 @@ from counting.metrics import count_stats, summarize
 from counting.record import FINISHED, atomic_write_json, load_params, read_record
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.train import build_model
+from counting.xla import jit
 
 OOD = "ood.json"
 TABLE = "ood.csv"
@@ -104,7 +105,7 @@ class Evaluator:
                 logits_BxAxC = nnx.merge(graphdef, params)(batch.tokens_BxT, at_A)
                 return count_stats(pad_classes(logits_BxAxC, C), batch, at_A)
 
-            self._fns[key] = jax.jit(stats)
+            self._fns[key] = jit(stats)
         return self._fns[key]
 
     def load(self, folder: Path, cfg: RunConfig) -> tuple[object, object]:

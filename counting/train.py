@@ -24,6 +24,7 @@ from counting.metrics import count_stats, loss_fn, param_norms, summarize
 from counting.model import Transformer
 from counting.optimizer import make_optimizer
 from counting.tasks import Task, make_task
+from counting.xla import jit
 
 
 class TrainState(NamedTuple):
@@ -101,9 +102,9 @@ def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> Tra
     n_eval = cfg.task.eval_size
 
     t0 = time.perf_counter()
-    evaluate = jax.jit(make_eval(task, graphdef)).lower(state.params, eval_batch).compile()
+    evaluate = jit(make_eval(task, graphdef)).lower(state.params, eval_batch).compile()
     chunks = {
-        length: jax.jit(make_chunk(task, graphdef, tx, cfg.train.batch, length), donate_argnums=0)
+        length: jit(make_chunk(task, graphdef, tx, cfg.train.batch, length), donate_argnums=0)
         .lower(state, m, k)
         .compile()
         for length in set(chunk_lengths(cfg.train.steps, cfg.train.eval_every))

@@ -32,6 +32,19 @@ def test_a_member_trains_exactly_like_the_same_model_alone():
     assert results[1].metrics["loss"] != results[0].metrics["loss"]
 
 
+def test_members_taking_turns_train_like_alone():
+    """per_call = 1: on each device the members run one after another (lax.map), as the CPU
+    does for d >= 32; per_call = 2: pairs side by side (two pairs in turn on one device)."""
+    members = expand(BASE, {"seed": [0, 1, 2, 3]})
+    for per_call in (1, 2):
+        results = train_cohort(members, per_call=per_call)
+        for i in (0, 3):
+            alone = train(members[i])
+            assert results[i].metrics["accuracy"] == alone.metrics["accuracy"]
+            for a, b in zip(jax.tree.leaves(results[i].params), jax.tree.leaves(alone.params)):
+                np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_members_with_other_learning_rates_differ_from_each_other():
     members = expand(BASE, {"lr": [1e-3, 3e-3]})
     a, b = train_cohort(members)
