@@ -1,11 +1,15 @@
 """Cohort benchmark: model-steps per second of one cohort program against per-run loops.
 
     python benchmarks/cohort.py --out benchmarks/cohort.json
+    python benchmarks/cohort.py --configs qc-16 qc-64 qc-16-x64 --out gpu.json   # on a GPU
+
+On a GPU the JAX modes and the PyTorch loop all run on it (torch with CUDA installed); the
+GPU target is a cohort of 64 or more models (qc-16-x64) against the PyTorch per-run loop.
 
 For each configuration (QC balanced, L = 1, H = 1, w = 4d, learned positions, pre-LN, AdamW,
 batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that mode alone):
   single  the project's own per-run loop: `counting.train.train` once per model;
-  cohort  `counting.cohort.train_cohort`: all models as one vmapped, scanned XLA program;
+  cohort  `counting.cohort.train_cohort`: all models as one scanned XLA program;
   torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
           installed (`pip install torch`); skipped otherwise.
 model_steps_per_s excludes compilation (reported as compile_s); wall_s includes it.
@@ -30,7 +34,9 @@ import time
 CONFIGS = {  # name: (d = n = m, models, steps per model)
     "qc-16": (16, 12, 600),
     "qc-64": (64, 8, 150),
+    "qc-16-x64": (16, 64, 600),  # the GPU target's cohort of 64 models: --configs qc-16-x64
 }
+DEFAULT = ["qc-16", "qc-64"]
 BATCH = 128
 
 
@@ -79,13 +85,13 @@ def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
 def measure_torch(d: int, models: int, steps: int) -> dict:
     import torch
 
-    from torch_reference import train_one
+    from torch_reference import device, train_one
 
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
     train_s = sum(train_one(d=d, n=d, m=d, batch=BATCH, steps=steps, seed=seed) for seed in range(models))
-    device = "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    return {"train_s": train_s, "compile_s": 0.0, "wall_s": time.perf_counter() - t0, "device": device}
+    name = torch.cuda.get_device_name() if device() == "cuda" else "cpu"
+    return {"train_s": train_s, "compile_s": 0.0, "wall_s": time.perf_counter() - t0, "device": name}
 
 
 def one(name: str, mode: str) -> dict:
@@ -112,7 +118,7 @@ def report(r: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write the rows as a JSON list to this file")
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=DEFAULT, choices=list(CONFIGS))
     parser.add_argument("--modes", nargs="*", default=["single", "cohort", "torch"], choices=["single", "cohort", "torch"])
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (alternating); the median is compared")
     parser.add_argument("--one", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)

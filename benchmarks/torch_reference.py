@@ -4,7 +4,7 @@ Same model as counting.model with L = 1, H = 1, learned positions, pre-LN and a 
 the n + 1 count classes; the same balanced Query Count sampler (answer drawn first, fresh
 batch every step); AdamW with warmup and cosine decay and global-norm clipping. As a PyTorch
 user would write it, the whole sequence runs through the block and the head reads the last
-position.
+position. Runs on the GPU when torch sees one, else on the CPU.
 """
 
 from __future__ import annotations
@@ -41,22 +41,28 @@ class Counter(nn.Module):
         return self.head(self.ln_f(self.block(x)))[:, -1]
 
 
+def device() -> str:
+    """The GPU when there is one (the GPU target compares on the same card), else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def sample(batch: int, n: int, m: int, gen: torch.Generator):
     """Balanced QC: count c ~ U{1..n}, c copies of q at random positions, other tokens != q."""
-    c = torch.randint(1, n + 1, (batch, 1), generator=gen)
-    q = torch.randint(0, m, (batch, 1), generator=gen)
-    others = (q + 1 + torch.randint(0, m - 1, (batch, n), generator=gen)) % m
-    ranks = torch.rand(batch, n, generator=gen).argsort(-1).argsort(-1)
+    dev = gen.device
+    c = torch.randint(1, n + 1, (batch, 1), generator=gen, device=dev)
+    q = torch.randint(0, m, (batch, 1), generator=gen, device=dev)
+    others = (q + 1 + torch.randint(0, m - 1, (batch, n), generator=gen, device=dev)) % m
+    ranks = torch.rand(batch, n, generator=gen, device=dev).argsort(-1).argsort(-1)
     x = torch.where(ranks < c, q, others)
-    bos = torch.zeros(batch, 1, dtype=torch.long)
+    bos = torch.zeros(batch, 1, dtype=torch.long, device=dev)
     return torch.cat([bos, x + 2, q + 2], dim=1), c[:, 0]
 
 
 def train_one(d: int, n: int, m: int, batch: int, steps: int, seed: int, warmup: int = 10) -> float:
     """Trains one model; returns the seconds spent in the training loop."""
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = Counter(d, m + 2, n + 2, n + 1)
+    gen = torch.Generator(device()).manual_seed(seed)
+    model = Counter(d, m + 2, n + 2, n + 1).to(device())
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
     lr = lambda t: (t + 1) / (warmup + 1) if t < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr)
@@ -69,6 +75,6 @@ def train_one(d: int, n: int, m: int, batch: int, steps: int, seed: int, warmup:
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-    if not math.isfinite(loss.item()):
+    if not math.isfinite(loss.item()):  # .item() waits for the device
         raise FloatingPointError("torch reference diverged")
     return time.perf_counter() - t0
