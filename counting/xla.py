@@ -2,12 +2,13 @@
 
 On the CPU, XLA hands dots, reductions and elementwise fusions to the YNNPACK library by
 default. For this suite's small models that is slow: the backward pass of a LayerNorm over
-d = 16 (a reduction over the last axis of a [128, 18, 16] array) took about 0.5 ms as one
-YNNPACK call, about as long as the rest of the training step. With the library fusions off
-the project's per-run loop (`benchmarks/cohort.py`, medians on a 2-core CPU) went from 752 to
-1200 model-steps/s at (d, n, m) = (16, 16, 16) and from 85 to 124 at (64, 64, 64). Every program that runs a model (train
-chunks, evaluation, out-of-distribution evaluation) is compiled the same way, so a model
-evaluated later reproduces its training-time metrics bit for bit. An XLA that does not know
+d = 16 (a reduction over the last axis of a [128, 18, 16] array) took about 0.5 ms per step
+as one YNNPACK call under the profiler, ten times the next slowest operation. With the
+library fusions off the project's per-run loop (`benchmarks/cohort.py`, medians on a 2-core
+CPU) went from 752 to 1200 model-steps/s at (d, n, m) = (16, 16, 16) and from 85 to 124 at
+(64, 64, 64). Every program that runs a model (train chunks, evaluation, out-of-distribution
+evaluation) is compiled the same way, so a model evaluated later reproduces its
+training-time metrics bit for bit. An XLA that does not know
 an option keeps its defaults (checked once, by compiling a trivial program).
 """
 
