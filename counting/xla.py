@@ -8,8 +8,8 @@ library fusions off the project's per-run loop (`benchmarks/cohort.py`, medians 
 CPU) went from 752 to 1200 model-steps/s at (d, n, m) = (16, 16, 16) and from 85 to 124 at
 (64, 64, 64). Every program that runs a model (train chunks, evaluation, out-of-distribution
 evaluation) is compiled the same way, so a model evaluated later reproduces its
-training-time metrics bit for bit. An XLA that does not know
-an option keeps its defaults (checked once, by compiling a trivial program).
+training-time metrics bit for bit. An XLA that does not know an option keeps its defaults
+(checked once, by compiling a trivial program).
 """
 
 from __future__ import annotations
