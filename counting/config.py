@@ -56,6 +56,24 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StopConfig:
+    """When a model stops training before its step budget (checked at every evaluation, on
+    the held-out set): `target` held-out accuracy reached, or no improvement of the held-out
+    loss by more than `min_delta` for `patience` evaluations in a row (a plateau). `budget`
+    caps the steps (null: train.steps) and sets the learning-rate schedule's horizon. With
+    neither target nor patience set, a model trains for exactly its budget (fixed steps)."""
+
+    target: float | None = None  # held-out accuracy in (0, 1]
+    patience: int | None = None  # evaluations without improvement
+    min_delta: float = 0.0  # the held-out loss must fall by more than this to count
+    budget: int | None = None  # step cap; null = train.steps
+
+    @property
+    def active(self) -> bool:
+        return self.target is not None or self.patience is not None
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     steps: int = 3000
     batch: int = 128
@@ -66,6 +84,12 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip: float = 1.0
     eval_every: int = 500
+    stop: StopConfig = StopConfig()
+
+    @property
+    def total_steps(self) -> int:
+        """The step budget: train.stop.budget when set, else train.steps."""
+        return self.steps if self.stop.budget is None else self.stop.budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +122,24 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """What defines the trained model (not where it is stored)."""
+        """What defines the trained model, and nothing else: every task field (the held-out
+        set's size and seed included: they define the record's metrics), every model field,
+        and the train fields that change the trained weights, with the budget resolved
+        (train.steps, or train.stop.budget when set). Left out: where the record is stored
+        (`experiment`, `results_dir`) and the logging cadence `train.eval_every`, except when
+        a stop rule is set, since the rule is checked at every evaluation. A record trained
+        under one experiment is therefore found by any other that asks for the same model."""
         d = self.to_dict()
         d.pop("results_dir")
+        d.pop("experiment")
         d["task"]["k"] = self.task.k_eff
+        train = d["train"]
+        train["steps"] = self.train.total_steps
+        stop = train.pop("stop")
+        eval_every = train.pop("eval_every")
+        if self.train.stop.active:
+            stop.pop("budget")
+            train["stop"], train["eval_every"] = stop, eval_every
         return d
 
     def hash(self) -> str:
@@ -186,9 +224,15 @@ def _build(cls: type, section: str, value: Any):
         if key not in fields:
             raise ConfigError(f"{section}.{key}: unknown field; allowed: {', '.join(fields)}")
         default = fields[key].default
-        kind = type(default) if default is not None else int  # k: int | None
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _build(type(default), f"{section}.{key}", v)
+            continue
+        kind = type(default) if default is not None else _OPTIONAL[str(fields[key].type).split(" |")[0]]
         kwargs[key] = v if (v is None and default is None) else _coerce(f"{section}.{key}", v, kind)
     return cls(**kwargs)
+
+
+_OPTIONAL = {"int": int, "float": float}  # the value type of a field declared `T | None = None`
 
 
 def _coerce(field: str, value: Any, kind: type):
@@ -251,5 +295,13 @@ def validate(cfg: RunConfig) -> None:
     if not tr.clip > 0:
         raise ConfigError(f"train.clip: must be > 0, got {tr.clip}")
     _at_least("train.eval_every", tr.eval_every, 1)
+    st = tr.stop
+    if st.target is not None and not 0.0 < st.target <= 1.0:
+        raise ConfigError(f"train.stop.target: must be in (0, 1] or null, got {st.target}")
+    if st.patience is not None:
+        _at_least("train.stop.patience", st.patience, 1, " or null")
+    _at_least("train.stop.min_delta", st.min_delta, 0.0)
+    if st.budget is not None:
+        _at_least("train.stop.budget", st.budget, 1, " or null")
     if not cfg.experiment or "/" in cfg.experiment:
         raise ConfigError(f"experiment: must be a non-empty name without '/', got {cfg.experiment!r}")

@@ -14,11 +14,11 @@ from counting.config import TrainConfig
 
 def unit_schedule(cfg: TrainConfig) -> optax.Schedule:
     """Linear warmup to 1, then cosine decay to 0.1 or constant 1."""
-    warmup = min(cfg.warmup, max(cfg.steps - 1, 0))
+    warmup = min(cfg.warmup, max(cfg.total_steps - 1, 0))
     if cfg.schedule == "constant":
         after = optax.constant_schedule(1.0)
     else:
-        after = optax.cosine_decay_schedule(1.0, max(cfg.steps - warmup, 1), alpha=0.1)
+        after = optax.cosine_decay_schedule(1.0, max(cfg.total_steps - warmup, 1), alpha=0.1)
     if not warmup:
         return after
     return optax.join_schedules([optax.linear_schedule(1.0 / (warmup + 1), 1.0, warmup), after], [warmup])
