@@ -62,8 +62,11 @@ def run_config(d: int, steps: int):
 def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
     import dataclasses
 
-    import counting  # noqa: F401  (before jax: one XLA host device per core)
     import jax
+
+    from counting.devices import use_cpu_devices
+
+    use_cpu_devices()  # one XLA CPU device per core, as counting-train gets
 
     from counting.cohort import expand, train_cohort
     from counting.train import train

@@ -1,7 +1,9 @@
-import counting  # noqa: F401  (first: sets up one XLA host device per core)
 import jax
 import pytest
 
+from counting.devices import use_cpu_devices
+
+use_cpu_devices()  # one XLA CPU device per core, as the commands get: cohorts split over them
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 

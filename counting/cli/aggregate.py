@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from counting.aggregate import aggregate, failures
+from counting.cli import prepare
 
 
 def main(argv=None) -> None:
@@ -11,6 +12,7 @@ def main(argv=None) -> None:
     parser.add_argument("experiment")
     parser.add_argument("--results-dir", default="results")
     args = parser.parse_args(argv)
+    prepare(devices=False)  # reads records; no JAX
     path, rows = aggregate(args.results_dir, args.experiment)
     failed = failures(rows)
     print(f"{len(rows)} runs ({len(failed)} failed) -> {path}")

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from counting.config import AnalysisConfig, ConfigError
-from counting.cli import fail
+from counting.cli import fail, prepare
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +47,7 @@ def main(argv=None) -> None:
     add_analysis_options(parser)
     args = parser.parse_args(argv)
     cfg = analysis_config(args)
+    prepare(devices=False)  # reads tables; no JAX
     path = table_path(args)
 
     from counting.analysis.analyze import analyze, report, write

@@ -13,15 +13,21 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from counting.cli import CONF_DIR, fail, quiet_libraries
+from counting.cli import experiment_dir, experiment_names, fail, prepare, quiet_libraries
 from counting.config import ConfigError, OODConfig
 
 
 def experiment_grid(name: str) -> OODConfig:
-    """The `ood` section of experiments/NAME.yaml (empty if there is none)."""
-    path = Path(CONF_DIR) / "experiment" / f"{name}.yaml"
-    raw = OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
-    return OODConfig.from_dict(raw.get("ood"))
+    """The `ood` section of experiments/NAME.yaml; ConfigError if there is no such config or
+    it has no grid."""
+    path = experiment_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"experiment: no config {name}.yaml in {experiment_dir()} (known: "
+                          f"{', '.join(experiment_names()) or 'none'}); give the grid with --n and/or --k")
+    grid = OODConfig.from_dict((OmegaConf.to_container(OmegaConf.load(path)) or {}).get("ood"))
+    if not grid.n and not grid.k:
+        raise ConfigError(f"ood: {path} has no ood grid (ood.n, ood.k); give --n and/or --k")
+    return grid
 
 
 def main(argv=None) -> None:
@@ -33,15 +39,15 @@ def main(argv=None) -> None:
     parser.add_argument("--k", type=int, nargs="+", default=None, help="distinct tokens per sequence k'")
     args = parser.parse_args(argv)
     try:
-        grid = experiment_grid(args.experiment)
         if args.n is not None or args.k is not None:
-            grid = OODConfig(tuple(args.n or ()), tuple(args.k or ()))
+            grid = OODConfig.from_dict({"n": args.n or [], "k": args.k or []})
+        else:
+            grid = experiment_grid(args.experiment)
     except ConfigError as err:
         fail(err)
-    if not grid.n and not grid.k:
-        fail(ConfigError(f"ood: no grid for {args.experiment}; give --n and/or --k"))
     if not (Path(args.results_dir) / args.experiment / "runs").is_dir():
         fail(ConfigError(f"experiment: no runs under {Path(args.results_dir) / args.experiment} (train it first)"))
+    prepare()
     quiet_libraries()
     from counting.evaluate import evaluate_experiment
 

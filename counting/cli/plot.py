@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from counting.cli import fail
+from counting.cli import fail, prepare
 from counting.cli.analyze import add_analysis_options, analysis_config
 from counting.config import ConfigError
 from counting.plots import FIGURES, load, plot_all
@@ -26,6 +26,7 @@ def main(argv=None) -> None:
     add_analysis_options(parser)
     args = parser.parse_args(argv)
     cfg = analysis_config(args)
+    prepare()
     for name in args.only or ():
         if name not in NAMES:
             fail(ConfigError(f"--only: unknown figure {name!r}; allowed: {', '.join(NAMES)}"))

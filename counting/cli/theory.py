@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-import counting  # noqa: F401  (first: XLA host devices)
+from counting.cli import prepare
 from counting.theory import figures, tables
 from counting.theory.settings import SETTINGS
 
@@ -45,6 +45,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny grids, for tests")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), help="run only these parts")
     args = parser.parse_args(argv)
+    prepare()
     settings = SETTINGS["quick" if args.quick else "full"]
     out = Path(args.out)
     results: dict[str, list[dict]] = {}

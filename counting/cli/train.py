@@ -11,12 +11,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from counting.cli import CONF_DIR, after_sweep, fail, run_config
+from counting.cli import after_sweep, fail, hydra_main, prepare, run_config
 from counting.config import ConfigError
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra_main("config")
 def main(raw: DictConfig) -> None:
+    prepare()  # again here: a SLURM job runs only this function, in a fresh process
     cfg = run_config(raw)
     try:  # what happens after the sweep is validated before any training
         after_sweep(raw)

@@ -1,16 +1,14 @@
-"""What every figure shares: the Agg backend, a colour map that reads in grayscale and for
+"""What every figure shares: a colour map that reads in grayscale and for
 colour-blind readers (cividis), distinct markers and line styles so curves survive
-black-and-white print, titles that name the experiment, and PNG + PDF output."""
+black-and-white print, titles that name the experiment, and PNG + PDF output. The backend
+is matplotlib's choice, or Agg where the command line found no display (counting.cli.prepare)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 CMAP = "cividis"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")

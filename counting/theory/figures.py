@@ -1,4 +1,4 @@
-"""The figures of `counting-theory` (PNG and PDF, Agg backend), drawn from the table rows.
+"""The figures of `counting-theory` (PNG and PDF), drawn from the table rows.
 Colour-blind friendly: viridis colours, and every series also has its own marker and line
 style, so the figures read in grayscale."""
 
@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINES = ("-", "--", "-.", ":")

@@ -1,0 +1,67 @@
+"""How many XLA devices the CPU backend has: one per core by default, so that the members of
+a cohort train on all cores in parallel (see counting.cohort.spread). A single model uses one
+device, whose large matrix products still use every core.
+
+Importing `counting` changes nothing. Every `counting-*` command, the benchmark and the tests
+call `use_cpu_devices()` first; a library user (a script, a notebook) calls it right after
+`import jax`, before the first JAX operation:
+
+    import jax
+    from counting.devices import use_cpu_devices
+    use_cpu_devices()      # one CPU device per core; use_cpu_devices(4) for four
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+ENV = "COUNTING_CPU_DEVICES"
+_FLAG = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def requested() -> int | None:
+    """The count the environment asks for: the user's own XLA_FLAGS device count first, then
+    COUNTING_CPU_DEVICES; None when neither is set."""
+    flag = _FLAG.search(os.environ.get("XLA_FLAGS", ""))
+    if flag:
+        return int(flag.group(1))
+    value = os.environ.get(ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENV}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def use_cpu_devices(n: int | None = None) -> int:
+    """Give JAX's CPU backend `n` devices (default: the environment's request, see
+    `requested`, else one per core) and return the number it has.
+
+    Sets `jax_num_cpu_devices`, which only takes effect before the backend starts (the first
+    JAX operation). Called after that, it changes nothing: it returns the number the backend
+    already has and warns if that differs from `n`. It affects the CPU backend only; on a
+    GPU or TPU host the accelerator's devices are used as before.
+    """
+    import jax
+
+    if n is None:
+        n = requested() or cores()
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # the backend is already running (e.g. a notebook that used JAX first)
+        have = len(jax.devices("cpu"))
+        if have != n:
+            warnings.warn(f"JAX's CPU backend already started with {have} device(s); call "
+                          f"counting.devices.use_cpu_devices() before the first JAX operation "
+                          f"to get {n}", stacklevel=2)
+        return have
+    return n
