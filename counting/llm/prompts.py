@@ -1,0 +1,53 @@
+"""Prompt sets: every (m, n) cell of the grid, `samples` prompts each, written as JSONL with
+everything needed to score them (task, m, n, pool of items, sequence, query, true answer,
+prompt text). Seeded per cell, so a cell's prompts do not change when the grid grows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from counting.llm import templates
+from counting.llm.config import TASKS, PromptConfig
+from counting.llm.sampling import SAMPLERS
+from counting.llm.vocab import VOCABULARIES
+from counting.record import atomic_write_text
+
+PROMPTS = "prompts.jsonl"
+
+
+def generate(cfg: PromptConfig) -> list[dict]:
+    vocab = VOCABULARIES[cfg.items]()
+    rows = []
+    for m in cfg.m:
+        if m > len(vocab):
+            raise ValueError(f"prompts.m: {cfg.items} has {len(vocab)} items, m = {m} asked")
+        for n in cfg.n:
+            rng = np.random.default_rng([cfg.seed, TASKS.index(cfg.task), m, n])
+            for i in range(cfg.samples):
+                pool = [vocab[j] for j in rng.choice(len(vocab), m, replace=False)]
+                x_N, q, answer = SAMPLERS[cfg.task](rng, m, n, cfg.sampler)
+                sequence = [pool[j] for j in x_N]
+                query = pool[q] if q is not None else None
+                prompt = templates.question(cfg.task, sequence, query, cfg.separator, cfg.reasoning)
+                rows.append({"id": f"{cfg.task}-m{m}-n{n}-{i}", "task": cfg.task, "m": m, "n": n,
+                             "items": pool, "sequence": sequence, "query": query, "answer": answer,
+                             "sampler": cfg.sampler, "delimiter": cfg.delimiter, "reasoning": cfg.reasoning,
+                             "prompt": prompt})
+    return rows
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(Path(path), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def prompt_key(row: dict) -> str:
+    """A short hash of one prompt row: an answer belongs to the prompt set that holds its key."""
+    return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,76 @@
+"""Scored answers -> results/<experiment>/table.csv: one row per (model, method, task, m, n)
+with accuracy and its 95% Wilson interval over samples, accuracy over parsed answers, the
+invalid-answer rate, the mean signed error (negative: under-counting) and the trivial
+baseline (the share of the most common true answer in the cell)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from counting.aggregate import write_table
+
+TABLE = "table.csv"
+KEY = ("model", "backend", "method", "task", "m", "n")
+LEAD = [*KEY, "samples", "accuracy", "ci_low", "ci_high", "accuracy_parsed", "invalid_rate",
+        "mean_signed_error", "baseline_accuracy"]
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, N: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for k successes out of N (sensible at 0 and N, unlike p +- z se)."""
+    if N == 0:
+        return math.nan, math.nan
+    p = k / N
+    center = (p + z * z / (2 * N)) / (1 + z * z / N)
+    half = z * math.sqrt(p * (1 - p) / N + z * z / (4 * N * N)) / (1 + z * z / N)
+    return (0.0 if k == 0 else max(0.0, center - half)), (1.0 if k == N else min(1.0, center + half))
+
+
+def read_answers(root: Path) -> list[dict]:
+    rows = []
+    for path in sorted((Path(root) / "answers").glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def cell_row(key: tuple, samples: list[dict]) -> dict:
+    N = len(samples)
+    right = sum(s["correct"] for s in samples)
+    parsed = [s for s in samples if s["predicted"] is not None]
+    lo, hi = wilson(right, N)
+    errors = [s["signed_error"] for s in parsed]
+    single = [s["single_token"] for s in samples if s["single_token"] is not None]
+    lengths = [s["prompt_tokens"] for s in samples if s["prompt_tokens"] is not None]
+    return {
+        **dict(zip(KEY, key)), "samples": N, "accuracy": right / N, "ci_low": lo, "ci_high": hi,
+        "accuracy_parsed": right / len(parsed) if parsed else math.nan,
+        "invalid_rate": 1 - len(parsed) / N,
+        "mean_signed_error": sum(errors) / len(errors) if errors else math.nan,
+        "baseline_accuracy": Counter(s["answer"] for s in samples).most_common(1)[0][1] / N,
+        "mean_abs_error": sum(abs(e) for e in errors) / len(errors) if errors else math.nan,
+        "fallback_rate": sum(s["parse"] == "fallback" for s in samples) / N,
+        "single_token_share": sum(single) / len(single) if single else math.nan,
+        "mean_prompt_tokens": sum(lengths) / len(lengths) if lengths else math.nan,
+        "form": samples[0]["form"], "sampler": samples[0]["sampler"], "delimiter": samples[0]["delimiter"],
+        "reasoning": samples[0]["reasoning"],
+    }
+
+
+def build(root: Path, prompt_keys: set[str]) -> tuple[Path, list[dict], int]:
+    """Writes root/table.csv from the answers under root/answers to the current prompt set
+    (`prompt_keys`); returns its path, its rows, and how many answers to other prompt sets
+    (an earlier grid or seed) were left out."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    other = 0
+    for s in read_answers(root):
+        if s.get("prompt_key") not in prompt_keys:
+            other += 1
+            continue
+        cells[tuple(s[k] for k in KEY)].append(s)
+    rows = [cell_row(key, cells[key]) for key in sorted(cells)]
+    path = Path(root) / TABLE
+    write_table(path, rows, LEAD)
+    return path, rows, other

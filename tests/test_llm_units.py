@@ -1,0 +1,148 @@
+"""counting.llm without a model: answer parsing, prompt sets, config errors, cache, table."""
+
+import collections
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from counting.config import ConfigError
+from counting.llm import prompts
+from counting.llm.cache import AnswerCache, request_key
+from counting.llm.config import LLMConfig, PromptConfig
+from counting.llm.parse import WORD_VALUES, parse
+from counting.llm.table import LEAD, build, wilson
+from counting.llm.vocab import VOCABULARIES
+
+# (reply, value, method): real-looking replies, shared by every parsing check
+PARSE_CASES = [
+    ("12", 12, "strict"),
+    ("Answer: 12", 12, "strict"),
+    ("twelve", 12, "strict"),
+    ("  7.", 7, "strict"),
+    ("**5**", 5, "strict"),
+    ("Twenty-one", 21, "strict"),
+    ("There are 12 a's.", 12, "fallback"),
+    ("I count twenty one.", 21, "fallback"),
+    ("12 or 13", 13, "fallback"),  # the last integer: a hedge is scored as its last number
+    ("Counting: a, b, a, c.\nSo a occurs 2 times.\nAnswer: 2", 2, "strict"),
+    ("Answer: 4\nOn second thought, 5", 5, "fallback"),
+    ("", None, "invalid"),
+    ("I cannot count these.", None, "invalid"),
+    ("-3", None, "invalid"),
+]
+
+
+@pytest.mark.parametrize("reply, value, method", PARSE_CASES)
+def test_parse(reply, value, method):
+    assert parse(reply) == (value, method)
+
+
+@pytest.mark.parametrize("task", ["qc", "mfe"])
+@pytest.mark.parametrize("sampler", ["balanced", "uniform"])
+def test_prompt_sets_are_seeded_and_their_answers_true(task, sampler):
+    cfg = PromptConfig(task=task, sampler=sampler, m=(1, 3, 26), n=(1, 5, 16), samples=12, delimiter="comma")
+    rows = prompts.generate(cfg)
+    assert rows == prompts.generate(cfg) and len(rows) == 3 * 3 * 12
+    for r in rows:
+        counts = collections.Counter(r["sequence"])
+        assert r["answer"] == (counts[r["query"]] if task == "qc" else max(counts.values()))
+        assert len(r["items"]) == r["m"] and len(r["sequence"]) == r["n"] and set(r["sequence"]) <= set(r["items"])
+        assert ", ".join(r["sequence"]) in r["prompt"]
+    # a cell does not change when the grid grows
+    wider = prompts.generate(PromptConfig(task=task, sampler=sampler, m=(2, 3, 26), n=(5, 16, 1), samples=12,
+                                          delimiter="comma"))
+    assert [r for r in rows if r["m"] == 3 and r["n"] == 5] == [r for r in wider if r["m"] == 3 and r["n"] == 5]
+
+
+def test_balanced_qc_spreads_the_answers():
+    rows = prompts.generate(PromptConfig(task="qc", m=(8,), n=(16,), samples=400))
+    answers = collections.Counter(r["answer"] for r in rows)
+    assert set(answers) == set(range(1, 17)) and max(answers.values()) < 50
+
+
+@pytest.mark.parametrize("name", list(VOCABULARIES))
+def test_no_item_reads_as_a_number(name):
+    items = VOCABULARIES[name]()
+    assert len(set(items)) == len(items) >= 26
+    assert not any(re.search(r"\d", w) or w in WORD_VALUES or parse(w)[1] != "invalid" for w in items)
+
+
+def test_prompt_set_round_trips(tmp_path):
+    rows = prompts.generate(PromptConfig(m=(2,), n=(4,), samples=2, items="words", delimiter="newline"))
+    prompts.write(tmp_path / "p.jsonl", rows)
+    assert prompts.read(tmp_path / "p.jsonl") == rows
+
+
+BAD = [
+    ({"backend": {"name": "gpt"}}, "backend.name: unknown backend 'gpt'; allowed: hf, openai"),
+    ({"backend": {"name": "openai", "model": "x", "base_url": "http://h/v1", "api_key": "sk-1"}},
+     "backend.api_key: keys are never read from a config"),
+    ({"backend": {"name": "hf"}}, "backend.model: required for backend=hf"),
+    ({"backend": {"name": "openai", "model": "x"}}, "backend.base_url: expected an http(s) URL"),
+    ({"backend": {"name": "openai", "model": "x", "base_url": "http://h/v1", "method": "loglik"}},
+     "backend.method: loglik needs backend=hf"),
+    ({"backend": {"name": "hf", "model": "x", "base_url": "http://h"}}, "backend.base_url: unknown field"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"m": [30]}}, "prompts.m: letters allow m <= 26"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"task": "sort"}}, "prompts.task: unknown value 'sort'"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"delimiter": "tab"}},
+     "prompts.delimiter: unknown value 'tab'; allowed: space, comma, newline"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"samples": "many"}}, "prompts.samples: expected an integer"),
+]
+
+
+@pytest.mark.parametrize("raw, message", BAD)
+def test_bad_configs_fail_with_one_line(raw, message):
+    with pytest.raises(ConfigError) as err:
+        LLMConfig.from_dict(raw)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_cache_survives_a_line_cut_short(tmp_path):
+    cache = AnswerCache(tmp_path, "hf", "/models/tiny")
+    keys = [request_key({"prompt": p}) for p in "abc"]
+    cache.put(keys[0], {"text": "1"})
+    cache.put(keys[1], {"text": "2"})
+    with cache.path.open("a") as f:
+        f.write('{"key": "' + keys[2] + '", "te')  # killed mid-line
+    again = AnswerCache(tmp_path, "hf", "/models/tiny")
+    assert again.get(keys[0]) == {"key": keys[0], "text": "1"} and again.get(keys[2]) is None
+    again.put(keys[2], {"text": "3"})
+    assert AnswerCache(tmp_path, "hf", "/models/tiny").get(keys[2])["text"] == "3"
+
+
+def test_wilson_interval():
+    assert wilson(0, 10)[0] == 0.0 and 0.25 < wilson(0, 10)[1] < 0.35
+    lo, hi = wilson(50, 100)
+    assert lo == pytest.approx(1 - hi) and 0.39 < lo < 0.41
+
+
+def test_base_install_does_not_import_torch():
+    code = ("import sys, counting, counting.cli.train, counting.cli.llm, counting.llm.run, counting.llm.figures; "
+            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(json.dumps(bad))")
+    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_table_counts_invalid_and_signed_error_apart(tmp_path):
+    def answer(key, true, predicted, method="strict"):
+        return {"prompt_key": key, "model": "M", "backend": "hf", "method": "generate", "task": "qc", "m": 2, "n": 4,
+                "answer": true, "predicted": predicted, "parse": method, "correct": predicted == true,
+                "signed_error": None if predicted is None else predicted - true, "single_token": True,
+                "prompt_tokens": 30, "form": "completion", "sampler": "balanced", "delimiter": "space",
+                "reasoning": False}
+
+    rows = [answer("a", 3, 3), answer("b", 3, 1, "fallback"), answer("c", 2, None, "invalid"), answer("d", 1, 2),
+            answer("old", 1, 1)]
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "hf-M.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path, table, other = build(tmp_path, {"a", "b", "c", "d"})
+    (row,) = table
+    assert other == 1 and row["samples"] == 4 and row["accuracy"] == 0.25
+    assert row["accuracy_parsed"] == pytest.approx(1 / 3) and row["invalid_rate"] == 0.25
+    assert row["mean_signed_error"] == pytest.approx((0 - 2 + 1) / 3) and row["baseline_accuracy"] == 0.5
+    assert row["fallback_rate"] == 0.25 and path.read_text().startswith(",".join(LEAD))
