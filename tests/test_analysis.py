@@ -2,8 +2,6 @@
 
 import csv
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from counting.analysis import threshold
 from counting.analysis.analyze import analyze, write
 from counting.analysis.table import read_table
+from counting.cli.analyze import main as analyze_cli
 from counting.config import AnalysisConfig, ConfigError
 
 M_GRID = [2, 4, 8, 16, 32, 64, 128]
@@ -119,22 +118,20 @@ def test_logistic_fit_recovers_its_own_parameters():
     assert threshold.logistic(m_K, acc_1xK, TAU)[0] == pytest.approx(20.0, rel=0.03)
 
 
-def test_outputs_and_cli(tmp_path):
+def test_outputs_and_cli(tmp_path, capsys):
     path = synthetic(tmp_path, {4: 4.0, 8: 8.0, 16: 16.0})
-    out = subprocess.run([sys.executable, "-m", "counting.cli.analyze", "--table", str(path), "--boot", "100"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "slope 1 inside" in out.stdout
+    analyze_cli(["--table", str(path), "--boot", "100"])
+    assert "slope 1 inside" in capsys.readouterr().out
     with open(tmp_path / "thresholds.csv") as f:
         header = next(csv.reader(f))
     assert {"d", "m_thr", "m_thr_low", "m_thr_high", "method"} <= set(header)
     assert (tmp_path / "cells.csv").exists() and (tmp_path / "fit.csv").exists()
-    bad = subprocess.run([sys.executable, "-m", "counting.cli.analyze", "--table", str(path), "--tau", "1.5"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: analysis.tau: must be in (0, 1), got 1.5"
-    missing = subprocess.run([sys.executable, "-m", "counting.cli.analyze", "nope", "--results-dir", str(tmp_path)],
-                             capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and missing.stderr.startswith("error: table:")
+    with pytest.raises(SystemExit) as bad:
+        analyze_cli(["--table", str(path), "--tau", "1.5"])
+    assert bad.value.code == 2 and capsys.readouterr().err.strip() == "error: analysis.tau: must be in (0, 1), got 1.5"
+    with pytest.raises(SystemExit) as missing:
+        analyze_cli(["nope", "--results-dir", str(tmp_path)])
+    assert missing.value.code == 2 and capsys.readouterr().err.startswith("error: table:")
 
 
 def test_cells_carry_bootstrap_intervals_and_baseline(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+import counting.cli.train
 from counting.config import RunConfig
 from counting.record import load_params
 from counting.tasks import make_task
@@ -21,6 +23,17 @@ def cli(tmp_path, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+def train_in_process(monkeypatch, tmp_path, *args) -> int:
+    """counting-train in this process, as from a shell: its exit status (stdout/stderr go to capsys)."""
+    argv = ["counting-train", f"results_dir={tmp_path / 'results'}", f"hydra.run.dir={tmp_path / 'hydra'}",
+            "hydra/job_logging=none", "hydra/hydra_logging=none", *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        counting.cli.train.main()
+    return exit_.value.code
+
+
+@pytest.mark.slow
 def test_cli_writes_a_complete_record_and_skips_it_next_time(tmp_path):
     out = cli(tmp_path, *TINY_ARGS)
     assert out.returncode == 0, out.stderr
@@ -64,10 +77,31 @@ def test_cli_writes_a_complete_record_and_skips_it_next_time(tmp_path):
         ("analysis.tau=1.5", "analysis.tau"),
     ],
 )
-def test_invalid_input_is_one_line_and_exit_2(tmp_path, override, field):
-    out = cli(tmp_path, *TINY_ARGS, override)
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), out.stderr
-    assert "Traceback" not in out.stderr + out.stdout
+def test_invalid_input_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, override, field):
+    assert train_in_process(monkeypatch, tmp_path, *TINY_ARGS, override) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), out.err
+    assert "Traceback" not in out.err + out.out
     assert not (tmp_path / "results").exists()  # nothing ran
+
+
+@pytest.mark.slow
+def test_invalid_input_from_a_shell_is_one_line_and_exit_2(tmp_path):
+    """The same through a real process: no traceback, nothing written."""
+    out = cli(tmp_path, *TINY_ARGS, "task.m=1")
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: task.m:"), out.stderr
+    assert "Traceback" not in out.stderr + out.stdout and not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_job_in_a_fresh_process_gets_the_cpu_devices(tmp_path):
+    """The local submitit launcher runs a job as SLURM does (the pickled task function in a
+    fresh process): the job itself must give JAX its CPU devices."""
+    env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "COUNTING_CPU_DEVICES": "2"}
+    cmd = [sys.executable, "-m", "counting.cli.train", "-m", "hydra/launcher=submitit_local", *TINY_ARGS,
+           "cohort.seed=[0,1]", f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/runs/*/record.json")]
+    assert len(records) == 2 and all(r["layout"]["devices"] == 2 for r in records), [r.get("layout") for r in records]

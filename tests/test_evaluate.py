@@ -2,9 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -27,6 +24,7 @@ def trained(tmp_path_factory):
     return root, cfgs
 
 
+@pytest.mark.slow
 def test_ood_table_reproduces_training_point_and_scores_longer_sequences(trained):
     root, cfgs = trained
     path, rows = evaluate_experiment(root, "ood", OODConfig(n=(2, 4, 6), k=(2, 3, 5)), log=lambda s: None)
@@ -54,6 +52,7 @@ def test_ood_table_reproduces_training_point_and_scores_longer_sequences(trained
     assert by[("learned", 2, 3)]["eval_status"] == "complete"
 
 
+@pytest.mark.slow
 def test_evaluated_points_are_kept_and_new_ones_appended(trained):
     root, cfgs = trained
     evaluate_experiment(root, "ood", OODConfig(n=(4,)), log=lambda s: None)
@@ -68,10 +67,30 @@ def test_evaluated_points_are_kept_and_new_ones_appended(trained):
     assert any(p["n"] == 8 for p in after["points"])
 
 
-def test_grid_is_validated_before_any_compute(trained):
-    root, _ = trained
+def test_grid_is_validated_before_any_compute(tmp_path, capsys):
+    root = tmp_path
     with pytest.raises(ConfigError, match="ood.n"):
         OODConfig(n=(0,))
-    out = subprocess.run([sys.executable, "-m", "counting.cli.evaluate", "ood", "--results-dir", str(root), "--k", "1"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and out.stderr.strip() == "error: ood.k: every value must be an integer >= 2, got 1"
+    assert evaluate_cli(capsys, "ood", "--results-dir", str(root), "--k", "1") == (
+        2, "error: ood.k: every value must be an integer >= 2, got 1")
+
+
+def test_an_experiment_without_a_config_or_grid_says_so(tmp_path, capsys):
+    root = tmp_path
+    code, err = evaluate_cli(capsys, "ood", "--results-dir", str(root))  # no experiments/ood.yaml
+    assert code == 2 and err.startswith("error: experiment: no config ood.yaml in ") and "quick" in err
+    code, err = evaluate_cli(capsys, "quick", "--results-dir", str(root))  # quick.yaml has no ood section
+    assert code == 2 and err.startswith("error: ood: ") and "quick.yaml has no ood grid" in err
+    (root / "experiment").mkdir()
+    (root / "experiment" / "mine.yaml").write_text("# @package _global_\nood:\n  n: [8]\n")
+    code, err = evaluate_cli(capsys, "mine", "--results-dir", str(root), "--config-dir", str(root))
+    assert code == 2 and err.startswith("error: experiment: no runs under")  # the grid was found
+
+
+def evaluate_cli(capsys, *argv) -> tuple[int, str]:
+    """counting-evaluate in this process: (exit status, stderr)."""
+    from counting.cli.evaluate import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    return exit_.value.code, capsys.readouterr().err.strip()

@@ -18,6 +18,7 @@ def cluster_up() -> bool:
     return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mix", "alloc"))
 
 
+@pytest.mark.slow
 def test_sweep_through_the_slurm_preset(tmp_path):
     if not cluster_up():
         if os.environ.get("CI"):

@@ -22,8 +22,21 @@ def sample(cfg: TaskConfig, batch: int, seed: int = 0, **kw):
     return task, np.asarray(b.tokens_BxT), np.asarray(b.labels_BxT), np.asarray(b.mask_BxT)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
-@pytest.mark.parametrize("m,n,k", [(5, 7, None), (40, 12, 6), (2, 1, None)])
+# The fast tier keeps one size and one case per task (QC also with its separator query); the
+# rest of the product runs in the full suite.
+FAST_CASES = [dict(name="qc", sampler="balanced", bos=True, query="last"), dict(name="qc", sampler="uniform", bos=False, query="sep"),
+              dict(name="mfe", sampler="uniform", bos=True, query="last"), dict(name="histogram", sampler="balanced", bos=True, query="last")]
+
+
+def sampler_params():
+    for m, n, k in [(5, 7, None), (40, 12, 6), (2, 1, None)]:
+        for case in CASES:
+            fast = (m, n, k) == (5, 7, None) and case in FAST_CASES
+            yield pytest.param(case, m, n, k, id="-".join(str(v) for v in (m, n, k, *case.values())),
+                               marks=() if fast else pytest.mark.slow)
+
+
+@pytest.mark.parametrize("case,m,n,k", list(sampler_params()))
 def test_sampler_matches_numpy_reference(case, m, n, k):
     cfg = TaskConfig(m=m, n=n, k=k, **case)
     task, tokens, labels, mask = sample(cfg, 2000, seed=m * 100 + n)
@@ -84,8 +97,11 @@ def test_eval_set_is_fixed_and_not_the_training_stream():
     assert not np.array_equal(a.tokens_BxT, other.tokens_BxT)
 
 
-@pytest.mark.parametrize("name", ["qc", "mfe", "histogram"])
-@pytest.mark.parametrize("sampler", ["uniform", "balanced"])
+@pytest.mark.parametrize("name,sampler", [
+    ("qc", "balanced"),
+    *(pytest.param(*c, marks=pytest.mark.slow)
+      for c in [("qc", "uniform"), ("mfe", "uniform"), ("mfe", "balanced"), ("histogram", "uniform"), ("histogram", "balanced")]),
+])
 def test_padding_the_vocabulary_leaves_the_data_unchanged(name, sampler):
     """A cohort pads to its largest m; a member must see the data it would see alone."""
     cfg = TaskConfig(name=name, m=5, n=9, sampler=sampler)

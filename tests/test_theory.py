@@ -44,7 +44,7 @@ def assert_exact(c, seqs: sequences.Sequences) -> None:
 @pytest.mark.parametrize("task,d", [
     (TaskConfig("qc", m=5, n=7), 5),
     (TaskConfig("qc", m=3, n=33, bos=False, query="sep"), 7),
-    (TaskConfig("histogram", m=4, n=20), 4),
+    pytest.param(TaskConfig("histogram", m=4, n=20), 4, marks=pytest.mark.slow),
     (TaskConfig("histogram", m=2, n=9, bos=False), 3),
 ])
 def test_histogram_solution_is_exact(task, d):
@@ -55,6 +55,7 @@ def test_histogram_solution_is_exact(task, d):
     assert_exact(c, seqs)
 
 
+@pytest.mark.slow
 def test_histogram_solution_is_exact_at_n_1000_in_float32_and_4096_in_float64():
     """d = m = 4, the tight construction, on a few hundred sequences per length. At n = 4096
     float32 still holds the count in the residual, but the head's logits (values ~ n,
@@ -77,15 +78,18 @@ def test_histogram_solution_refuses_d_below_m():
         histogram_solution(TaskConfig("qc", m=5, n=4), d=4)
 
 
-@pytest.mark.parametrize("inverse,task", [(inv, TaskConfig("qc", m=4, n=40)) for inv in INVERSES]
-                         + [("interp", TaskConfig("qc", m=5, n=7))])
+@pytest.mark.parametrize("inverse,task", [(inv, TaskConfig("qc", m=4, n=40)) for inv in INVERSES if inv != "quarter"]
+                         + [pytest.param("quarter", TaskConfig("qc", m=4, n=40), marks=pytest.mark.slow),
+                            pytest.param("interp", TaskConfig("qc", m=5, n=7), marks=pytest.mark.slow)])
 def test_count_attend_is_exact_with_orthogonal_directions(inverse, task):
     u = default_directions(task.m, 4)
     c = count_attend(task, 6, inverse, u=u)
     assert_exact(c, families(task, sequences.adversarial(task, rivals(u), worst=worst_query(u))))
 
 
-@pytest.mark.parametrize("m,d,inverse,query", [(64, 4, "head", "last"), (64, 4, "interp", "sep"), (40, 5, "min", "last")])
+@pytest.mark.parametrize("m,d,inverse,query", [(64, 4, "head", "last"),
+                                               pytest.param(64, 4, "interp", "sep", marks=pytest.mark.slow),
+                                               pytest.param(40, 5, "min", "last", marks=pytest.mark.slow)])
 def test_count_attend_is_exact_with_m_above_d(m, d, inverse, query):
     task = TaskConfig("qc", m=m, n=24, query=query)
     u = default_directions(m, d - 2)
@@ -100,7 +104,8 @@ def test_count_attend_needs_bos_and_three_dimensions():
         count_attend(TaskConfig("qc", m=4, n=8), 2)
 
 
-@pytest.mark.parametrize("task", [TaskConfig("mfe", m=4, n=30), TaskConfig("mfe", m=6, n=13, bos=False),
+@pytest.mark.parametrize("task", [pytest.param(TaskConfig("mfe", m=4, n=30), marks=pytest.mark.slow),
+                                  TaskConfig("mfe", m=6, n=13, bos=False),
                                   TaskConfig("mfe", m=2, n=1)])
 def test_mfe_solution_is_exact(task):
     c = mfe_solution(task)
@@ -117,6 +122,7 @@ def test_forward_is_the_models_own_call():
     np.testing.assert_array_equal(logits, np.asarray(c.model(jnp.asarray(seqs.tokens_BxT), c.answer_positions)))
 
 
+@pytest.mark.slow
 def test_without_positions_or_mask_x_and_xx_look_the_same():
     """Property over random models (d, L, H, w, norm, softmax vary; three seeds each) and
     random sequences: identical logits at p, p and p + T of x x. A causal mask breaks it,

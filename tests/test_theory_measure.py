@@ -77,6 +77,7 @@ def test_largest_exact_search():
     assert largest_exact(lambda n: n <= 90, cap=100, n0=8, resolution=10**9) == (90, 91)
 
 
+@pytest.mark.slow
 def test_bfloat16_cannot_hold_the_histogram_readout_beyond_its_mantissa():
     """x_q = 1 + (c + 1)/T in bfloat16 is rounded to a multiple of 2^-7, so T times it errs by
     up to T / 2^8: fine at n = 16, beyond 1/2 by T = 128."""
@@ -163,6 +164,7 @@ def test_fits():
 # --- the command -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_counting_theory_quick_writes_every_table_and_figure(tmp_path):
     main(["--quick", "--out", str(tmp_path)])
     stems = ["constructions", "positional", "countattend_width", "precision", "coherence", "interference_readouts",

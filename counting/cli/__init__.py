@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 from counting.config import AnalysisConfig, ConfigError, OODConfig, RunConfig, analysis_from_dict
 
 CONF = "pkg://counting.conf"  # the package's Hydra configs (counting/conf/)
-CONF_DIR = CONF  # the name the Hydra apps import
 EXPERIMENT = "experiment"  # the config group of experiments/*.yaml
 
 

@@ -2,6 +2,7 @@
 
     counting-evaluate ood_length                 # the grid of experiments/ood_length.yaml (ood.n, ood.k)
     counting-evaluate quick --n 8 16 32 --k 4 8  # any grid
+    counting-evaluate mine --config-dir ~/my_confs  # the grid of ~/my_confs/experiment/mine.yaml
 Writes runs/<hash>/ood.json per model and results/NAME/ood.csv; points already evaluated
 are not recomputed.
 """
@@ -17,12 +18,14 @@ from counting.cli import experiment_dir, experiment_names, fail, prepare, quiet_
 from counting.config import ConfigError, OODConfig
 
 
-def experiment_grid(name: str) -> OODConfig:
-    """The `ood` section of experiments/NAME.yaml; ConfigError if there is no such config or
-    it has no grid."""
-    path = experiment_dir() / f"{name}.yaml"
-    if not path.exists():
-        raise ConfigError(f"experiment: no config {name}.yaml in {experiment_dir()} (known: "
+def experiment_grid(name: str, config_dir: str | None = None) -> OODConfig:
+    """The `ood` section of experiments/NAME.yaml (or CONFIG_DIR/experiment/NAME.yaml, as
+    counting-train --config-dir reads it); ConfigError if there is no such config or it has
+    no grid."""
+    folders = [experiment_dir()] + ([Path(config_dir) / "experiment"] if config_dir else [])
+    path = next((f / f"{name}.yaml" for f in folders if (f / f"{name}.yaml").exists()), None)
+    if path is None:
+        raise ConfigError(f"experiment: no config {name}.yaml in {' or '.join(map(str, folders))} (known: "
                           f"{', '.join(experiment_names()) or 'none'}); give the grid with --n and/or --k")
     grid = OODConfig.from_dict((OmegaConf.to_container(OmegaConf.load(path)) or {}).get("ood"))
     if not grid.n and not grid.k:
@@ -37,12 +40,13 @@ def main(argv=None) -> None:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--n", type=int, nargs="+", default=None, help="evaluation lengths n'")
     parser.add_argument("--k", type=int, nargs="+", default=None, help="distinct tokens per sequence k'")
+    parser.add_argument("--config-dir", help="also read DIR/experiment/NAME.yaml (as counting-train --config-dir)")
     args = parser.parse_args(argv)
     try:
         if args.n is not None or args.k is not None:
             grid = OODConfig.from_dict({"n": args.n or [], "k": args.k or []})
         else:
-            grid = experiment_grid(args.experiment)
+            grid = experiment_grid(args.experiment, args.config_dir)
     except ConfigError as err:
         fail(err)
     if not (Path(args.results_dir) / args.experiment / "runs").is_dir():
