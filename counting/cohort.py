@@ -1,22 +1,25 @@
-"""Train a cohort of models that share array shapes as one XLA program.
+"""The one training driver: a cohort of models that share array shapes, as one XLA program.
 
-Members may differ in the values that keep shapes (`VARYING`: m, k, seed, lr, weight decay).
-The embedding table is padded to the cohort's largest m (M); each member samples its own
-tokens below its own m with draws that do not depend on M (see `tasks.base`), so a member
-trains exactly like the same model alone. `jax.vmap` runs the members' pure train chunk
-(`train.make_chunk`) side by side (for larger models on the CPU, `lax.map` in turns: see
-`members_per_call`), the members split over the local devices (`shard_map`), and `lax.scan`
-runs many steps per call. A cohort larger than the device memory allows is split into
-chunks of members.
+A single model is a cohort of one. Members may differ in the values that keep shapes (m, k,
+seed, lr, weight decay: see `counting.plan`). The embedding table is padded to the cohort's
+largest m (M); each member samples its own tokens below its own m with draws that do not
+depend on M (see `tasks.base`), so a member trains like the same model alone. The members'
+pure train chunk (`train.make_chunk`) runs side by side under `jax.vmap` (or in turns under
+`lax.map`: see `members_per_call`), the members split over the local devices (`shard_map`),
+`lax.scan` runs the steps between two evaluations. After each evaluation the host checks
+every member's stopping rule (`counting.stop`); a stopped member's state no longer changes,
+and the program ends when every member has stopped.
+
+    compile_cohort  -> Program (initial state, compiled train chunks and evaluation)
+    Members         -> the host's per-member bookkeeping (metrics, logs, stopping rules)
+    train_cohort    -> the loop: chunk, evaluate, book, checkpoint
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -25,74 +28,19 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from counting.checkpoint import CohortCheckpoint
-from counting.config import ConfigError, RunConfig, with_values
+from counting.config import RunConfig
 from counting.metrics import param_norms, summarize
 from counting.optimizer import make_optimizer
+from counting.plan import (  # noqa: F401  (re-exported: the planning half of a cohort)
+    AXES, VARYING, bytes_per_model, check_axes, expand, group, memory_budget, shape_key, split_to_fit,
+)
 from counting.progress import Progress
+from counting.stop import StopRule
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.train import TrainResult, TrainState, build_model, chunk_lengths, make_chunk, make_eval
 from counting.xla import jit
 
-VARYING = (("task", "m"), ("task", "k"), ("train", "seed"), ("train", "lr"), ("train", "weight_decay"))
-
-
-AXES = {field: f"{section}.{field}" for section, field in VARYING}  # cohort axis -> config field
-
-
-def expand(cfg: RunConfig, axes: Mapping[str, Sequence]) -> list[RunConfig]:
-    """The product of the cohort axes ({"m": [8, 16], "seed": [0, 1]}) applied to cfg."""
-    for name in axes:
-        if name not in AXES:
-            raise ConfigError(f"cohort.{name}: not a shape-keeping axis; allowed: {', '.join(AXES)}")
-    names = [n for n, values in axes.items() if values]
-    return [with_values(cfg, {AXES[n]: v for n, v in zip(names, combo)})
-            for combo in itertools.product(*(list(axes[n]) for n in names))]
-
-
-def shape_key(cfg: RunConfig) -> str:
-    """What members of one cohort must share: everything but the VARYING values."""
-    d = cfg.identity()
-    for section, field in VARYING:
-        d[section].pop(field)
-    return json.dumps(d, sort_keys=True)
-
-
-def group(cfgs: Sequence[RunConfig]) -> list[list[RunConfig]]:
-    """Configs -> cohorts (order kept), one per distinct shape key."""
-    groups: dict[str, list[RunConfig]] = {}
-    for cfg in cfgs:
-        groups.setdefault(shape_key(cfg), []).append(cfg)
-    return list(groups.values())
-
-
-def bytes_per_model(cfg: RunConfig, M: int) -> int:
-    """Rough device bytes one member needs: parameters with Adam state, gradients and
-    updates, plus the activations of one step kept for the backward pass."""
-    task = make_task(cfg.task)
-    mo, B, T, C = cfg.model, cfg.train.batch, task.length, task.num_classes
-    abstract = nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M))
-    P = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
-    act = B * T * (mo.L * (10 * mo.d + 2 * mo.w + 3 * mo.H * T) + 3 * C)
-    sampling = B * 4 * task.n * task.n  # pairwise comparisons over the n positions
-    return 4 * (6 * P + 2 * act + 2 * sampling)
-
-
-def memory_budget() -> int:
-    """Bytes a cohort may use: 60% of the accelerator's memory, or of the free host RAM."""
-    dev = jax.devices()[0]
-    stats = dev.memory_stats() if dev.platform != "cpu" else None
-    if stats and "bytes_limit" in stats:
-        return int(0.6 * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
-    return int(0.6 * os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def split_to_fit(cfgs: list[RunConfig], max_models: int | None = None, budget: int | None = None) -> list[list[RunConfig]]:
-    """One cohort -> chunks of members that fit the memory budget (and max_models)."""
-    M = max(c.task.m for c in cfgs)
-    per = bytes_per_model(cfgs[0], M)
-    fit = max(1, (memory_budget() if budget is None else budget) // per)
-    size = min(fit, max_models or fit, len(cfgs))
-    return [cfgs[i : i + size] for i in range(0, len(cfgs), size)]
+CPU_VMAP_MAX_D = 16  # on the CPU, members vmap up to this d and take turns above it
 
 
 def init_cohort(cfgs: Sequence[RunConfig], task: Task, M: int):
@@ -120,13 +68,17 @@ def unpad(params, m: int):
     return pure
 
 
-CPU_VMAP_MAX_D = 16  # on the CPU, members vmap up to this d and take turns above it
+def member(tree, i: int):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+# --- where the members run ----------------------------------------------------------------
 
 
 def cohort_mesh(N: int) -> Mesh | None:
     """The local devices as one mesh axis "models" when the N members divide evenly over
-    them: on a CPU host with one XLA device per core (see counting/__init__.py) the members
-    then run on all cores in parallel. None: everything stays on one device."""
+    them: on a CPU host with one XLA device per core the members then run on all cores in
+    parallel. None: everything stays on one device."""
     devices = jax.local_devices()
     if len(devices) < 2 or N % len(devices):
         return None
@@ -148,14 +100,24 @@ def members_per_call(d: int, local: int) -> int:
     return local if jax.default_backend() != "cpu" or d <= CPU_VMAP_MAX_D else 1
 
 
-def members_chunk(chunk: Callable, per_call: int, mesh: Mesh | None) -> Callable:
-    """The members' train chunk: on each device, `per_call` members at a time side by side
-    (vmap) and the groups in turn (lax.map); one program per cohort, split over the mesh."""
+def members_chunk(chunk: Callable, length: int, per_call: int, mesh: Mesh | None) -> Callable:
+    """(state, m_N, k_N, active_N) -> (state, losses_NxS): the members' train chunk. An
+    inactive member keeps its state (under lax.map its chunk is skipped; under vmap both
+    branches run and the old state is selected). On each device `per_call` members at a time
+    side by side (vmap), the groups in turn (lax.map); one program, split over the mesh. One
+    at a time (per_call = 1) a member runs the very program of a cohort of one (a vmap of
+    one), so it trains bit for bit like the same model alone."""
 
-    def local(state, m_N, k_N):
+    def skip(state, m, k):
+        return state, jnp.zeros((length,), jnp.float32)
+
+    def gated(state, m, k, active):
+        return jax.lax.cond(active, chunk, skip, state, m, k)
+
+    def local(state, m_N, k_N, active_N):
         if per_call >= m_N.shape[0]:
-            return jax.vmap(chunk)(state, m_N, k_N)
-        return jax.lax.map(lambda a: chunk(*a), (state, m_N, k_N), batch_size=None if per_call == 1 else per_call)
+            return jax.vmap(gated)(state, m_N, k_N, active_N)
+        return jax.lax.map(lambda a: gated(*a), (state, m_N, k_N, active_N), batch_size=per_call)
 
     if mesh is None:
         return local
@@ -163,8 +125,114 @@ def members_chunk(chunk: Callable, per_call: int, mesh: Mesh | None) -> Callable
     return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
 
-def member(tree, i: int):
-    return jax.tree.map(lambda x: x[i], tree)
+# --- compile ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Program:
+    """One cohort compiled: its initial state, evaluation and train chunks (by length)."""
+
+    state: TrainState
+    mesh: Mesh | None
+    m_N: jax.Array
+    k_N: jax.Array
+    eval_N: object  # the members' held-out batches
+    evaluate: Callable  # (params, eval_N) -> stats
+    chunks: dict[int, Callable]  # length -> (state, m_N, k_N, active_N) -> (state, losses_NxS)
+    layout: dict  # devices, members per call, members: what produced the arithmetic
+    compile_s: float
+
+
+def compile_cohort(cfgs: list[RunConfig], per_call: int | None = None) -> Program:
+    shared, N = cfgs[0], len(cfgs)
+    task = make_task(shared.task)
+    M = max(c.task.m for c in cfgs)
+    m_N = jnp.array([c.task.m for c in cfgs], jnp.int32)
+    k_N = jnp.array([c.task.k_eff for c in cfgs], jnp.int32)
+    eval_key = jax.random.PRNGKey(shared.task.eval_seed)
+    eval_N = jax.jit(jax.vmap(lambda m, k: task.sample(eval_key, shared.task.eval_size, m, k, M)))(m_N, k_N)
+
+    t0 = time.perf_counter()
+    graphdef, state, tx = init_cohort(cfgs, task, M)
+    mesh = cohort_mesh(N)
+    active_N = jnp.ones((N,), bool)
+    state, m_N, k_N, eval_N, active_N = spread((state, m_N, k_N, eval_N, active_N), mesh)
+    evaluate = jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
+    local = N if mesh is None else N // mesh.size
+    per_call = members_per_call(shared.model.d, local) if per_call is None else per_call
+    chunks = {
+        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length, M), length, per_call, mesh),
+                    donate_argnums=0)
+        .lower(state, m_N, k_N, active_N)
+        .compile()
+        for length in set(chunk_lengths(shared.train.total_steps, shared.train.eval_every))
+    }
+    layout = {"backend": jax.default_backend(), "devices": 1 if mesh is None else mesh.size,
+              "members": N, "members_per_call": min(per_call, local)}
+    return Program(state, mesh, m_N, k_N, eval_N, evaluate, chunks, layout, time.perf_counter() - t0)
+
+
+# --- the host's bookkeeping ---------------------------------------------------------------
+
+
+class Members:
+    """Per member: the last held-out metrics, its metrics log and its stopping rule."""
+
+    def __init__(self, cfgs: list[RunConfig], logs: Sequence[Callable[[dict], None]]):
+        self.cfgs, self.logs = cfgs, list(logs)
+        self.rules = [StopRule(c.train.stop) for c in cfgs]
+        self.last: list[dict] = [{} for _ in cfgs]
+        self.n_eval = cfgs[0].task.eval_size
+
+    @property
+    def active_N(self) -> np.ndarray:
+        return np.array([r.active for r in self.rules])
+
+    def first(self, stats) -> None:
+        """The untrained models' metrics (what a member reports if it never finishes a chunk)."""
+        self.last = [summarize(member(stats, i), self.n_eval) for i in range(len(self.cfgs))]
+
+    def take(self, done: int, length: int, losses_NxS, stats, params_host, wall_s: float) -> None:
+        """One evaluation after steps done + 1 .. done + length: log and check each active member."""
+        step = done + length
+        for i, rule in enumerate(self.rules):
+            if not rule.active:
+                continue
+            finite_S = np.isfinite(losses_NxS[i])
+            if not finite_S.all():
+                at = done + int(np.argmin(finite_S))
+                rule.stop("diverged", at + 1)
+                self.logs[i]({"step": at + 1, "train_loss": None, "status": "diverged", "diverged_at": at})
+                continue
+            self.last[i] = summarize(member(stats, i), self.n_eval)
+            rule.update(step, self.last[i])
+            row = {"step": step, "train_loss": float(losses_NxS[i].mean()), **self.last[i],
+                   "param_norms": param_norms(member(params_host, i)), "wall_s": wall_s}
+            self.logs[i](row if rule.active else {**row, "stop_reason": rule.reason})
+
+    def meta(self, done: int) -> dict:
+        return {"done": done, "last": self.last, "rules": [r.state() for r in self.rules]}
+
+    def load(self, meta: dict) -> int:
+        self.last = meta["last"]
+        self.rules = [StopRule.from_state(c.train.stop, s) for c, s in zip(self.cfgs, meta["rules"])]
+        return meta["done"]
+
+    def results(self, params_host, done: int, compile_s: float, train_s: float, layout: dict) -> list[TrainResult]:
+        out = []
+        for i, (cfg, rule) in enumerate(zip(self.cfgs, self.rules)):
+            if rule.active:
+                rule.stop("budget", done)
+            params = unpad(member(params_host, i), cfg.task.m)
+            diverged = rule.reason == "diverged"
+            out.append(TrainResult(
+                "diverged" if diverged else "complete", rule.stopped_at,
+                {**self.last[i], "param_norms": param_norms(params)}, params, compile_s, train_s,
+                rule.stopped_at - 1 if diverged else None, rule.reason, layout))
+        return out
+
+
+# --- the loop -----------------------------------------------------------------------------
 
 
 def train_cohort(
@@ -181,77 +249,37 @@ def train_cohort(
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
         raise ValueError("a cohort's members must share every value but m, k, seed, lr and weight_decay")
-    logs = list(logs) if logs is not None else [lambda row: None] * len(cfgs)
     shared, N = cfgs[0], len(cfgs)
-    task = make_task(shared.task)
-    M = max(c.task.m for c in cfgs)
-    m_N = jnp.array([c.task.m for c in cfgs], jnp.int32)
-    k_N = jnp.array([c.task.k_eff for c in cfgs], jnp.int32)
-    eval_key = jax.random.PRNGKey(shared.task.eval_seed)
-    eval_N = jax.jit(jax.vmap(lambda m, k: task.sample(eval_key, shared.task.eval_size, m, k, M)))(m_N, k_N)
-
-    t0 = time.perf_counter()
-    graphdef, state, tx = init_cohort(cfgs, task, M)
-    mesh = cohort_mesh(N)
-    state, m_N, k_N, eval_N = spread((state, m_N, k_N, eval_N), mesh)
-    evaluate = jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
-    lengths = chunk_lengths(shared.train.steps, shared.train.eval_every)
-    local = N if mesh is None else N // mesh.size
-    per_call = members_per_call(shared.model.d, local) if per_call is None else per_call
-    chunks = {
-        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length, M), per_call, mesh),
-                    donate_argnums=0)
-        .lower(state, m_N, k_N)
-        .compile()
-        for length in set(lengths)
-    }
-    compile_s = time.perf_counter() - t0
+    program = compile_cohort(cfgs, per_call)
+    book = Members(cfgs, logs if logs is not None else [lambda row: None] * N)
+    total = shared.train.total_steps
 
     t0 = time.perf_counter()
     if progress is not None:
         progress.start()
-    n_eval = shared.task.eval_size
-    stats = jax.device_get(evaluate(state.params, eval_N))
-    last = [summarize(member(stats, i), n_eval) for i in range(N)]
-    diverged_at: list[int | None] = [None] * N
+    state = program.state
+    book.first(jax.device_get(program.evaluate(state.params, program.eval_N)))
     done = 0
     restored = checkpoint.restore(state) if checkpoint is not None else None
     if restored is not None:
         state, meta = restored
-        done, diverged_at, last = meta["done"], meta["diverged_at"], meta["last"]
+        done = book.load(meta)
         if progress is not None:
             progress.update(N * done)
-    for length in chunk_lengths(shared.train.steps - done, shared.train.eval_every):
-        state, losses_NxS = chunks[length](state, m_N, k_N)
-        stats = evaluate(state.params, eval_N)  # dispatched before the host reads anything
-        losses_NxS, stats, params_host = jax.device_get((losses_NxS, stats, state.params))  # one transfer
-        norms = [param_norms(member(params_host, i)) for i in range(N)]
-        for i in range(N):
-            if diverged_at[i] is not None:
-                continue
-            finite_S = np.isfinite(losses_NxS[i])
-            if not finite_S.all():
-                diverged_at[i] = done + int(np.argmin(finite_S))
-                logs[i]({"step": diverged_at[i] + 1, "train_loss": None, "status": "diverged", "diverged_at": diverged_at[i]})
-                continue
-            last[i] = summarize(member(stats, i), n_eval)
-            logs[i]({"step": done + length, "train_loss": float(losses_NxS[i].mean()), **last[i],
-                     "param_norms": norms[i], "wall_s": time.perf_counter() - t0})
-        done += length
-        if checkpoint is not None and done < shared.train.steps:
-            checkpoint.save(done, state, {"done": done, "diverged_at": diverged_at, "last": last})
-        if progress is not None:
-            progress.update(N * length)
-        if all(x is not None for x in diverged_at):
+    for length in chunk_lengths(total - done, shared.train.eval_every):
+        active_N = book.active_N
+        if not active_N.any():
             break
+        state, losses_NxS = program.chunks[length](state, program.m_N, program.k_N, spread(jnp.asarray(active_N), program.mesh))
+        stats = program.evaluate(state.params, program.eval_N)  # dispatched before the host reads anything
+        losses_NxS, stats, params_host = jax.device_get((losses_NxS, stats, state.params))  # one transfer
+        book.take(done, length, losses_NxS, stats, params_host, time.perf_counter() - t0)
+        done += length
+        if checkpoint is not None and done < total and book.active_N.any():
+            checkpoint.save(done, state, book.meta(done))
+        if progress is not None:
+            progress.update(int(active_N.sum()) * length)
+    if progress is not None:
+        progress.finish()
     train_s = time.perf_counter() - t0
-
-    results = []
-    params_host = jax.device_get(state.params)
-    for i, cfg in enumerate(cfgs):
-        params = unpad(member(params_host, i), cfg.task.m)
-        status = "complete" if diverged_at[i] is None else "diverged"
-        steps = done if diverged_at[i] is None else diverged_at[i] + 1
-        metrics = {**last[i], "param_norms": param_norms(params)}
-        results.append(TrainResult(status, steps, metrics, params, compile_s, train_s, diverged_at[i]))
-    return results
+    return book.results(jax.device_get(state.params), done, program.compile_s, train_s, program.layout)

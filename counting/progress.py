@@ -39,6 +39,12 @@ class Progress:
         return (f"{self.label} [{bar}] {self.done}/{self.total} model-steps ({self.models} models) "
                 f"{rate:,.0f} model-steps/s, elapsed {_clock(elapsed)}, left {eta}")
 
+    def finish(self) -> None:
+        """Ends the count where it is (models that stopped early leave steps untrained)."""
+        if self.done < self.total:
+            self.total = self.done
+            self.update(0)
+
     def update(self, model_steps: int) -> None:
         self.done += model_steps
         now = time.perf_counter()

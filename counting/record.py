@@ -1,8 +1,9 @@
-"""A run's folder: resolved config, JSON-lines metrics log, final parameters, record.json.
+"""Writing and reading the files of a run's folder (their names and layout: counting.store).
 
 Every file is written atomically (temporary file in the same folder, then `os.replace`), and
 `record.json` is written last: a folder without it, or with a status other than complete or
-diverged, is an unfinished run that will be trained again. Parameters go through Orbax.
+diverged, is an unfinished run that will be trained again. Parameters go through Orbax
+(imported only by the functions that need it, as is JAX: readers of tables stay light).
 """
 
 from __future__ import annotations
@@ -16,18 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import jax
-from flax import nnx
-
-RECORD = "record.json"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-PARAMS = "params"
-FINISHED = ("complete", "diverged")
-
-
-def run_dir(results_dir: str | Path, experiment: str, run_hash: str) -> Path:
-    return Path(results_dir) / experiment / "runs" / run_hash
+from counting.store import (  # noqa: F401  (the record's names live with the store)
+    CONFIG, FINISHED, METRICS, PARAMS, RECORD, is_finished, read_record,
+)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -46,18 +38,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def read_record(folder: Path) -> dict | None:
-    try:
-        return json.loads((Path(folder) / RECORD).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def is_finished(folder: Path) -> bool:
-    record = read_record(folder)
-    return record is not None and record.get("status") in FINISHED
 
 
 class MetricsLog:
@@ -97,6 +77,7 @@ def save_params(folder: Path, params: dict) -> None:
 def load_params(folder: Path, abstract_params):
     """Restores parameters saved by `save_params` into the structure of `abstract_params`."""
     import orbax.checkpoint as ocp
+    from flax import nnx
 
     with ocp.StandardCheckpointer() as ckptr:
         pure = ckptr.restore(Path(folder).resolve() / PARAMS, nnx.to_pure_dict(abstract_params))
@@ -105,6 +86,8 @@ def load_params(folder: Path, abstract_params):
 
 
 def versions() -> dict[str, str]:
+    import jax
+
     out = {"python": platform.python_version()}
     for pkg in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "hydra-core"):
         try:

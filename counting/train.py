@@ -1,30 +1,27 @@
-"""The functional training loop: a pure step, scanned over a chunk of steps, jitted once.
+"""The pure pieces of training: a step, scanned over a chunk of steps, and evaluation.
 
 `init_state` builds the model and optimiser state; `make_chunk` returns the pure function
 `(state, m, k) -> (state, losses_S)` that samples fresh data on the device at every step;
-`make_eval` returns `(params, batch) -> stats`. A cohort (vmap over states and m, k) reuses
-exactly these functions, so a member behaves like the same model trained alone.
+`make_eval` returns `(params, batch) -> stats`. The one driver, `counting.cohort.train_cohort`
+(a single model is a cohort of one), vmaps exactly these functions over its members.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
 from counting.config import RunConfig
-from counting.metrics import count_stats, loss_fn, param_norms, summarize
+from counting.metrics import count_stats, loss_fn
 from counting.model import Transformer
 from counting.optimizer import make_optimizer
-from counting.tasks import Task, make_task
-from counting.xla import jit
+from counting.tasks import Task
 
 
 class TrainState(NamedTuple):
@@ -87,47 +84,9 @@ class TrainResult:
     compile_s: float
     train_s: float
     diverged_at: int | None = None
+    stop_reason: str = "budget"  # target | plateau | budget | diverged (counting.stop)
+    layout: dict = dataclasses.field(default_factory=dict)  # devices, members per call (cohort.Program)
 
 
 def chunk_lengths(steps: int, every: int) -> list[int]:
     return [every] * (steps // every) + ([steps % every] if steps % every else [])
-
-
-def train(cfg: RunConfig, log: Callable[[dict], None] = lambda row: None) -> TrainResult:
-    """Trains one model; calls `log` with one metrics row after every evaluation."""
-    task = make_task(cfg.task)
-    graphdef, state, tx = init_state(cfg, task)
-    m, k = jnp.int32(cfg.task.m), jnp.int32(cfg.task.k_eff)
-    eval_batch = task.eval_set()
-    n_eval = cfg.task.eval_size
-
-    t0 = time.perf_counter()
-    evaluate = jit(make_eval(task, graphdef)).lower(state.params, eval_batch).compile()
-    chunks = {
-        length: jit(make_chunk(task, graphdef, tx, cfg.train.batch, length), donate_argnums=0)
-        .lower(state, m, k)
-        .compile()
-        for length in set(chunk_lengths(cfg.train.steps, cfg.train.eval_every))
-    }
-    compile_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    last = summarize(evaluate(state.params, eval_batch), n_eval)
-    status, diverged_at, done = "complete", None, 0
-    for length in chunk_lengths(cfg.train.steps, cfg.train.eval_every):
-        state, losses_S = chunks[length](state, m, k)
-        stats = evaluate(state.params, eval_batch)  # dispatched before the host reads anything
-        losses_S = np.asarray(losses_S)
-        if not np.isfinite(losses_S).all():
-            status, diverged_at = "diverged", done + int(np.argmin(np.isfinite(losses_S)))
-            done = diverged_at + 1
-            log({"step": done, "train_loss": None, "status": "diverged", "diverged_at": diverged_at})
-            break
-        done += length
-        last = summarize(stats, n_eval)
-        log({"step": done, "train_loss": float(losses_S.mean()), **last,
-             "param_norms": param_norms(jax.device_get(state.params)), "wall_s": time.perf_counter() - t0})
-    train_s = time.perf_counter() - t0
-    params = nnx.to_pure_dict(jax.device_get(state.params))  # one transfer for norms and record
-    metrics = {**last, "param_norms": param_norms(params)}
-    return TrainResult(status, done, metrics, params, compile_s, train_s, diverged_at)

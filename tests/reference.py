@@ -38,3 +38,28 @@ def expected(tokens_T: np.ndarray, name: str, n: int, bos: bool, query: str):
         return [max(counts.values())], [T - 1]
     off = int(bos)
     return [counts[x] for x in content], list(range(off, off + n))
+
+
+def train_alone(cfg):
+    """The unbatched reference loop: one model, no vmap, no devices, no stopping rule, no
+    bookkeeping: what "a member trains like the same model alone" is checked against.
+    Returns (final params as a plain dict, held-out metrics at the end)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from counting.metrics import summarize
+    from counting.train import init_state, make_chunk, make_eval
+
+    task = make_task_of(cfg)
+    graphdef, state, tx = init_state(cfg, task)
+    chunk = jax.jit(make_chunk(task, graphdef, tx, cfg.train.batch, cfg.train.total_steps))
+    state, _ = chunk(state, jnp.int32(cfg.task.m), jnp.int32(cfg.task.k_eff))
+    stats = jax.jit(make_eval(task, graphdef))(state.params, task.eval_set())
+    return nnx.to_pure_dict(jax.device_get(state.params)), summarize(stats, cfg.task.eval_size)
+
+
+def make_task_of(cfg):
+    from counting.tasks import make_task
+
+    return make_task(cfg.task)

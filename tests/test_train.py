@@ -7,8 +7,14 @@ import pytest
 
 from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from counting.metrics import param_norms
+from counting.cohort import train_cohort
 from counting.tasks import make_task
-from counting.train import init_state, make_chunk, train
+from counting.train import init_state, make_chunk
+
+
+def train(cfg, log=None):
+    """One model: a cohort of one."""
+    return train_cohort([cfg], None if log is None else [log])[0]
 
 TINY = RunConfig(
     task=TaskConfig(name="qc", m=2, n=4, eval_size=512),

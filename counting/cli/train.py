@@ -19,33 +19,42 @@ from counting.config import ConfigError
 def main(raw: DictConfig) -> None:
     prepare()  # again here: a SLURM job runs only this function, in a fresh process
     cfg = run_config(raw)
-    try:  # what happens after the sweep is validated before any training
-        after_sweep(raw)
-    except ConfigError as err:
-        fail(err)
     axes = OmegaConf.to_container(raw.get("cohort", {}), resolve=True) or {}
     max_models = axes.pop("max_models", None)
-    from counting.cohort import expand  # imports jax: after the first validation
+    from counting.plan import check_max_models, expand, group, split_to_fit  # imports jax
+    from counting.runner import RERUN
 
-    try:
+    try:  # everything the run and what follows it read is validated before any training
+        after_sweep(raw)
+        rerun = str(raw.get("rerun", "stale"))
+        if rerun not in RERUN:
+            raise ConfigError(f"rerun: unknown value {rerun!r}; allowed: {', '.join(RERUN)}")
+        max_models = check_max_models(max_models)
         members = expand(cfg, axes)
+        for cohort in group(members):
+            split_to_fit(cohort, max_models)  # one member must fit the memory
     except ConfigError as err:
         fail(err)
-    from counting.runner import execute, execute_many
+    from counting.runner import execute_many, folder_of
 
-    if len(members) == 1 and not any(axes.values()):
-        folder, record = execute(cfg)
+    report = execute_many(members, max_models=max_models, rerun=rerun)
+    if len(members) == 1:
+        folder = folder_of(cfg)
+        from counting.store import read_record
+
+        record = read_record(folder) or {}
         m = record.get("metrics", {})
+        how = "already finished, not retrained" if report.skipped else (
+            "copied from experiment " + str(record.get("copied_from")) if report.copied else "trained now")
         print(
-            f"{record['status']}: {cfg.task.name} m={cfg.task.m} n={cfg.task.n} d={cfg.model.d} "
+            f"{record.get('status')}: {cfg.task.name} m={cfg.task.m} n={cfg.task.n} d={cfg.model.d} "
             f"accuracy={m.get('accuracy', float('nan')):.4f} (baseline {m.get('baseline_accuracy', float('nan')):.4f}) "
-            f"after {record.get('steps')} steps"
+            f"after {record.get('steps')} steps, stopped by {record.get('stop_reason')} ({how})"
         )
         print(f"record: {folder / 'record.json'}")
-        return
-    report = execute_many(members, max_models=max_models)
-    print(report.summary())
-    print(f"records: {members[0].results_dir}/{members[0].experiment}/runs/")
+    else:
+        print(report.summary())
+        print(f"records: {members[0].results_dir}/{members[0].experiment}/runs/")
     if report.failed and HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(1)  # in a sweep, the SweepEnd callback reports failures after every cell ran
 

@@ -1,0 +1,118 @@
+"""The results store: the layout of results/<experiment>/ and the format of a run's record.
+
+    results/<experiment>/
+        runs/<hash>/          one model: config.json, metrics.jsonl, params/ (Orbax), record.json
+                              (written last), ood.json (out-of-distribution points), .lock
+        checkpoints/<key>/    mid-training checkpoints of a cohort chunk (deleted when it ends)
+        table.csv counts.csv  one row per model / per model and true count (counting-aggregate)
+        ood.csv               one row per model and evaluation point (counting-evaluate)
+        cells.csv thresholds.csv fit.csv   the analysis (counting-analyze)
+        figures/              PNG + PDF (counting-plot)
+
+A run's folder is named by the hash of what defines its model (`RunConfig.identity`). Its
+record says which code trained it (`fingerprint`, see counting.fingerprint). Pure Python: the
+analysis and plotting commands read the store without importing JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+RUNS, CHECKPOINTS, FIGURES = "runs", "checkpoints", "figures"
+RECORD, CONFIG, METRICS, PARAMS, OOD, LOCK = "record.json", "config.json", "metrics.jsonl", "params", "ood.json", ".lock"
+TABLE, COUNTS, OOD_TABLE = "table.csv", "counts.csv", "ood.csv"
+CELLS, THRESHOLDS, FIT = "cells.csv", "thresholds.csv", "fit.csv"
+FINISHED = ("complete", "diverged")  # statuses of a trained model (failed: retrained)
+
+
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """The folder of one experiment under a results directory."""
+
+    results_dir: Path
+    experiment: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "results_dir", Path(self.results_dir))
+
+    @property
+    def root(self) -> Path:
+        return self.results_dir / self.experiment
+
+    def path(self, name: str) -> Path:
+        """A file of the experiment's folder (TABLE, COUNTS, OOD_TABLE, CELLS, ...)."""
+        return self.root / name
+
+    def run(self, run_hash: str) -> Path:
+        return self.root / RUNS / run_hash
+
+    def checkpoint(self, key: str) -> Path:
+        return self.root / CHECKPOINTS / key
+
+    def run_folders(self) -> list[Path]:
+        """Every run folder that holds a record.json (finished, failed or corrupt)."""
+        return sorted(p.parent for p in (self.root / RUNS).glob(f"*/{RECORD}"))
+
+    def has_runs(self) -> bool:
+        return (self.root / RUNS).is_dir() and any((self.root / RUNS).iterdir())
+
+    def others(self) -> list["Store"]:
+        """The other experiments under the same results directory."""
+        if not self.results_dir.is_dir():
+            return []
+        return [Store(self.results_dir, p.name) for p in sorted(self.results_dir.iterdir())
+                if p.is_dir() and p.name != self.experiment and (p / RUNS).is_dir()]
+
+
+class RecordError(ValueError):
+    """A record.json that cannot be read: truncated, not JSON, or missing its fields."""
+
+
+REQUIRED = ("hash", "config", "status")
+
+
+def load_record(folder: Path) -> dict:
+    """The record of a run folder, validated; RecordError if corrupt, FileNotFoundError if none."""
+    path = Path(folder) / RECORD
+    text = path.read_text()
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: not valid JSON ({err.msg} at character {err.pos}); truncated?") from None
+    if not isinstance(record, dict) or any(k not in record for k in REQUIRED):
+        raise RecordError(f"{path}: missing one of {', '.join(REQUIRED)}")
+    return record
+
+
+def read_record(folder: Path) -> dict | None:
+    """The record, or None when there is none or it is corrupt."""
+    try:
+        return load_record(folder)
+    except (FileNotFoundError, RecordError):
+        return None
+
+
+def problem(folder: Path, fingerprint: str | None = None) -> str | None:
+    """Why the folder does not hold a usable finished model, or None when it does:
+    'no record', 'corrupt record.json', 'failed', 'params/ missing', or 'stale' (a finished
+    record whose code fingerprint differs from `fingerprint`, when one is given)."""
+    folder = Path(folder)
+    try:
+        record = load_record(folder)
+    except FileNotFoundError:
+        return "no record"
+    except RecordError:
+        return "corrupt record.json"
+    if record["status"] not in FINISHED:
+        return record["status"]
+    if not (folder / PARAMS).is_dir() or not any((folder / PARAMS).iterdir()):
+        return "params/ missing"
+    if fingerprint is not None and record.get("fingerprint") != fingerprint:
+        return "stale"
+    return None
+
+
+def is_finished(folder: Path) -> bool:
+    return problem(folder) is None
