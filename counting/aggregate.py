@@ -37,7 +37,7 @@ def row_of(record: dict) -> dict:
         "task": t.name, "m": t.m, "n": t.n, "k": t.k_eff, "sampler": t.sampler, "bos": t.bos, "query": t.query,
         "eval_size": t.eval_size, "eval_seed": t.eval_seed,
         "d": mo.d, "L": mo.L, "H": mo.H, "w": mo.w, "pos": mo.pos, "causal": mo.causal, "norm": mo.norm,
-        "softmax": mo.softmax,
+        "attention": mo.attention, "topk": mo.topk,
         "seed": tr.seed, "lr": tr.lr, "train_steps": tr.steps, "batch": tr.batch, "warmup": tr.warmup,
         "schedule": tr.schedule, "weight_decay": tr.weight_decay, "clip": tr.clip,
         "steps": record.get("steps"), "status": record["status"], "hash": record["hash"],

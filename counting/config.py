@@ -18,6 +18,7 @@ TASKS = ("qc", "mfe", "histogram")
 SAMPLERS = ("uniform", "balanced")
 QUERIES = ("last", "sep")
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
+ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the model.topk largest scores
 NORMS = ("none", "pre_ln")
 SCHEDULES = ("cosine", "constant")
 
@@ -52,7 +53,30 @@ class ModelConfig:
     pos: str = "learned"
     causal: bool = False
     norm: str = "pre_ln"
-    softmax: bool = True
+    attention: str = "softmax"  # softmax | linear (raw scores averaged) | topk (softmax over the topk largest)
+    topk: int | None = None  # keys each query keeps when attention = topk; null otherwise
+
+    def identity(self) -> dict[str, Any]:
+        """The model's fields for a run's hash, in the form they had before `attention`
+        replaced the flag `softmax`: softmax and linear attention hash as softmax true and
+        false (so every record trained before the rename keeps its hash); topk hashes as
+        attention and topk."""
+        d = dataclasses.asdict(self)
+        attention, topk = d.pop("attention"), d.pop("topk")
+        if attention == "topk":
+            return {**d, "attention": attention, "topk": topk}
+        return {**d, "softmax": attention == "softmax"}
+
+    @staticmethod
+    def upgrade(raw: Mapping[str, Any]) -> dict[str, Any]:
+        """A raw model section written before the rename ({"softmax": bool}) in today's
+        fields ({"attention": "softmax" | "linear"}); anything else unchanged."""
+        raw = dict(raw)
+        if "softmax" in raw and "attention" not in raw:
+            flag = raw.pop("softmax")
+            raw["attention"] = "softmax" if flag in (True, "true", "True") else "linear"
+        return raw
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,6 +307,12 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"model.d: must be divisible by model.H ({mo.H}), got {mo.d}")
     _choice("model.pos", mo.pos, POSITIONS)
     _choice("model.norm", mo.norm, NORMS)
+    _choice("model.attention", mo.attention, ATTENTIONS)
+    if (mo.attention == "topk") != (mo.topk is not None):
+        raise ConfigError(f"model.topk: an integer >= 1 with model.attention=topk, null otherwise; "
+                          f"got {mo.topk} with {mo.attention}")
+    if mo.topk is not None:
+        _at_least("model.topk", mo.topk, 1)
     if mo.pos == "rope" and (mo.d // mo.H) % 2:
         raise ConfigError(f"model.d: rope needs an even head dimension d/H, got {mo.d}/{mo.H}")
     _at_least("train.steps", tr.steps, 0)

@@ -58,6 +58,37 @@ def query_positions(T: int, at_A) -> np.ndarray:
     return np.arange(T) if at_A is None else np.asarray(at_A)
 
 
+def softmax_weights(s_BxHxAxT: jax.Array, allowed_AxT: np.ndarray, cfg: ModelConfig) -> jax.Array:
+    """Softmax over the allowed keys."""
+    allowed_1x1xAxT = jnp.asarray(allowed_AxT)[None, None]
+    return jax.nn.softmax(jnp.where(allowed_1x1xAxT, s_BxHxAxT, -jnp.inf), axis=-1)
+
+
+def linear_weights(s_BxHxAxT: jax.Array, allowed_AxT: np.ndarray, cfg: ModelConfig) -> jax.Array:
+    """Linear attention: the raw scores, averaged over the allowed keys."""
+    allowed_1x1xAxT = jnp.asarray(allowed_AxT)[None, None]
+    seen_1x1xAx1 = jnp.asarray(allowed_AxT.sum(-1, keepdims=True), s_BxHxAxT.dtype)[None, None]
+    return jnp.where(allowed_1x1xAxT, s_BxHxAxT, 0.0) / seen_1x1xAx1
+
+
+def topk_weights(s_BxHxAxT: jax.Array, allowed_AxT: np.ndarray, cfg: ModelConfig) -> jax.Array:
+    """Top-k attention, exact: each query keeps the allowed keys whose score is at least its
+    k-th largest allowed score (k = model.topk) and takes a softmax over those; every other
+    weight is exactly 0. Ties at the k-th score are all kept (so a row may keep more than k
+    keys when scores tie; the rule does not depend on key order). A query with at most k
+    allowed keys (early positions under a causal mask) keeps them all."""
+    allowed_1x1xAxT = jnp.asarray(allowed_AxT)[None, None]
+    masked_BxHxAxT = jnp.where(allowed_1x1xAxT, s_BxHxAxT, -jnp.inf)
+    k = min(cfg.topk, s_BxHxAxT.shape[-1])
+    kth_BxHxAx1 = jax.lax.stop_gradient(jax.lax.top_k(masked_BxHxAxT, k)[0][..., -1:])
+    keep_BxHxAxT = allowed_1x1xAxT & (masked_BxHxAxT >= kth_BxHxAx1)
+    return jax.nn.softmax(jnp.where(keep_BxHxAxT, s_BxHxAxT, -jnp.inf), axis=-1)
+
+
+# model.attention -> (scores_BxHxAxT, allowed_AxT, cfg) -> weights_BxHxAxT
+ATTENTIONS = {"softmax": softmax_weights, "linear": linear_weights, "topk": topk_weights}
+
+
 class Attention(nnx.Module):
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -82,12 +113,7 @@ class Attention(nnx.Module):
             q_BxAxHxK, k_BxTxHxK = rope(q_BxAxHxK, pos_A), rope(k_BxTxHxK, np.arange(T))
         s_BxHxAxT = jnp.einsum("bahk,bthk->bhat", q_BxAxHxK, k_BxTxHxK) / math.sqrt(K)
         allowed_AxT = pos_A[:, None] >= np.arange(T)[None, :] if cfg.causal else np.ones((A, T), bool)
-        allowed_1x1xAxT = jnp.asarray(allowed_AxT)[None, None]
-        if cfg.softmax:
-            return jax.nn.softmax(jnp.where(allowed_1x1xAxT, s_BxHxAxT, -jnp.inf), axis=-1)
-        # Linear attention: raw scores, averaged over the attended positions.
-        seen_1x1xAx1 = jnp.asarray(allowed_AxT.sum(-1, keepdims=True), s_BxHxAxT.dtype)[None, None]
-        return jnp.where(allowed_1x1xAxT, s_BxHxAxT, 0.0) / seen_1x1xAx1
+        return ATTENTIONS[cfg.attention](s_BxHxAxT, allowed_AxT, cfg)
 
     def __call__(self, x_BxTxD: jax.Array, at_A=None) -> jax.Array:
         """y_BxAxD: the attention output at positions at_A (default: all)."""

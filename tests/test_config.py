@@ -4,7 +4,7 @@ from counting.config import ConfigError, RunConfig
 
 BASE = {
     "task": {"name": "qc", "m": 4, "n": 4, "k": None, "sampler": "balanced", "bos": True, "query": "last"},
-    "model": {"d": 8, "L": 1, "H": 1, "w": 16, "pos": "learned", "causal": False, "norm": "pre_ln", "softmax": True},
+    "model": {"d": 8, "L": 1, "H": 1, "w": 16, "pos": "learned", "causal": False, "norm": "pre_ln", "attention": "softmax", "topk": None},
     "train": {"steps": 10, "batch": 8, "lr": 1e-3, "seed": 0},
     "experiment": "x",
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from counting.plots.counts import accuracy_per_count
 from counting.plots.data import PlotData, load
+from counting.plots.inspect import INSPECT_FIGURES
 from counting.plots.ood import ood_figure
 from counting.plots.phase import accuracy_vs_m, phase_diagram, threshold_vs_d
 
@@ -18,6 +19,7 @@ FIGURES: dict[str, Callable[[PlotData], list[Path]]] = {
     "accuracy_per_count": accuracy_per_count,
     "ood_length": lambda data: ood_figure(data, "ood_length"),
     "ood_vocab": lambda data: ood_figure(data, "ood_vocab"),
+    **INSPECT_FIGURES,  # counting-inspect: need results/<experiment>/inspect.csv (none drawn without it)
 }
 
 

@@ -32,12 +32,12 @@ NO_POSITION = dict(pos="none", causal=False)
 
 
 def random_configs(count: int, seed: int) -> list[ModelConfig]:
-    """`count` model shapes without positions or mask: d, L, H, w, norm, softmax varied."""
+    """`count` model shapes without positions or mask: d, L, H, w, norm, attention (softmax, linear) varied."""
     rng = np.random.default_rng(seed)
-    grid = list(itertools.product((4, 8, 16), (1, 2), (1, 2), (8, 32), ("none", "pre_ln"), (True, False)))
+    grid = list(itertools.product((4, 8, 16), (1, 2), (1, 2), (8, 32), ("none", "pre_ln"), ("softmax", "linear")))
     picks = rng.choice(len(grid), size=count, replace=count > len(grid))
-    return [ModelConfig(d=d, L=L, H=H, w=w, norm=norm, softmax=sm, **NO_POSITION)
-            for d, L, H, w, norm, sm in (grid[i] for i in picks)]
+    return [ModelConfig(d=d, L=L, H=H, w=w, norm=norm, attention=att, **NO_POSITION)
+            for d, L, H, w, norm, att in (grid[i] for i in picks)]
 
 
 def random_model(cfg: ModelConfig, vocab: int, length: int, classes: int, seed: int) -> Transformer:
@@ -98,10 +98,10 @@ def repeat_table(models: int, seed: int, n: int = 12, m: int = 5, batch: int = 1
         model = random_model(cfg, m, 2 * n, 2 * n + 1, seed + i)
         gap, agree = repeat_gap(model, tokens)
         rows.append({"model": "random" if i < models else "control", "d": cfg.d, "L": cfg.L, "H": cfg.H,
-                     "norm": cfg.norm, "softmax": cfg.softmax, "pos": cfg.pos, "causal": cfg.causal,
+                     "norm": cfg.norm, "attention": cfg.attention, "pos": cfg.pos, "causal": cfg.causal,
                      "max_rel_logit_gap": gap, "argmax_agrees": agree})
     hist = histogram_on_repeat(m, n, batch, seed)
-    rows.append({"model": "histogram_construction", "d": m, "L": 1, "H": 1, "norm": "none", "softmax": True,
+    rows.append({"model": "histogram_construction", "d": m, "L": 1, "H": 1, "norm": "none", "attention": "softmax",
                  "pos": "none", "causal": False, "max_rel_logit_gap": float("nan"),
                  "argmax_agrees": hist["agreement"] == 1.0, **hist})
     return rows

@@ -1,0 +1,62 @@
+"""counting-inspect NAME: which counting mechanism each saved model of an experiment learned,
+and how its weights scale; writes results/NAME/inspect.csv (one row per model, joins with
+table.csv on hash), inspect_fit.csv (weight-norm exponents against m/d) and the figures
+inspect_coherence, inspect_attention, inspect_norms, inspect_mechanism (and, for top-k
+experiments, topk_accuracy_per_count) in results/NAME/figures/.
+
+    counting-inspect quick
+    counting-inspect phase_qc --results-dir /data/results --sequences 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from counting.cli import fail, quiet_libraries
+from counting.cli.analyze import add_analysis_options, analysis_config
+from counting.config import ConfigError
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="counting-inspect", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--sequences", type=int, default=512, help="held-out sequences per model (default 512)")
+    parser.add_argument("--no-figures", action="store_true", help="write the tables only")
+    add_analysis_options(parser)  # same options as counting-analyze (the figures' table analysis)
+    args = parser.parse_args(argv)
+    cfg = analysis_config(args)
+    if args.sequences < 8:
+        fail(ConfigError(f"--sequences: must be >= 8, got {args.sequences}"))
+    quiet_libraries()
+    start = time.time()
+
+    from counting.inspect import InspectError, inspect_experiment
+
+    log = lambda line: print(line, file=sys.stderr, flush=True)
+    try:
+        path, rows = inspect_experiment(args.results_dir, args.experiment, log, args.sequences, args.seed)
+    except InspectError as err:
+        fail(err)
+    done = [r for r in rows if r["inspect_status"] == "complete"]
+    counts = {name: sum(r["mechanism"] == name for r in done) for name in ("histogram", "count_attend", "neither")}
+    print(f"{len(done)}/{len(rows)} models inspected: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"wrote {path} and {path.with_name('inspect_fit.csv')}")
+    root = Path(args.results_dir) / args.experiment
+    if not args.no_figures:
+        if (root / "table.csv").exists():
+            from counting.cli.plot import draw
+            from counting.plots.inspect import INSPECT_FIGURES
+
+            print(draw(root, args.experiment, cfg, list(INSPECT_FIGURES)))
+        else:
+            print(f"no figures: {root / 'table.csv'} does not exist (run counting-aggregate {args.experiment})")
+    print(f"{time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

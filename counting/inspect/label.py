@@ -1,0 +1,68 @@
+"""The mechanism label: fixed rules over the diagnostics, tried in order; the first that
+holds names the mechanism.
+
+1. `neither` unless the model counts: held-out accuracy on the probed sequences
+   (probe_accuracy) >= COUNTS (a model that does not count has no counting mechanism; an
+   untrained model's near-uniform attention and linearly readable histogram would
+   otherwise pass for the histogram mechanism).
+2. `count_attend`: the counting head keeps at most OTHER_MAX of the uniform share on the
+   non-matching tokens (other_lift), puts >= BOS_MIN of its mass on BOS (the reference
+   whose share carries 1/(c + K)), and its mass on matches follows c / (c + K) more
+   closely than the uniform c / T.
+3. `histogram`: attention near uniform over the matches (match_lift within UNIFORM_LIFT of
+   1) and the token histogram linearly readable before the MLP (probe_hist_r2 >= HIST_R2).
+4. `neither` otherwise.
+
+Calibrated on the hand-built constructions of `counting.theory` (tests/test_inspect.py):
+histogram (QC, histogram task, MFE) and CountAttend sit far inside their rules (accuracy 1;
+CountAttend's other_lift about 0.01 and K = 1; the histogram's lifts 1 and probe R^2 1),
+and untrained models fail rule 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+MECHANISMS = ("histogram", "count_attend", "neither")
+
+COUNTS = 0.5  # held-out accuracy a model needs to be given a mechanism
+OTHER_MAX = 0.5  # CountAttend: mass on the non-matching tokens, relative to uniform
+BOS_MIN = 0.05  # CountAttend: mass on BOS
+UNIFORM_LIFT = 2.0  # histogram: match_lift in [1/2, 2]
+HIST_R2 = 0.8  # histogram: held-out R^2 of the histogram probe
+
+
+def _ok(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def not_counting(r: dict) -> bool:
+    return not r["probe_accuracy"] >= COUNTS
+
+
+def count_attend(r: dict) -> bool:
+    bos, other = r["att_bos"], r["other_lift"]
+    return (_ok(bos) and _ok(other) and other <= OTHER_MAX and bos >= BOS_MIN and _ok(r["rmse_count_attend"])
+            and r["rmse_count_attend"] < r["rmse_uniform"])
+
+
+def histogram(r: dict) -> bool:
+    lift = r["match_lift"]
+    return (_ok(lift) and lift > 0 and abs(math.log(lift)) <= math.log(UNIFORM_LIFT)
+            and _ok(r["probe_hist_r2"]) and r["probe_hist_r2"] >= HIST_R2)
+
+
+# (label, rule), tried in order
+RULES: tuple[tuple[str, Callable[[dict], bool]], ...] = (
+    ("neither", not_counting),
+    ("count_attend", count_attend),
+    ("histogram", histogram),
+)
+
+
+def label(row: dict) -> str:
+    for name, rule in RULES:
+        if rule(row):
+            return name
+    return "neither"

@@ -1,0 +1,71 @@
+"""Finding an experiment's saved models and loading them back, one clear line per failure.
+
+A model folder results/<experiment>/runs/<hash>/ holds record.json (config and status) and
+the Orbax parameters. Folders without a record (a model still training) are skipped; a
+finished record whose parameters are missing or unreadable, or a record that is not JSON,
+is reported as one line and the other models are still inspected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from counting.config import ConfigError, ModelConfig, RunConfig
+from counting.record import FINISHED, RECORD
+
+
+class InspectError(ValueError):
+    """An experiment or model that cannot be inspected: one line naming it and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModel:
+    folder: Path
+    record: dict
+    cfg: RunConfig
+
+
+def run_config(record: dict) -> RunConfig:
+    """The record's config, read with today's fields (model.softmax becomes model.attention)."""
+    raw = {**record["config"]}
+    raw["model"] = ModelConfig.upgrade(raw.get("model", {}))
+    return RunConfig.from_dict(raw)
+
+
+def saved_models(results_dir: str | Path, experiment: str) -> Iterator[SavedModel | InspectError]:
+    """Every finished model of the experiment, in folder order; an InspectError in place of
+    a model whose record cannot be read. Raises InspectError when there is none at all."""
+    runs = Path(results_dir) / experiment / "runs"
+    folders = sorted(p for p in runs.glob("*") if p.is_dir()) if runs.is_dir() else []
+    found = 0
+    for folder in folders:
+        path = folder / RECORD
+        if not path.exists():
+            continue  # still training, or never started
+        try:
+            record = json.loads(path.read_text())
+            if record.get("status") not in FINISHED:
+                continue
+            cfg = run_config(record)
+        except (json.JSONDecodeError, ConfigError, KeyError, TypeError) as err:
+            found += 1
+            yield InspectError(f"{folder.name}: unreadable record.json ({type(err).__name__}: {err})")
+            continue
+        found += 1
+        yield SavedModel(folder, record, cfg)
+    if not found:
+        raise InspectError(f"experiment: {runs} holds no finished models (train them first: "
+                           f"counting-train -m experiment={experiment})")
+
+
+def load_model(evaluator, model: SavedModel):
+    """(graphdef, params) through the OOD evaluator's loader (embedding padded to the sweep's
+    vocabulary, so models that differ only in m share one compiled forward)."""
+    try:
+        return evaluator.load(model.folder, model.cfg)
+    except Exception as err:  # Orbax raises many kinds; each becomes one line
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise InspectError(f"{model.folder.name}: missing or corrupt checkpoint ({type(err).__name__}: {msg[:200]})") from err

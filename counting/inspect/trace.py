@@ -1,0 +1,114 @@
+"""What the diagnostics read from one model on held-out sequences: the first block's
+attention weights at the analysed positions, the residual stream there before that block's
+MLP, and the logits at the answer positions.
+
+Analysed positions: QC's answer position (the query); for the histogram task and MFE every
+content position (each position's own token plays the query). At position p with token t_p,
+`matches` counts the positions (p itself included) holding t_p among all T positions, and
+`count` the content positions holding it (the label at an answer position).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from counting.tasks import BOS_ID, NUM_SPECIAL, Task
+
+PROBE_SEQUENCES = 512  # held-out sequences every diagnostic reads (the first of the task's eval set)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    tokens_BxT: np.ndarray
+    pos_A: np.ndarray  # analysed positions
+    att_BxHxAxT: np.ndarray  # first block's attention weights at pos_A
+    resid_BxAxD: np.ndarray  # residual at pos_A after the first block's attention, before its MLP
+    logits_BxRxC: np.ndarray  # logits at the task's answer positions
+    labels_BxR: np.ndarray
+    mask_BxR: np.ndarray
+    m: int
+    bos: bool
+    causal: bool
+
+    @property
+    def allowed_AxT(self) -> np.ndarray:
+        T = self.tokens_BxT.shape[1]
+        return self.pos_A[:, None] >= np.arange(T)[None, :] if self.causal else np.ones((len(self.pos_A), T), bool)
+
+    @property
+    def query_BxA(self) -> np.ndarray:
+        return self.tokens_BxT[:, self.pos_A]
+
+    @property
+    def is_match_BxAxT(self) -> np.ndarray:
+        return (self.tokens_BxT[:, None, :] == self.query_BxA[:, :, None]) & self.allowed_AxT[None]
+
+    @property
+    def matches_BxA(self) -> np.ndarray:
+        return self.is_match_BxAxT.sum(-1)
+
+    @property
+    def hist_BxM(self) -> np.ndarray:
+        """Counts of each content token over the sequence's content positions."""
+        content_BxT = self.tokens_BxT >= NUM_SPECIAL
+        ids_M = np.arange(self.m) + NUM_SPECIAL
+        return ((self.tokens_BxT[:, :, None] == ids_M[None, None, :]) & content_BxT[:, :, None]).sum(1)
+
+    @property
+    def count_BxA(self) -> np.ndarray:
+        """How many content positions hold each analysed position's token."""
+        hist_BxM = self.hist_BxM
+        q_BxA = np.clip(self.query_BxA - NUM_SPECIAL, 0, self.m - 1)
+        return np.take_along_axis(hist_BxM, q_BxA, axis=1)
+
+    @property
+    def is_bos_T(self) -> np.ndarray:
+        T = self.tokens_BxT.shape[1]
+        return (np.arange(T) == 0) & self.bos & (self.tokens_BxT[0] == BOS_ID)
+
+    @property
+    def keys_A(self) -> np.ndarray:
+        """How many keys each analysed position may attend to."""
+        return self.allowed_AxT.sum(-1)
+
+
+def analysed_positions(task: Task) -> tuple[int, ...]:
+    if task.cfg.name == "qc":
+        return task.answer_positions
+    s = task.content_slice()
+    return tuple(range(s.start, s.stop))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _run(graphdef, state, tokens_BxT, pos_A: tuple[int, ...], at_R: tuple[int, ...]):
+    model = nnx.merge(graphdef, state)
+    x_BxTxD = model.embed_tokens(tokens_BxT)
+    block = model.blocks[0]
+    h_BxTxD = block.attn_input(x_BxTxD)
+    att_BxHxAxT = block.attn.weights(h_BxTxD, pos_A)
+    resid_BxAxD = x_BxTxD[:, np.asarray(pos_A)] + block.attn(h_BxTxD, pos_A)
+    return att_BxHxAxT, resid_BxAxD, model(tokens_BxT, at_R)
+
+
+def trace(graphdef, state, task: Task, batch, sequences: int = PROBE_SEQUENCES) -> Trace:
+    """Runs the model (graphdef, state) on the first `sequences` of `batch` (the task's
+    held-out set, `task.eval_set()`); compiled once per model shape."""
+    B = min(sequences, batch.tokens_BxT.shape[0])
+    tokens_BxT = jnp.asarray(batch.tokens_BxT[:B])
+    pos_A, at_R = analysed_positions(task), task.answer_positions
+    att, resid, logits = _run(graphdef, state, tokens_BxT, pos_A, at_R)
+    r_R = np.asarray(at_R)
+    model_cfg = graphdef_cfg(graphdef, state)
+    return Trace(np.asarray(tokens_BxT), np.asarray(pos_A), np.asarray(att, np.float64), np.asarray(resid, np.float64),
+                 np.asarray(logits, np.float64), np.asarray(batch.labels_BxT[:B])[:, r_R],
+                 np.asarray(batch.mask_BxT[:B])[:, r_R], task.cfg.m, task.cfg.bos, model_cfg.causal)
+
+
+def graphdef_cfg(graphdef, state):
+    return nnx.merge(graphdef, state).cfg
