@@ -4,7 +4,6 @@ constructions and on untrained models, and bad input (no models, broken folders)
 import json
 import math
 
-import jax
 import numpy as np
 import pytest
 from flax import nnx

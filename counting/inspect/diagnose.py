@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flax import nnx
+
 from counting.config import TaskConfig
 from counting.inspect.attention import signature
 from counting.inspect.geometry import geometry
@@ -10,7 +12,6 @@ from counting.inspect.probes import probes
 from counting.inspect.scale import margin, norms
 from counting.inspect.trace import PROBE_SEQUENCES, trace
 from counting.tasks import Task, make_task
-from flax import nnx
 
 DIAGNOSTICS = ("coherence", "welch_bound", "coherence_over_welch", "effective_rank", "effective_rank_over_min_dm",
                "probe_accuracy", "margin", "att_bos", "att_match", "att_other", "match_lift", "other_lift", "match_K",

@@ -13,7 +13,6 @@ import itertools
 import numpy as np
 
 
-
 def loglog_slope(x_N: np.ndarray, y_N: np.ndarray, g_N: np.ndarray) -> float:
     """p of the least-squares fit log y = p log x + a_g (one intercept per group g) over
     positive, finite points."""
@@ -28,7 +27,8 @@ def loglog_slope(x_N: np.ndarray, y_N: np.ndarray, g_N: np.ndarray) -> float:
 
 NORMS = ("norm_qk", "norm_total", "norm_embed", "norm_ov", "norm_mlp", "norm_head")
 GROUP = ("task", "n", "w", "attention", "topk")
-FIT_COLUMNS = ["task", "n", "w", "attention", "topk", "subset", "side", "norm", "exponent", "lo", "hi", "models", "ratios", "d_values"]
+FIT_COLUMNS = ["task", "n", "w", "attention", "topk", "subset", "side", "norm", "exponent", "lo", "hi", "models",
+               "ratios", "d_values"]
 BOOT, CI = 1000, 0.95
 MIN_MODELS = 6  # fewer models than this give no fit (their bootstrap interval would mean nothing)
 SIDES = {"m>d": lambda r: r["m"] > r["d"], "m<=d": lambda r: r["m"] <= r["d"]}
@@ -61,12 +61,13 @@ def growth_fits(rows: list[dict], seed: int = 0) -> list[dict]:
             part = [r for r in members if keep(r) and take(r)]
             x_N = np.array([r["m"] / r["d"] for r in part], np.float64)
             g_N = np.array([r["d"] for r in part])
-            if len(part) < MIN_MODELS or not any(len({r["m"] for r in part if r["d"] == d}) >= 2 for d in set(g_N)):
+            spans = any(len({r["m"] for r in part if r["d"] == d}) >= 2 for d in set(g_N))
+            if len(part) < MIN_MODELS or not spans:
                 continue  # too few models, or no d with two ratios: no within-d slope
             for norm in NORMS:
                 y_N = np.array([r[norm] for r in part], np.float64)
                 p, lo, hi = exponent_interval(x_N, y_N, g_N, rng)
-                out.append({**dict(zip(GROUP, key)), "subset": subset, "side": side, "norm": norm, "exponent": p, "lo": lo, "hi": hi,
-                            "models": len(part), "ratios": len(set(x_N)),
+                out.append({**dict(zip(GROUP, key)), "subset": subset, "side": side, "norm": norm,
+                            "exponent": p, "lo": lo, "hi": hi, "models": len(part), "ratios": len(set(x_N)),
                             "d_values": len(set(g_N))})
     return out

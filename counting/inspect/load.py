@@ -68,4 +68,5 @@ def load_model(evaluator, model: SavedModel):
         return evaluator.load(model.folder, model.cfg)
     except Exception as err:  # Orbax raises many kinds; each becomes one line
         msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise InspectError(f"{model.folder.name}: missing or corrupt checkpoint ({type(err).__name__}: {msg[:200]})") from err
+        why = f"{type(err).__name__}: {msg[:200]}"
+        raise InspectError(f"{model.folder.name}: missing or corrupt checkpoint ({why})") from err

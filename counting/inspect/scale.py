@@ -1,8 +1,9 @@
 """Weight scale and logit margin.
 
 Norms (Frobenius, summed in quadrature over layers and heads): `norm_embed` (the root mean
-square norm of the content tokens' rows: a token's scale, not growing with m by itself), `norm_qk` (each head's bilinear form W_q,h W_k,h^T / sqrt(d/H): the scale of
-the attention logits), `norm_ov` (each head's W_v,h W_o,h), `norm_mlp` (||W_1|| ||W_2||, the
+square norm of the content tokens' rows: a token's scale, not growing with m by itself),
+`norm_qk` (each head's bilinear form W_q,h W_k,h^T / sqrt(d/H): the scale of the attention
+logits), `norm_ov` (each head's W_v,h W_o,h), `norm_mlp` (||W_1|| ||W_2||, the
 scale of the MLP's linear pieces), `norm_head`, and `norm_total` (every parameter).
 `margin`: the median over held-out answers of the correct class's logit minus the largest
 other logit (negative where the model is wrong); `probe_accuracy` on the same answers.
