@@ -10,16 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 from counting.config import RunConfig
-from counting.record import RECORD, atomic_write_text
+from counting.record import atomic_write_text
+from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record
 
 LEAD = ["task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps",
         "accuracy", "baseline_accuracy", "status"]
 METRICS = ["accuracy", "baseline_accuracy", "seq_accuracy", "loss"]
 COUNT_LEAD = ["task", "d", "m", "n", "k", "seed", "count", "support", "accuracy"]
-TABLE, COUNTS = "table.csv", "counts.csv"
 
 
 def count_rows(record: dict, row: dict) -> list[dict]:
@@ -40,7 +41,8 @@ def row_of(record: dict) -> dict:
         "attention": mo.attention, "topk": mo.topk,
         "seed": tr.seed, "lr": tr.lr, "train_steps": tr.steps, "batch": tr.batch, "warmup": tr.warmup,
         "schedule": tr.schedule, "weight_decay": tr.weight_decay, "clip": tr.clip,
-        "steps": record.get("steps"), "status": record["status"], "hash": record["hash"],
+        "steps": record.get("steps"), "stop_reason": record.get("stop_reason", ""), "status": record["status"],
+        "hash": record["hash"], "fingerprint": record.get("fingerprint", ""),
         "diverged_at": record.get("diverged_at"), "wall_s": record.get("wall_s"),
         "error": record.get("error", ""),
     }
@@ -50,14 +52,25 @@ def row_of(record: dict) -> dict:
     return row
 
 
-def load_records(runs_dir: Path) -> list[dict]:
+def load_records(store: Store) -> list[dict]:
+    """Every run folder's record. A corrupt record.json (or a finished one whose params/ are
+    gone) becomes a record with status "corrupt" and the problem as its error, built from the
+    folder's config.json, so the table lists it like a failed run; a folder whose config is
+    unreadable too is reported on stderr and left out."""
     records = []
-    for path in sorted(Path(runs_dir).glob(f"*/{RECORD}")):
+    for folder in store.run_folders():
+        why = problem(folder)
+        if why not in ("corrupt record.json", "params/ missing"):
+            records.append(read_record(folder))
+            continue
         try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue  # records are written atomically; this is not one of ours
-        records.append(record)
+            config = json.loads((folder / CONFIG).read_text())
+            RunConfig.from_dict(config)
+        except (OSError, ValueError) as err:
+            print(f"aggregate: {folder}: {why}, and its config.json is unreadable ({err}); left out", file=sys.stderr)
+            continue
+        records.append({"hash": folder.name, "config": config, "status": "corrupt",
+                        "error": f"{why} (retrained by the next run of the sweep)"})
     return records
 
 
@@ -65,8 +78,8 @@ def sort_key(row: dict) -> tuple:
     return (row["task"], row["d"], row["n"], row["m"], row["k"], row["seed"], row["lr"], row["hash"])
 
 
-def load_rows(runs_dir: Path) -> list[dict]:
-    return sorted((row_of(r) for r in load_records(runs_dir)), key=sort_key)
+class AggregateError(ValueError):
+    """No runs to aggregate: one line naming the experiment's folder."""
 
 
 def write_table(path: Path, rows: list[dict], lead: list[str]) -> None:
@@ -81,14 +94,16 @@ def write_table(path: Path, rows: list[dict], lead: list[str]) -> None:
 def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict]]:
     """Writes results/<experiment>/table.csv (one row per model) and counts.csv (one row per
     model and true count); returns the table's path and rows."""
-    root = Path(results_dir) / experiment
-    records = load_records(root / "runs")
+    store = Store(results_dir, experiment)
+    if not store.has_runs():
+        raise AggregateError(f"experiment: no runs under {store.root / RUNS} (train it first, or check --results-dir)")
+    records = load_records(store)
     pairs = sorted(((row_of(r), r) for r in records), key=lambda pr: sort_key(pr[0]))
     rows = [row for row, _ in pairs]
-    path = root / TABLE
+    path = store.path(TABLE)
     write_table(path, rows, LEAD)
     counts = [c for row, record in pairs for c in count_rows(record, row)]
-    write_table(root / COUNTS, counts, COUNT_LEAD)
+    write_table(store.path(COUNTS), counts, COUNT_LEAD)
     return path, rows
 
 

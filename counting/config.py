@@ -56,17 +56,6 @@ class ModelConfig:
     attention: str = "softmax"  # softmax | linear (raw scores averaged) | topk (softmax over the topk largest)
     topk: int | None = None  # keys each query keeps when attention = topk; null otherwise
 
-    def identity(self) -> dict[str, Any]:
-        """The model's fields for a run's hash, in the form they had before `attention`
-        replaced the flag `softmax`: softmax and linear attention hash as softmax true and
-        false (so every record trained before the rename keeps its hash); topk hashes as
-        attention and topk."""
-        d = dataclasses.asdict(self)
-        attention, topk = d.pop("attention"), d.pop("topk")
-        if attention == "topk":
-            return {**d, "attention": attention, "topk": topk}
-        return {**d, "softmax": attention == "softmax"}
-
     @staticmethod
     def upgrade(raw: Mapping[str, Any]) -> dict[str, Any]:
         """A raw model section written before the rename ({"softmax": bool}) in today's
@@ -76,7 +65,6 @@ class ModelConfig:
             flag = raw.pop("softmax")
             raw["attention"] = "softmax" if flag in (True, "true", "True") else "linear"
         return raw
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +119,12 @@ class RunConfig:
         kwargs: dict[str, Any] = {}
         for key, value in raw.items():
             if key in sections:
+                if key == "model" and isinstance(value, Mapping):
+                    value = ModelConfig.upgrade(value)  # records written before model.attention
                 kwargs[key] = _build(sections[key], key, value)
             elif key in ("experiment", "results_dir"):
                 kwargs[key] = _coerce(key, value, str)
-            elif key in ("hydra", "cohort", "ood", "analysis"):
+            elif key in ("hydra", "cohort", "ood", "analysis", "rerun"):
                 continue  # entry-point and post-processing concerns, not part of a run's identity
             else:
                 raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
@@ -185,8 +175,12 @@ class AnalysisConfig:
     ci: float = 0.95  # coverage of every bootstrap interval
     boot: int = 1000  # bootstrap replicates (seeds resampled within each cell)
     seed: int = 0  # the bootstrap's random seed
+    budgets: tuple[int, ...] = ()  # budget study: m_thr read at these step counts (counting.analysis.budget)
+    mix_fingerprints: bool = False  # analyse rows trained by different code together (normally refused)
 
     def __post_init__(self):
+        if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
+            raise ConfigError(f"analysis.budgets: every value must be an integer >= 1, got {list(self.budgets)}")
         if not 0.0 < self.tau < 1.0:
             raise ConfigError(f"analysis.tau: must be in (0, 1), got {self.tau}")
         if not 0.0 < self.ci < 1.0:
@@ -225,7 +219,11 @@ class OODConfig:
 
 
 def analysis_from_dict(raw: Mapping[str, Any] | None) -> AnalysisConfig:
-    return _build(AnalysisConfig, "analysis", dict(raw or {}))
+    raw = dict(raw or {})
+    budgets = raw.pop("budgets", None) or ()
+    if not isinstance(budgets, Sequence) or isinstance(budgets, str):
+        raise ConfigError(f"analysis.budgets: expected a list of step counts, got {budgets!r}")
+    return dataclasses.replace(_build(AnalysisConfig, "analysis", raw), budgets=tuple(budgets))
 
 
 def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:

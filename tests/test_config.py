@@ -53,12 +53,15 @@ def test_hash_is_stable_and_ignores_key_order():
     reordered = {k: dict(reversed(list(v.items()))) if isinstance(v, dict) else v for k, v in reversed(list(BASE.items()))}
     assert RunConfig.from_dict(reordered).hash() == a.hash()
     assert a.hash() == RunConfig.from_dict(BASE).hash()
-    assert a.hash() == "b4dfa73a5fda0ec4", "the hash of a fixed config must not change between releases"
+    # Changed deliberately once: a run's identity left out `experiment` and `eval_every` and
+    # resolved the budget (RunConfig.identity), so that a model is found under any experiment.
+    assert a.hash() == "534b8ee974251371", "the hash of a fixed config must not change between releases"
 
 
 def test_hash_ignores_storage_place_and_resolves_k():
     a = RunConfig.from_dict(BASE)
     b = RunConfig.from_dict({**BASE, "results_dir": "/elsewhere"})
     c = RunConfig.from_dict({**BASE, "task": {**BASE["task"], "k": 4}})
-    assert a.hash() == b.hash() == c.hash()
+    d = RunConfig.from_dict({**BASE, "experiment": "other", "train": {**BASE["train"], "eval_every": 7}})
+    assert a.hash() == b.hash() == c.hash() == d.hash()
     assert a.hash() != RunConfig.from_dict({**BASE, "train": {**BASE["train"], "seed": 1}}).hash()

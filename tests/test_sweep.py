@@ -34,10 +34,34 @@ def records(root: Path) -> dict[str, dict]:
 
 
 def test_every_study_has_an_experiment_config_with_its_command():
-    assert {"quick", "phase_qc", "phase_mfe", "phase_histogram", "ood_length", "ood_vocab"} <= set(EXPERIMENTS)
+    assert {"quick", "phase_qc", "phase_mfe", "phase_histogram", "phase_n", "phase_width", "ood_length",
+            "ood_vocab"} <= set(EXPERIMENTS)
     for name in EXPERIMENTS:
         text = (Path(__file__).parents[1] / "experiments" / f"{name}.yaml").read_text()
-        assert f"counting-train -m experiment={name}" in text.split("defaults:")[0]
+        if name.endswith("_base"):  # shared protocol, included by others
+            continue
+        app = "counting-llm" if name.startswith("llm_") else "counting-train"
+        assert f"{app} -m experiment={name}" in text.split("defaults:")[0]
+
+
+def test_phase_experiments_load_and_every_cell_validates():
+    """Every cell of the phase experiments' sweeps composes into a valid job (config fields,
+    cohort axes, analysis, one member fits in memory), with the shared stop rule."""
+    from omegaconf import OmegaConf
+
+    from counting.cli import compose
+    from counting.cli.train import plan_job
+
+    for name in ("phase_qc", "phase_mfe", "phase_histogram", "phase_n", "phase_width"):
+        params = compose([f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params
+        axes = {k: str(v).split(",") for k, v in params.items()}
+        cells = [dict(zip(axes, combo)) for combo in __import__("itertools").product(*axes.values())]
+        assert cells, name
+        for cell in cells:
+            raw = compose([f"experiment={name}", *(f"{k}={v}" for k, v in cell.items())])
+            job = plan_job(raw)
+            assert job.cfg.train.stop.active and job.cfg.train.stop.target == 0.99
+            assert len(job.members) >= 18 and OmegaConf.to_container(raw.analysis)["budgets"]
 
 
 def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
@@ -66,7 +90,7 @@ def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
     assert {"task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps", "accuracy",
             "baseline_accuracy", "status"} <= set(table[0])
     assert {r["d"] for r in table} == {"4", "8", "16"}
-    assert "sweep quick: 6 models, 0 failed" in out
+    assert "sweep quick: 6 models of this sweep, 0 failed" in out
     # The sweep ends with out-of-distribution evaluation, the analysis and the figures.
     for name in ("cells.csv", "thresholds.csv", "fit.csv", "counts.csv", "ood.csv"):
         assert (root / name).stat().st_size > 0, name

@@ -15,14 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from counting.analysis import bootstrap, scaling, threshold
-from counting.analysis.table import Cell, cells, series_columns, series_label
+from counting.analysis.table import Cell, TableError, cells, series_columns, series_label
 from counting.config import AnalysisConfig
 from counting.aggregate import write_table
 
+# method -> (the cell statistic over seeds it cuts, the estimator). The mean over seeds mixes
+# "can this size count" with "does training find it"; the best seed measures capacity alone
+# (the share of seeds at or above tau, in cells.csv, measures how often training finds it).
 METHODS = {
-    "interpolated": threshold.interpolated,
-    "logistic": lambda m_K, acc_RxK, tau: (threshold.logistic(m_K, acc_RxK, tau), None),
+    "interpolated": ("mean", threshold.interpolated),
+    "logistic": ("mean", lambda m_K, acc_RxK, tau: (threshold.logistic(m_K, acc_RxK, tau), None)),
+    "best_seed": ("best", threshold.interpolated),
 }
+STATISTICS = {"mean": lambda acc_RxS: acc_RxS.mean(axis=-1), "best": lambda acc_RxS: acc_RxS.max(axis=-1)}
 
 
 @dataclasses.dataclass
@@ -37,30 +42,42 @@ class Analysis:
         return sorted({c.series for c in self.cells}, key=str)
 
 
+def check_fingerprints(rows: list[dict], cfg: AnalysisConfig) -> None:
+    """Rows trained by different code (a `fingerprint` column with several values) are not
+    analysed together unless cfg.mix_fingerprints says so."""
+    prints = sorted({r.get("fingerprint") or "" for r in rows} - {""})
+    if len(prints) > 1 and not cfg.mix_fingerprints:
+        raise TableError(f"table: rows from {len(prints)} versions of the training code (fingerprints {', '.join(prints)}); "
+                         "retrain the stale ones (rerun the sweep: rerun=stale) or allow it (--mix-fingerprints)")
+
+
 def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysis:
+    check_fingerprints(rows, cfg)
     rng = np.random.default_rng(cfg.seed)
     columns = series_columns(rows)
     all_cells = cells(rows, columns)
     cell_rows, threshold_rows, fit_rows = [], [], []
-    means: dict[tuple, np.ndarray] = {}
+    boot: dict[tuple, dict[str, np.ndarray]] = {}  # (series, d, m) -> statistic -> replicates
     for c in all_cells:
-        means[(c.series, c.d, c.m)] = mean_R = bootstrap.resampled_means(c.acc_S, cfg.boot, rng)
-        low, high = bootstrap.interval(mean_R, cfg.ci)
+        acc_RxS = bootstrap.resampled(c.acc_S, cfg.boot, rng)
+        boot[(c.series, c.d, c.m)] = {name: f(acc_RxS) for name, f in STATISTICS.items()}
+        low, high = bootstrap.interval(boot[(c.series, c.d, c.m)]["mean"], cfg.ci)
         cell_rows.append({**dict(zip(columns, c.series)), "d": c.d, "m": c.m, "seeds": len(c.acc_S),
                           "accuracy": c.mean, "accuracy_low": low, "accuracy_high": high,
+                          "best_accuracy": float(c.acc_S.max()), "share_above_tau": float((c.acc_S >= cfg.tau).mean()),
                           "baseline_accuracy": c.baseline})
     by_series_d: dict[tuple, list[Cell]] = defaultdict(list)
     for c in all_cells:
         by_series_d[(c.series, c.d)].append(c)
-    for method, estimate in METHODS.items():
+    for method, (statistic, estimate) in METHODS.items():
         per_series: dict[tuple, dict] = defaultdict(lambda: {"d": [], "point": [], "boot": [], "censored": []})
         for (series, d), cs in sorted(by_series_d.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
             cs = sorted(cs, key=lambda c: c.m)
             if len(cs) < 2:
                 continue  # one vocabulary size: no curve in m to cut
             m_K = np.array([c.m for c in cs])
-            point_1xK = np.array([[c.mean for c in cs]])
-            boot_RxK = np.stack([means[(series, d, c.m)] for c in cs], axis=1)
+            point_1xK = np.array([[STATISTICS[statistic](c.acc_S) for c in cs]])
+            boot_RxK = np.stack([boot[(series, d, c.m)][statistic] for c in cs], axis=1)
             m_thr, censored = estimate(m_K, point_1xK, cfg.tau)
             if not np.isfinite(m_thr[0]):
                 continue  # the curve does not allow this method here
@@ -102,7 +119,8 @@ def write(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     paths = {name: out_dir / f"{name}.csv" for name in ("cells", "thresholds", "fit")}
     cols = analysis.columns
-    write_csv(paths["cells"], analysis.cell_rows, cols + ["d", "m", "seeds", "accuracy", "accuracy_low", "accuracy_high", "baseline_accuracy"])
+    write_csv(paths["cells"], analysis.cell_rows, cols + ["d", "m", "seeds", "accuracy", "accuracy_low", "accuracy_high", "best_accuracy",
+                                                 "share_above_tau", "baseline_accuracy"])
     write_csv(paths["thresholds"], analysis.threshold_rows, cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"])
     write_csv(paths["fit"], analysis.fit_rows, cols + ["method", "slope", "slope_low", "slope_high"])
     return paths

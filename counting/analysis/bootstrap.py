@@ -8,9 +8,13 @@ import numpy as np
 
 def resampled_means(acc_S: np.ndarray, boot: int, rng: np.random.Generator) -> np.ndarray:
     """mean_R: the cell mean under `boot` resamplings of its seeds."""
+    return resampled(acc_S, boot, rng).mean(axis=1)
+
+
+def resampled(acc_S: np.ndarray, boot: int, rng: np.random.Generator) -> np.ndarray:
+    """acc_RxS: the cell's seeds resampled `boot` times with replacement."""
     S = len(acc_S)
-    idx_RxS = rng.integers(0, S, size=(boot, S))
-    return acc_S[idx_RxS].mean(axis=1)
+    return acc_S[rng.integers(0, S, size=(boot, S))]
 
 
 def interval(samples_R: np.ndarray, ci: float) -> tuple[float, float]:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-INT_COLUMNS = ("d", "m", "n", "k", "L", "H", "w", "seed", "train_steps", "batch", "warmup", "eval_size", "eval_seed")
+INT_COLUMNS = ("d", "m", "n", "k", "L", "H", "w", "seed", "train_steps", "batch", "warmup", "eval_size", "eval_seed",
+               "budget")
 FLOAT_COLUMNS = ("accuracy", "baseline_accuracy", "seq_accuracy", "loss", "lr", "weight_decay", "clip")
 # Config columns that may distinguish series; task and n always name one.
-SERIES_COLUMNS = ("task", "n", "k", "L", "H", "w", "pos", "causal", "norm", "softmax", "sampler", "bos", "query",
+SERIES_COLUMNS = ("task", "n", "k", "L", "H", "w", "pos", "causal", "norm", "softmax", "attention", "topk", "budget",
+                  "sampler", "bos", "query",
                   "lr", "weight_decay", "train_steps", "batch", "warmup", "schedule", "clip", "eval_size", "eval_seed")
 USABLE = ("complete", "diverged")  # a diverged model's metrics are its last finite evaluation
 

@@ -36,9 +36,9 @@ def main(argv=None) -> None:
     print(draw(root, args.experiment, cfg, args.only))
 
 
-def draw(root: Path, experiment: str, cfg, names=None, analysis=None) -> str:
-    """Draws the figures (from `analysis` when the caller has it); returns the summary line."""
-    written = plot_all(load(root, experiment, cfg, analysis), names)
+def draw(root: Path, experiment: str, cfg, names=None, analysis=None, budget=None) -> str:
+    """Draws the figures (from the analyses when the caller has them); returns the summary line."""
+    written = plot_all(load(root, experiment, cfg, analysis, budget), names)
     files = [p for paths in written.values() for p in paths if p.suffix == ".png"]
     skipped = [n for n, paths in written.items() if not paths]
     line = f"{len(files)} figures (PNG + PDF) in {root / 'figures'}"

@@ -11,6 +11,7 @@ from counting.plots.data import PlotData, load
 from counting.plots.inspect import INSPECT_FIGURES
 from counting.plots.ood import ood_figure
 from counting.plots.phase import accuracy_vs_m, phase_diagram, threshold_vs_d
+from counting.plots.regimes import threshold_vs_axis
 
 FIGURES: dict[str, Callable[[PlotData], list[Path]]] = {
     "phase_diagram": phase_diagram,
@@ -19,6 +20,9 @@ FIGURES: dict[str, Callable[[PlotData], list[Path]]] = {
     "accuracy_per_count": accuracy_per_count,
     "ood_length": lambda data: ood_figure(data, "ood_length"),
     "ood_vocab": lambda data: ood_figure(data, "ood_vocab"),
+    "threshold_vs_n": lambda data: threshold_vs_axis(data, "n"),  # phase_n
+    "threshold_vs_w": lambda data: threshold_vs_axis(data, "w"),  # phase_width
+    "threshold_vs_budget": lambda data: threshold_vs_axis(data, "budget"),  # needs budget.csv
     **INSPECT_FIGURES,  # counting-inspect: need results/<experiment>/inspect.csv (none drawn without it)
 }
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from counting.aggregate import COUNTS
 from counting.analysis.analyze import Analysis, analyze
 from counting.analysis.table import read_table, series_label
 from counting.config import AnalysisConfig
-from counting.evaluate import TABLE as OOD_TABLE
 from counting.plots.style import file_suffix
+from counting.store import COUNTS, FIGURES, OOD_TABLE, TABLE
 
 
 @dataclasses.dataclass
@@ -22,6 +21,7 @@ class PlotData:
     analysis: Analysis
     counts: list[dict]  # counts.csv rows (may be empty)
     ood: list[dict]  # ood.csv rows with status complete (may be empty)
+    budget: Analysis | None = None  # the analysis of budget.csv (the budget study), if there is one
 
     def seeds(self, series: tuple) -> int:
         """The number of seeds per cell of a series (the most common count)."""
@@ -41,13 +41,18 @@ def rows_of(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
     return [r for r in rows if tuple(r[c] for c in columns) == series]
 
 
-def load(root: Path, experiment: str, cfg: AnalysisConfig, analysis: Analysis | None = None) -> PlotData:
-    """root is results/<experiment>; figures go to root/figures. The table is analysed here
-    unless the caller passes its analysis (made with the same cfg)."""
-    analysis = analysis or analyze(read_table(root / "table.csv"), cfg)
+def load(root: Path, experiment: str, cfg: AnalysisConfig, analysis: Analysis | None = None,
+         budget: Analysis | None = None) -> PlotData:
+    """root is results/<experiment>; figures go to root/figures. The tables are analysed here
+    unless the caller passes their analyses (made with the same cfg)."""
+    from counting.analysis.budget import BUDGET_TABLE
+
+    analysis = analysis or analyze(read_table(root / TABLE), cfg)
+    if budget is None and (root / BUDGET_TABLE).exists():
+        budget = analyze(read_table(root / BUDGET_TABLE), cfg)
     counts = read_table(root / COUNTS, numeric=("count", "support")) if (root / COUNTS).exists() else []
     ood = []
     if (root / OOD_TABLE).exists():
         ood = [r for r in read_table(root / OOD_TABLE, numeric=("eval_n", "eval_k", "accuracy_seen_counts"))
                if r.get("eval_status") == "complete"]
-    return PlotData(experiment, root / "figures", cfg, analysis, counts, ood)
+    return PlotData(experiment, root / FIGURES, cfg, analysis, counts, ood, budget)
