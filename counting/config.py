@@ -124,10 +124,12 @@ class RunConfig:
                 kwargs[key] = _build(sections[key], key, value)
             elif key in ("experiment", "results_dir"):
                 kwargs[key] = _coerce(key, value, str)
-            elif key in ("hydra", "cohort", "ood", "analysis", "rerun"):
+            elif key in ("hydra", "cohort", "ood", "analysis", "rerun", "name"):
                 continue  # entry-point and post-processing concerns, not part of a run's identity
             else:
                 raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
+        if raw.get("name") is not None:  # the results folder's name, set on the command line
+            kwargs["experiment"] = _coerce("name", raw["name"], str)
         cfg = cls(**kwargs)
         validate(cfg)
         return cfg

@@ -56,6 +56,10 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
     rng = np.random.default_rng(cfg.seed)
     columns = series_columns(rows)
     all_cells = cells(rows, columns)
+    budget_stops = defaultdict(list)  # (series, d, m) -> whether each model ran out of budget
+    for r in rows:
+        if r.get("stop_reason"):
+            budget_stops[(tuple(r[c] for c in columns), r["d"], r["m"])].append(r["stop_reason"] == "budget")
     cell_rows, threshold_rows, fit_rows = [], [], []
     boot: dict[tuple, dict[str, np.ndarray]] = {}  # (series, d, m) -> statistic -> replicates
     for c in all_cells:
@@ -65,6 +69,8 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
         cell_rows.append({**dict(zip(columns, c.series)), "d": c.d, "m": c.m, "seeds": len(c.acc_S),
                           "accuracy": c.mean, "accuracy_low": low, "accuracy_high": high,
                           "best_accuracy": float(c.acc_S.max()), "share_above_tau": float((c.acc_S >= cfg.tau).mean()),
+                          "share_out_of_budget": float(np.mean(budget_stops[(c.series, c.d, c.m)]))
+                          if budget_stops[(c.series, c.d, c.m)] else "",
                           "baseline_accuracy": c.baseline})
     by_series_d: dict[tuple, list[Cell]] = defaultdict(list)
     for c in all_cells:
@@ -120,7 +126,7 @@ def write(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     paths = {name: out_dir / f"{name}.csv" for name in ("cells", "thresholds", "fit")}
     cols = analysis.columns
     write_csv(paths["cells"], analysis.cell_rows, cols + ["d", "m", "seeds", "accuracy", "accuracy_low", "accuracy_high", "best_accuracy",
-                                                 "share_above_tau", "baseline_accuracy"])
+                                                 "share_above_tau", "share_out_of_budget", "baseline_accuracy"])
     write_csv(paths["thresholds"], analysis.threshold_rows, cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"])
     write_csv(paths["fit"], analysis.fit_rows, cols + ["method", "slope", "slope_low", "slope_high"])
     return paths

@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from counting.aggregate import aggregate, failures
-from counting.cli import prepare
+from counting.aggregate import AggregateError, aggregate, failures
+from counting.cli import fail, prepare
 
 
 def main(argv=None) -> None:
@@ -13,7 +13,10 @@ def main(argv=None) -> None:
     parser.add_argument("--results-dir", default="results")
     args = parser.parse_args(argv)
     prepare(devices=False)  # reads records; no JAX
-    path, rows = aggregate(args.results_dir, args.experiment)
+    try:
+        path, rows = aggregate(args.results_dir, args.experiment)
+    except AggregateError as err:
+        fail(err)
     failed = failures(rows)
     print(f"{len(rows)} runs ({len(failed)} failed) -> {path}")
     for r in failed:

@@ -20,11 +20,14 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci", type=float, default=defaults.ci, help=f"interval coverage (default {defaults.ci})")
     parser.add_argument("--boot", type=int, default=defaults.boot, help=f"bootstrap replicates (default {defaults.boot})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed")
+    parser.add_argument("--mix-fingerprints", action="store_true",
+                        help="analyse rows trained by different versions of the training code together")
 
 
 def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
     try:
-        return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed)
+        return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed,
+                              mix_fingerprints=args.mix_fingerprints)
     except ConfigError as err:
         fail(err)
 
@@ -55,14 +58,33 @@ def main(argv=None) -> None:
 
     try:
         rows = read_table(path)
+        if not rows:
+            raise TableError(f"table: {path} holds no finished runs")
+        analysis = analyze(rows, cfg)
     except TableError as err:
         fail(err)
-    if not rows:
-        fail(ConfigError(f"table: {path} holds no finished runs"))
-    analysis = analyze(rows, cfg)
-    paths = write(analysis, Path(args.out) if args.out else path.parent)
+    out = Path(args.out) if args.out else path.parent
+    paths = write(analysis, out)
     print(report(analysis, cfg))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.out is None:
+        budget_study(path.parent, cfg)
+
+
+def budget_study(folder: Path, cfg) -> None:
+    """The budget study, where the table has its budget.csv beside it (phase experiments):
+    budget_thresholds.csv and budget_convergence.csv in the same folder."""
+    from counting.analysis.budget import BUDGET_TABLE, analyze_budgets, convergence_report
+    from counting.analysis.table import TableError
+    from counting.store import Store
+
+    if not (folder / BUDGET_TABLE).exists():
+        return
+    try:
+        _, rows = analyze_budgets(Store(folder.parent, folder.name), cfg)
+    except TableError as err:
+        fail(err)
+    print(convergence_report(rows))
 
 
 if __name__ == "__main__":

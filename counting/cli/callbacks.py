@@ -21,6 +21,11 @@ from counting.cli import after_sweep
 MANIFEST = "manifest.jsonl"
 
 
+def results_name(config: DictConfig) -> str:
+    """The results folder's name: `name` when the command line sets it, else the experiment's."""
+    return config.get("name") or config.experiment
+
+
 def record_cells(hashes: list[str]) -> None:
     """Called by a multirun job: appends its run ids to the sweep's manifest."""
     try:
@@ -102,21 +107,21 @@ class SweepEnd(Callback):
             try:
                 return fn()
             except Exception as err:  # report, keep going with the steps that do not need it
-                print(f"sweep {config.experiment}: step '{name}' failed: {type(err).__name__}: {err}", file=sys.stderr)
+                print(f"sweep {results_name(config)}: step '{name}' failed: {type(err).__name__}: {err}", file=sys.stderr)
                 traceback.print_exc()
                 broken.append(name)
                 return None
 
         from counting.aggregate import aggregate, failures
 
-        out = step("aggregate", lambda: aggregate(config.results_dir, config.experiment))
+        out = step("aggregate", lambda: aggregate(config.results_dir, results_name(config)))
         if out is not None:
             path, rows = out
             mine = sweep_cells(config.hydra.sweep.dir)
             own = [r for r in rows if mine is None or r["hash"] in mine]
             failed = failures(own)
             missing = sorted((mine or set()) - {r["hash"] for r in rows})
-            print(f"sweep {config.experiment}: {len(own)} models of this sweep, {len(failed) + len(missing)} failed; "
+            print(f"sweep {results_name(config)}: {len(own)} models of this sweep, {len(failed) + len(missing)} failed; "
                   f"table ({len(rows)} models): {path}")
             for r in failed:
                 print(f"  FAILED d={r['d']} m={r['m']} n={r['n']} seed={r['seed']} ({r['hash']}): {r['error']}")
@@ -136,11 +141,11 @@ def finish(config: DictConfig, step) -> None:
     grid, cfg = after_sweep(config)  # validated at the entry point already
     from counting.store import Store, TABLE
 
-    store = Store(config.results_dir, config.experiment)
+    store = Store(config.results_dir, results_name(config))
     if grid.n or grid.k:
         from counting.evaluate import evaluate_experiment
 
-        out = step("evaluate", lambda: evaluate_experiment(config.results_dir, config.experiment, grid))
+        out = step("evaluate", lambda: evaluate_experiment(config.results_dir, results_name(config), grid))
         if out is not None:
             print(f"out-of-distribution table: {out[0]}")
     from counting.analysis.analyze import analyze, report, write
@@ -159,7 +164,7 @@ def finish(config: DictConfig, step) -> None:
         budget = step("budget study", lambda: analyze_budgets(store, cfg))
         if budget is not None:
             print(convergence_report(budget[1]))
-    line = step("figures", lambda: draw(store.root, config.experiment, cfg, analysis=analysis,
+    line = step("figures", lambda: draw(store.root, results_name(config), cfg, analysis=analysis,
                                         budget=None if budget is None else budget[0]))
     if line:
         print(line)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from counting.cli import fail, quiet_libraries
+from counting.cli import fail, prepare, quiet_libraries
 from counting.cli.analyze import add_analysis_options, analysis_config
 from counting.config import ConfigError
 
@@ -30,6 +30,7 @@ def main(argv=None) -> None:
     add_analysis_options(parser)  # same options as counting-analyze (the figures' table analysis)
     args = parser.parse_args(argv)
     cfg = analysis_config(args)
+    prepare()
     if args.sequences < 8:
         fail(ConfigError(f"--sequences: must be >= 8, got {args.sequences}"))
     quiet_libraries()

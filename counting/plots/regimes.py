@@ -48,6 +48,8 @@ def threshold_vs_axis(data: PlotData, axis: str) -> list[Path]:
     others = [c for c in analysis.columns if c != axis]
     groups = _groups(analysis, axis)
     for key, rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if len({r[axis] for r in rows}) < 2:
+            continue  # one value of the axis: nothing to draw against
         d_values = sorted({r["d"] for r in rows})
         fig, ax = plt.subplots(figsize=(5.8, 4.4))
         for i, d in enumerate(d_values):
