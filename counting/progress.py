@@ -56,3 +56,36 @@ class Progress:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self.last_print = now
+
+
+class Heartbeat:
+    """For work without a step count (a theory table): a line every `interval_s` seconds
+    while it runs, naming it and the time elapsed, so a long command is never silent.
+
+        with Heartbeat("theory part 3/8 precision"):
+            compute()
+    """
+
+    def __init__(self, label: str, interval_s: float = 30.0, stream: TextIO | None = None):
+        import threading
+
+        self.label, self.interval_s = label, interval_s
+        self.stream = stream or sys.stderr
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        t0 = time.perf_counter()
+        while not self._stop.wait(self.interval_s):
+            self.stream.write(f"{self.label}: running, elapsed {_clock(time.perf_counter() - t0)}\n")
+            self.stream.flush()
+
+    def __enter__(self) -> "Heartbeat":
+        self.stream.write(f"{self.label}: started\n")
+        self.stream.flush()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -140,3 +140,17 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_result(tmp_path):
         assert a.metrics == b.metrics
         for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
             np.testing.assert_array_equal(x, y)
+
+
+def test_heartbeat_prints_while_work_without_steps_runs():
+    import io
+    import time
+
+    from counting.progress import Heartbeat
+
+    stream = io.StringIO()
+    with Heartbeat("theory part 1/1 slow", interval_s=0.05, stream=stream):
+        time.sleep(0.3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "theory part 1/1 slow: started"
+    assert len(lines) >= 3 and all("running, elapsed 0:00:0" in line for line in lines[1:])

@@ -106,3 +106,4 @@ def test_one_member_diverging_leaves_the_others_training():
     assert rows[-1]["status"] == "diverged"
     assert results[0].status == "complete" and results[0].steps == 100
     assert np.isfinite(results[0].metrics["loss"])
+

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from counting.cli import prepare
+from counting.progress import Heartbeat
 from counting.theory import figures, tables
 from counting.theory.settings import SETTINGS
 
@@ -49,10 +50,12 @@ def main(argv=None) -> None:
     settings = SETTINGS["quick" if args.quick else "full"]
     out = Path(args.out)
     results: dict[str, list[dict]] = {}
-    for part in args.only or list(PARTS):
+    parts = args.only or list(PARTS)
+    for i, part in enumerate(parts):
         compute, stem = PARTS[part]
         start = time.time()
-        results[part] = compute(settings)
+        with Heartbeat(f"theory part {i + 1}/{len(parts)} {part}"):  # a line every 30 s while it runs
+            results[part] = compute(settings)
         tables.write_csv(out / f"{stem or part}.csv", results[part])
         if part in FIGURES:
             FIGURES[part](results, out)
