@@ -123,13 +123,13 @@ class RunConfig:
                     value = ModelConfig.upgrade(value)  # records written before model.attention
                 kwargs[key] = _build(sections[key], key, value)
             elif key in ("experiment", "results_dir"):
-                kwargs[key] = _coerce(key, value, str)
+                kwargs[key] = coerce(key, value, str)
             elif key in ("hydra", "cohort", "ood", "analysis", "rerun", "name"):
                 continue  # entry-point and post-processing concerns, not part of a run's identity
             else:
                 raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
         if raw.get("name") is not None:  # the results folder's name, set on the command line
-            kwargs["experiment"] = _coerce("name", raw["name"], str)
+            kwargs["experiment"] = coerce("name", raw["name"], str)
         cfg = cls(**kwargs)
         validate(cfg)
         return cfg
@@ -252,14 +252,16 @@ def _build(cls: type, section: str, value: Any):
             kwargs[key] = _build(type(default), f"{section}.{key}", v)
             continue
         kind = type(default) if default is not None else _OPTIONAL[str(fields[key].type).split(" |")[0]]
-        kwargs[key] = v if (v is None and default is None) else _coerce(f"{section}.{key}", v, kind)
+        kwargs[key] = v if (v is None and default is None) else coerce(f"{section}.{key}", v, kind)
     return cls(**kwargs)
 
 
 _OPTIONAL = {"int": int, "float": float}  # the value type of a field declared `T | None = None`
 
 
-def _coerce(field: str, value: Any, kind: type):
+def coerce(field: str, value: Any, kind: type):
+    """value as a bool, int, float or str (`kind`), or a one-line ConfigError naming `field`;
+    "true"/"false" strings are booleans (command lines), integral floats are integers."""
     if kind is bool:
         if isinstance(value, bool):
             return value

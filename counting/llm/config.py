@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from counting.config import ConfigError
+from counting.config import ConfigError, coerce
 
 TASKS = ("qc", "mfe")
 SAMPLERS = ("uniform", "balanced")
@@ -191,26 +191,6 @@ def build(cls: type, section: str, value: Any):
         else:
             kwargs[key] = coerce(f"{section}.{key}", v, kind)
     return cls(**kwargs)
-
-
-def coerce(field: str, value: Any, kind: type):
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{field}: expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{field}: expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{field}: expected a number, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{field}: expected a string, got {value!r}")
-    return value
 
 
 def choice(field: str, value: str, allowed) -> None:
