@@ -97,7 +97,7 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
                           "model.d=4", "analysis.boot=20"],
                          capture_output=True, text=True, cwd=work, env=env, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "sweep quick: 2 models, 0 failed" in run.stdout
+    assert "sweep quick: 2 models of this sweep, 0 failed" in run.stdout
     assert len(list((work / "results" / "quick" / "runs").iterdir())) == 2
     assert (work / "results" / "quick" / "table.csv").is_file()
 

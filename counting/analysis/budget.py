@@ -98,8 +98,9 @@ def convergence_report(rows: list[dict]) -> str:
         if key not in last or r["budget"] > last[key]["budget"]:
             last[key] = r
     lines = ["budget study (m_thr when the budget doubles; converged: it moved by less than its interval):"]
-    for r in sorted(last.values(), key=lambda r: (str(r.get("n", "")), str(r.get("w", "")), r["d"], r["method"])):
-        lines.append(f"  d={r['d']:<4} {r['method']:<12} {r['budget']:>6} -> {r['budget_doubled']:<6} steps: "
+    for key, r in sorted(last.items(), key=lambda kv: (str(kv[0]), kv[1]["d"])):
+        series = " ".join(f"{k}={v}" for k, v in key if k not in ("task", "d", "method"))
+        lines.append(f"  {series} d={r['d']:<4} {r['method']:<12} {r['budget']:>6} -> {r['budget_doubled']:<6} steps: "
                      f"m_thr {r['m_thr']:.3g} -> {r['m_thr_doubled']:.3g} (interval {r['interval_doubled']:.3g})"
                      f"{' ' + r['censored'] if r['censored'] else ''}: {'converged' if r['converged'] else 'NOT converged'}")
     return "\n".join(lines)
