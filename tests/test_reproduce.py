@@ -3,7 +3,6 @@ README's main job) from its command gives its rows of table.csv exactly, on the 
 machine and the same library versions (the record's `versions` and `layout` say which)."""
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
