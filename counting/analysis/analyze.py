@@ -45,7 +45,7 @@ class Analysis:
 def check_fingerprints(rows: list[dict], cfg: AnalysisConfig) -> None:
     """Rows trained by different code (a `fingerprint` column with several values) are not
     analysed together unless cfg.mix_fingerprints says so."""
-    prints = sorted({r.get("fingerprint") or "" for r in rows} - {""})
+    prints = sorted({r.get("fingerprint") or "none" for r in rows})  # "none": from before fingerprints
     if len(prints) > 1 and not cfg.mix_fingerprints:
         raise TableError(f"table: rows from {len(prints)} versions of the training code (fingerprints {', '.join(prints)}); "
                          "retrain the stale ones (rerun the sweep: rerun=stale) or allow it (--mix-fingerprints)")
