@@ -21,6 +21,7 @@ BASE = RunConfig(
 )
 
 
+@pytest.mark.slow
 def test_a_member_trains_exactly_like_the_same_model_alone():
     members = expand(BASE, {"m": [5, 9], "seed": [0, 3]})
     results = train_cohort(members)
@@ -33,6 +34,7 @@ def test_a_member_trains_exactly_like_the_same_model_alone():
     assert results[1].metrics["loss"] != results[0].metrics["loss"]
 
 
+@pytest.mark.slow
 def test_members_taking_turns_train_like_alone():
     """per_call = 1: on each device the members run one after another (lax.map), as the CPU
     does for d >= 32; per_call = 2: pairs side by side, the pairs in turn (4 members per
@@ -47,6 +49,7 @@ def test_members_taking_turns_train_like_alone():
                 np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_members_with_other_learning_rates_differ_from_each_other():
     members = expand(BASE, {"lr": [1e-3, 3e-3]})
     a, b = train_cohort(members)
@@ -80,6 +83,7 @@ def test_a_cohort_too_large_for_memory_splits_into_chunks():
     assert [len(c) for c in split_to_fit(members)] == [5]
 
 
+@pytest.mark.slow
 def test_each_member_writes_a_record_in_the_single_run_format(tmp_path):
     base = dataclasses.replace(BASE, results_dir=str(tmp_path), experiment="c")
     members = expand(base, {"m": [3, 5], "seed": [0, 1]})
@@ -108,6 +112,7 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     assert "30/30 model-steps (3 models)" in lines[-1] and "\r" not in stream.getvalue()
 
 
+@pytest.mark.slow
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_result(tmp_path):
     from counting.checkpoint import CohortCheckpoint
 

@@ -54,6 +54,7 @@ def test_identity_keeps_eval_every_only_under_a_stop_rule():
     assert with_stop(BASE, budget=400).hash() == BASE.hash()  # the budget resolved: 400 steps either way
 
 
+@pytest.mark.slow
 def test_a_member_that_stops_early_is_bit_identical_to_the_same_model_trained_to_that_step():
     """The stop freezes a member exactly: its parameters equal those of the same model
     trained for exactly that many steps (constant schedule, so the budget does not change
@@ -84,6 +85,7 @@ def test_a_cohort_whose_members_all_stop_finishes_early():
     assert results[0].train_s < 10  # 4000 steps of two models would take far longer here
 
 
+@pytest.mark.slow
 def test_the_record_says_why_and_when_the_model_stopped(tmp_path):
     cfgs = expand(dataclasses.replace(with_stop(BASE, patience=1, min_delta=10.0), results_dir=str(tmp_path)),
                   {"seed": [0, 1]})

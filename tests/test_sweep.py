@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 import counting.cohort
 from counting.aggregate import aggregate
@@ -64,6 +65,7 @@ def test_phase_experiments_load_and_every_cell_validates():
             assert len(job.members) >= 18 and OmegaConf.to_container(raw.analysis)["budgets"]
 
 
+@pytest.mark.slow
 def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
     args = ["experiment=quick", *TINY, "model.d=4,8,16", "model.pos=sinusoidal", "ood.n=[4,6]"]
     proc = sweep(tmp_path, *args)
@@ -102,6 +104,7 @@ def test_sweep_survives_sigkill_and_resumes_without_retraining(tmp_path):
     assert "figures (PNG + PDF)" in out
 
 
+@pytest.mark.slow
 def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
     base = RunConfig(task=TaskConfig(name="qc", m=4, n=4, eval_size=64), model=ModelConfig(d=8, w=16),
                      train=TrainConfig(steps=10, batch=16, eval_every=10), results_dir=str(tmp_path), experiment="f")

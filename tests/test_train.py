@@ -40,6 +40,7 @@ def test_two_steps_match_golden_values():
     assert int(state.step) == 2
 
 
+@pytest.mark.slow
 def test_learns_the_easy_cell():
     result = train(TINY)
     assert result.status == "complete" and result.steps == 400
@@ -47,6 +48,7 @@ def test_learns_the_easy_cell():
     assert result.metrics["baseline_accuracy"] < 0.5  # balanced: the task is not trivial
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_other_seed_other_metrics():
     cfg = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, steps=60, eval_every=30))
     a, b = train(cfg), train(cfg)
@@ -69,6 +71,7 @@ def test_non_finite_loss_is_a_divergence_not_a_crash():
     assert rows[-1]["status"] == "diverged"
 
 
+@pytest.mark.slow
 def test_metrics_rows_carry_per_count_accuracy_and_norms():
     rows = []
     cfg = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, steps=20, eval_every=10))

@@ -29,6 +29,7 @@ def cfgs_in(tmp_path, experiment="t", **axes):
     return expand(dataclasses.replace(BASE, results_dir=str(tmp_path), experiment=experiment), axes or {"seed": [0, 1]})
 
 
+@pytest.mark.slow
 def test_a_record_from_other_code_is_retrained_kept_or_everything_retrained(tmp_path, capsys):
     cfgs = cfgs_in(tmp_path)
     assert len(execute_many(cfgs, show_progress=False).trained) == 2
@@ -52,6 +53,7 @@ def test_a_record_from_other_code_is_retrained_kept_or_everything_retrained(tmp_
         execute_many(cfgs, show_progress=False, rerun="sometimes")
 
 
+@pytest.mark.slow
 def test_a_corrupt_record_or_missing_params_is_reported_and_retrained(tmp_path, capsys):
     cfgs = cfgs_in(tmp_path)
     execute_many(cfgs, show_progress=False)
@@ -78,6 +80,7 @@ def test_aggregate_of_an_experiment_without_runs_is_an_error(tmp_path):
     assert not (tmp_path / "nosuch").exists()
 
 
+@pytest.mark.slow
 def test_a_model_finished_under_another_experiment_is_copied_not_retrained(tmp_path):
     first = execute_many(cfgs_in(tmp_path, "a"), show_progress=False)
     assert len(first.trained) == 2
