@@ -30,7 +30,7 @@ def test_sweep_through_the_slurm_preset(tmp_path):
            "model.d=4,8", f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "sweep quick: 4 models, 0 failed" in out.stdout
+    assert "sweep quick: 4 models of this sweep, 0 failed" in out.stdout
     with open(tmp_path / "results" / "quick" / "table.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["status"] for r in rows} == {"complete"}
