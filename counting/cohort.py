@@ -150,7 +150,7 @@ def compile_cohort(cfgs: list[RunConfig], per_call: int | None = None) -> Progra
     m_N = jnp.array([c.task.m for c in cfgs], jnp.int32)
     k_N = jnp.array([c.task.k_eff for c in cfgs], jnp.int32)
     eval_key = jax.random.PRNGKey(shared.task.eval_seed)
-    eval_N = jax.jit(jax.vmap(lambda m, k: task.sample(eval_key, shared.task.eval_size, m, k, M)))(m_N, k_N)
+    eval_N = jax.jit(jax.vmap(lambda m, k: task.sample(eval_key, shared.task.eval_size, m, k)))(m_N, k_N)
 
     t0 = time.perf_counter()
     graphdef, state, tx = init_cohort(cfgs, task, M)
@@ -161,7 +161,7 @@ def compile_cohort(cfgs: list[RunConfig], per_call: int | None = None) -> Progra
     local = N if mesh is None else N // mesh.size
     per_call = members_per_call(shared.model.d, local) if per_call is None else per_call
     chunks = {
-        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length, M), length, per_call, mesh),
+        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length), length, per_call, mesh),
                     donate_argnums=0)
         .lower(state, m_N, k_N, active_N)
         .compile()

@@ -93,7 +93,7 @@ class Evaluator:
         if cfg not in self._batches:
             shape = self.shape_of(cfg)
             key = jax.random.PRNGKey(cfg.eval_seed)
-            self._batches[cfg] = self.task(shape).sample_jit(key, cfg.eval_size, cfg.m, cfg.k_eff, shape.m)
+            self._batches[cfg] = self.task(shape).sample_jit(key, cfg.eval_size, cfg.m, cfg.k_eff)
         return self._batches[cfg]
 
     def stats_fn(self, run: RunConfig, graphdef, task: Task) -> Callable:

@@ -43,7 +43,7 @@ def init_state(cfg: RunConfig, task: Task, M: int | None = None) -> tuple[nnx.Gr
     return graphdef, TrainState(params, tx.init(params), data_key, jnp.zeros((), jnp.int32)), tx
 
 
-def make_chunk(task: Task, graphdef, tx, batch: int, length: int, M: int | None = None) -> Callable:
+def make_chunk(task: Task, graphdef, tx, batch: int, length: int) -> Callable:
     """(state, m, k) -> (state, losses_S): `length` training steps as one lax.scan."""
 
     at_A = task.answer_positions
@@ -53,7 +53,7 @@ def make_chunk(task: Task, graphdef, tx, batch: int, length: int, M: int | None 
 
     def step(state: TrainState, m, k):
         key, data_key = jax.random.split(state.key)
-        data = task.sample(data_key, batch, m, k, M)
+        data = task.sample(data_key, batch, m, k)
         loss, grads = jax.value_and_grad(loss_of)(state.params, data)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

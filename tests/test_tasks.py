@@ -18,7 +18,7 @@ CASES = [
 
 def sample(cfg: TaskConfig, batch: int, seed: int = 0, **kw):
     task = make_task(cfg)
-    b = task.sample_jit(jax.random.PRNGKey(seed), batch, kw.get("m"), kw.get("k"), kw.get("M"))
+    b = task.sample_jit(jax.random.PRNGKey(seed), batch, kw.get("m"), kw.get("k"))
     return task, np.asarray(b.tokens_BxT), np.asarray(b.labels_BxT), np.asarray(b.mask_BxT)
 
 
@@ -80,9 +80,9 @@ def test_uniform_qc_is_unbalanced_when_m_exceeds_n():
     assert np.mean(labels[mask] == 1) > 0.9
 
 
-def test_tokens_stay_below_a_traced_m_with_padded_vocabulary():
+def test_tokens_stay_below_a_traced_m_inside_a_larger_vocabulary():
     cfg = TaskConfig(name="qc", m=64, n=16, sampler="balanced")
-    task, tokens, labels, mask = sample(cfg, 2000, m=np.int32(5), k=np.int32(5), M=64)
+    task, tokens, labels, mask = sample(cfg, 2000, m=np.int32(5), k=np.int32(5))
     assert tokens[:, 1:].max() - NUM_SPECIAL < 5
 
 
@@ -91,7 +91,7 @@ def test_eval_set_is_fixed_and_not_the_training_stream():
     task = make_task(cfg)
     a, b = task.eval_set(), task.eval_set()
     np.testing.assert_array_equal(a.tokens_BxT, b.tokens_BxT)
-    train = task.sample_jit(jax.random.PRNGKey(0), 256, None, None, None)
+    train = task.sample_jit(jax.random.PRNGKey(0), 256, None, None)
     assert not np.array_equal(a.tokens_BxT, train.tokens_BxT)
     other = make_task(TaskConfig(name="qc", m=8, n=8, eval_size=256, eval_seed=7)).eval_set()
     assert not np.array_equal(a.tokens_BxT, other.tokens_BxT)
@@ -103,9 +103,10 @@ def test_eval_set_is_fixed_and_not_the_training_stream():
       for c in [("qc", "uniform"), ("mfe", "uniform"), ("mfe", "balanced"), ("histogram", "uniform"), ("histogram", "balanced")]),
 ])
 def test_padding_the_vocabulary_leaves_the_data_unchanged(name, sampler):
-    """A cohort pads to its largest m; a member must see the data it would see alone."""
-    cfg = TaskConfig(name=name, m=5, n=9, sampler=sampler)
-    _, alone, la, _ = sample(cfg, 500, seed=4)
-    _, padded, lp, _ = sample(cfg, 500, seed=4, m=np.int32(5), k=np.int32(5), M=37)
+    """A cohort samples every member from one task (its first member's, padded to the largest
+    m) with the member's m and k traced; a member must see the data it would see alone."""
+    _, alone, la, _ = sample(TaskConfig(name=name, m=5, n=9, sampler=sampler), 500, seed=4)
+    cohort = TaskConfig(name=name, m=37, n=9, sampler=sampler)
+    _, padded, lp, _ = sample(cohort, 500, seed=4, m=np.int32(5), k=np.int32(5))
     np.testing.assert_array_equal(alone, padded)
     np.testing.assert_array_equal(la, lp)

@@ -5,9 +5,9 @@ Keeping the special ids below the content ids lets a cohort pad the embedding ta
 largest m without moving any token of a smaller-m member.
 
 A task samples a `Batch` inside `jit` from a PRNG key. `m` and `k` may be traced scalars
-(a cohort vmaps over them); `M` is the static size of the content vocabulary (the largest
-m of a cohort, or m itself), and n, bos and the layout are static. No random draw depends
-on M, so a cohort member sees exactly the data it would see trained alone.
+(a cohort vmaps over them), and n, bos and the layout are static. Nothing a sampler draws
+depends on the padded vocabulary of a cohort (its largest m), so a cohort member sees exactly
+the data it would see trained alone, and one compiled sampler serves every m.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Task:
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg
         self.n = cfg.n
-        self.sample_jit = jax.jit(self.sample, static_argnums=(1, 4))  # (key, batch, m, k, M)
+        self.sample_jit = jax.jit(self.sample, static_argnums=1)  # (key, batch, m, k)
 
     @property
     def length(self) -> int:
@@ -56,33 +56,34 @@ class Task:
         return self.n + 1
 
     def vocab_size(self, M: int | None = None) -> int:
+        """Embedding rows: the content vocabulary (m, or a cohort's largest m, M) plus the
+        special tokens."""
         return (self.cfg.m if M is None else M) + NUM_SPECIAL
 
-    def sample(self, key: jax.Array, batch: int, m=None, k=None, M: int | None = None) -> Batch:
-        """Samples `batch` sequences; m, k default to the config, M (static) to m."""
-        M = self.cfg.m if M is None else M
+    def sample(self, key: jax.Array, batch: int, m=None, k=None) -> Batch:
+        """Samples `batch` sequences; m and k default to the config."""
         m = self.cfg.m if m is None else m
         k = (self.cfg.k_eff if self.cfg.k is not None else m) if k is None else k
         m = jnp.asarray(m, jnp.int32)
         k = jnp.minimum(jnp.asarray(k, jnp.int32), m)
-        return self._sample(key, batch, m, k, M)
+        return self._sample(key, batch, m, k)
 
-    def _sample(self, key, batch, m, k, M) -> Batch:
+    def _sample(self, key, batch, m, k) -> Batch:
         raise NotImplementedError
 
-    def tokens(self, key, batch: int, m, k, M: int) -> "Tokens":
+    def tokens(self, key, batch: int, m, k) -> "Tokens":
         """The tokens a sequence may use. With task.k unset (k = m, the default) every token
         is allowed and sampling is a few uniform draws; with task.k set, each sequence first
         draws its own k distinct tokens (`allowed_tokens`)."""
         if self.cfg.k is None:
             first_B = uniform_int(key, batch, 0, m - 1)
             return Tokens(first_B, lambda key_x, lo, n: draw_all(key_x, first_B, lo, m, n))
-        tok_BxR = allowed_tokens(key, batch, m, M, self.n + 1)
+        tok_BxR = allowed_tokens(key, batch, m, self.n + 1)
         return Tokens(tok_BxR[:, 0], lambda key_x, lo, n: draw(key_x, tok_BxR, lo, k, n))
 
-    def eval_set(self, m=None, k=None, M: int | None = None) -> Batch:
+    def eval_set(self, m=None, k=None) -> Batch:
         """The fixed held-out set, drawn from the task's own evaluation seed."""
-        return self.sample_jit(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k, M)
+        return self.sample_jit(jax.random.PRNGKey(self.cfg.eval_seed), self.cfg.eval_size, m, k)
 
     def frame(self, content_BxN: jax.Array, tail_BxR: jax.Array | None = None) -> jax.Array:
         """Content token indices -> ids, with BOS in front and the tail behind."""
@@ -165,15 +166,14 @@ def floyd(key, batch: int, U, S, R: int) -> jax.Array:
     return jax.lax.fori_loop(0, R, step, jnp.full((batch, R), -1, jnp.int32))
 
 
-def allowed_tokens(key, batch: int, m, M: int, R: int) -> jax.Array:
+def allowed_tokens(key, batch: int, m, R: int) -> jax.Array:
     """tok_BxR: per sequence, min(R, m) distinct content tokens of [0, m) in uniformly random
     order (the first entries of a random order of the vocabulary; R = n + 1 suffices, as no
     sequence uses more distinct tokens); entries past m, when m < R, are never used.
 
-    Nothing here depends on the padded size M, so a cohort member sees exactly the data it
-    would see alone, and the cost grows with n, not with the vocabulary.
+    Nothing here depends on a cohort's padded vocabulary, so a cohort member sees exactly the
+    data it would see alone, and the cost grows with n, not with the vocabulary.
     """
-    del M
     k_set, k_order = jax.random.split(key)
     chosen_BxR = floyd(k_set, batch, m, jnp.minimum(m, R), R)
     noise_BxR = jnp.where(chosen_BxR >= 0, jax.random.uniform(k_order, (batch, R)), 2.0)  # unused last

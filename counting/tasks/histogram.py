@@ -21,10 +21,10 @@ class Histogram(Task):
         lo = int(self.cfg.bos)
         return tuple(range(lo, lo + self.n))
 
-    def _sample(self, key, batch, m, k, M) -> Batch:
+    def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tokens = self.tokens(k_perm, batch, m, k, M)
+        tokens = self.tokens(k_perm, batch, m, k)
         if self.cfg.sampler == "uniform":
             x_BxN = tokens.draw(k_x, 0, n)
         else:

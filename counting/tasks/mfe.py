@@ -19,10 +19,10 @@ from counting.tasks.base import (
 
 
 class MostFrequent(Task):
-    def _sample(self, key, batch, m, k, M) -> Batch:
+    def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pool, k_pos = jax.random.split(key, 5)
-        tok_BxR = allowed_tokens(k_perm, batch, m, M, n + 1)
+        tok_BxR = allowed_tokens(k_perm, batch, m, n + 1)
         if self.cfg.sampler == "uniform":
             x_BxN = draw(k_x, tok_BxR, 0, k, n)
         else:

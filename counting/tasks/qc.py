@@ -19,10 +19,10 @@ class QueryCount(Task):
         super().__init__(cfg)
         self.tail = 2 if cfg.query == "sep" else 1
 
-    def _sample(self, key, batch, m, k, M) -> Batch:
+    def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tokens = self.tokens(k_perm, batch, m, k, M)
+        tokens = self.tokens(k_perm, batch, m, k)
         if self.cfg.sampler == "uniform":
             x_BxN = tokens.draw(k_x, 0, n)
             pick_B = jax.random.randint(k_pos, (batch,), 0, n)

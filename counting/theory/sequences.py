@@ -127,7 +127,7 @@ def balanced(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
 def from_sampler(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
     """The suite's own sampler (small n only): the data trained models see."""
     t = make_task(task)
-    b = t.sample_jit(jax.random.PRNGKey(seed), batch, None, None, None)
+    b = t.sample_jit(jax.random.PRNGKey(seed), batch, None, None)
     mask = np.asarray(b.mask_BxT)
     labels = np.asarray(b.labels_BxT)[:, mask[0]]
     return Sequences(np.asarray(b.tokens_BxT), labels.astype(np.int64))
