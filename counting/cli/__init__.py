@@ -1,8 +1,9 @@
 """Command-line entry points: the only place that reads raw Hydra configs.
 
-Configs: `counting/conf/` (config.yaml and the groups task, model, train, hydra/launcher) plus
-the group `experiment`, whose files are the repository's top-level `experiments/*.yaml`
-(see `experiment_dir`). Every command starts with `prepare()`.
+Configs: the typed dataclasses' defaults, stored in Hydra's ConfigStore (`counting.cli.schema`:
+the groups task, model, train, backend and the root defaults), `counting/conf/` (config.yaml,
+llm.yaml, hydra/launcher) and the group `experiment`, whose files are the repository's
+top-level `experiments/*.yaml` (see `experiment_dir`). Every command starts with `prepare()`.
 """
 
 import functools
@@ -60,7 +61,7 @@ def hydra_main(config_name: str = "config"):
     calls `prepare()` before Hydra starts. Use it as @hydra_main("config")."""
     import hydra
 
-    use_experiment_folder()
+    register_configs(config_name)
 
     def decorate(task):
         app = hydra.main(version_base="1.3", config_path=CONF, config_name=config_name)(task)
@@ -80,18 +81,22 @@ def compose(overrides: list[str] = (), config_name: str = "config", return_hydra
     from hydra import compose as hydra_compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    use_experiment_folder()
+    register_configs(config_name)
     GlobalHydra.instance().clear()
     with initialize_config_module(CONF.removeprefix("pkg://"), version_base="1.3"):
         return hydra_compose(config_name, list(overrides), return_hydra_config=return_hydra_config)
 
 
-def use_experiment_folder() -> None:
-    """In a source checkout, register with Hydra the config source that reads experiments/ as
-    the group `experiment` (a wheel has it in counting/conf/ already)."""
+def register_configs(config_name: str) -> None:
+    """Before Hydra composes `config_name`: the dataclasses' defaults as its schema
+    (`counting.cli.schema`) and, in a source checkout, the config source that reads
+    experiments/ as the group `experiment` (a wheel has it in counting/conf/ already)."""
     from hydra.core.plugins import Plugins
 
+    from counting.cli import schema
     from counting.cli.hydra_sources import ExperimentSearchPath, ExperimentSource
+
+    schema.register(config_name)
 
     Plugins.instance().register(ExperimentSource)
     Plugins.instance().register(ExperimentSearchPath)

@@ -1,0 +1,85 @@
+"""One home for defaults: the typed dataclasses are Hydra's schema (counting.cli.schema), and
+no YAML file restates one of their defaults."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from counting.cli import compose, experiment_dir, experiment_names
+from counting.cli.schema import node
+from counting.config import TASKS, AnalysisConfig, OODConfig, RunConfig, TaskConfig, analysis_from_dict
+from counting.llm.config import BACKEND_CONFIGS, PromptConfig
+from counting.plan import AXES
+
+CONF = Path(__file__).parents[1] / "counting" / "conf"
+
+
+def plain(cfg):
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_the_composed_defaults_are_the_dataclass_defaults():
+    raw = plain(compose([]))
+    assert RunConfig.from_dict(raw) == RunConfig()
+    assert analysis_from_dict(raw["analysis"]) == AnalysisConfig()
+    assert OODConfig.from_dict(raw["ood"]) == OODConfig()
+    assert set(raw["cohort"]) == set(AXES) | {"max_models"} and not any(raw["cohort"][a] for a in AXES)
+    for name in TASKS:
+        assert RunConfig.from_dict(plain(compose([f"task={name}"]))).task == TaskConfig(name=name)
+
+
+def test_the_llm_defaults_are_the_dataclass_defaults():
+    for name, cls in BACKEND_CONFIGS.items():
+        raw = plain(compose([f"backend={name}"], config_name="llm"))
+        assert raw["backend"] == node(cls())
+        assert raw["prompts"] == node(PromptConfig())
+
+
+def test_a_changed_dataclass_default_reaches_the_command_line(monkeypatch):
+    """The schema is read from the dataclasses when a config is composed, not copied."""
+    from counting import config
+
+    monkeypatch.setattr(config, "ModelConfig", dataclasses.make_dataclass(
+        "ModelConfig", [("d", int, 48)], bases=(config.ModelConfig,), frozen=True))
+    assert plain(compose([]))["model"]["d"] == 48
+
+
+def test_the_package_holds_no_yaml_copy_of_a_schema_group():
+    for group in ("task", "model", "train", "backend"):
+        assert not list((CONF / group).glob("*.yaml")), f"counting/conf/{group}/ duplicates the schema"
+
+
+def leaves(tree, prefix=""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "params":
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def schema_value(dotted, run, llm):
+    section = dotted.split(".")[0]
+    tree = llm if section == "prompts" else run
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return KeyError
+        tree = tree[part]
+    return tree
+
+
+@pytest.mark.parametrize("name", experiment_names())
+def test_no_experiment_restates_a_default(name):
+    """An experiment file sets only what differs from the dataclasses (and from the base it
+    includes): a restated default would hide which values the experiment chose."""
+    raw = OmegaConf.to_container(OmegaConf.load(experiment_dir() / f"{name}.yaml"))
+    run = plain(compose([]))
+    llm = plain(compose([], config_name="llm"))
+    bases = [b for b in raw.get("defaults", []) if isinstance(b, str)]
+    inherited = {}
+    for base in bases:
+        inherited.update(leaves(OmegaConf.to_container(OmegaConf.load(experiment_dir() / f"{base}.yaml"))))
+    for dotted, value in leaves({k: v for k, v in raw.items() if k not in ("defaults", "hydra", "experiment")}):
+        assert value != schema_value(dotted, run, llm), f"{name}.yaml: {dotted} = {value!r} is the default"
+        assert inherited.get(dotted, KeyError) != value, f"{name}.yaml: {dotted} = {value!r} restates its base"
