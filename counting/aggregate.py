@@ -7,15 +7,12 @@ holds each model's accuracy per true count (long format) for the per-count figur
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 
 from counting.config import RunConfig
-from counting.record import atomic_write_text
-from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record
+from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record, write_table
 
 LEAD = ["task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps",
         "accuracy", "baseline_accuracy", "status"]
@@ -80,15 +77,6 @@ def sort_key(row: dict) -> tuple:
 
 class AggregateError(ValueError):
     """No runs to aggregate: one line naming the experiment's folder."""
-
-
-def write_table(path: Path, rows: list[dict], lead: list[str]) -> None:
-    columns = lead + [c for c in (rows[0] if rows else {}) if c not in lead]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict]]:

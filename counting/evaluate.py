@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from counting.aggregate import LEAD, row_of, write_table
+from counting.aggregate import LEAD, row_of
+from counting.store import write_table
 from counting.config import OODConfig, RunConfig, TaskConfig, validate
 from counting.metrics import count_stats, summarize
 from counting.record import FINISHED, atomic_write_json, load_params, read_record

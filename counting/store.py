@@ -16,8 +16,11 @@ analysis and plotting commands read the store without importing JAX.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 RUNS, CHECKPOINTS, FIGURES = "runs", "checkpoints", "figures"
@@ -116,3 +119,20 @@ def problem(folder: Path, fingerprint: str | None = None) -> str | None:
 
 def is_finished(folder: Path) -> bool:
     return problem(folder) is None
+
+
+def write_table(path: Path, rows: list[dict], lead: Sequence[str] = (), digits: int | None = None) -> None:
+    """Every table the suite writes (atomically): the `lead` columns first, then every other key
+    of the rows in first-seen order (a row without a key leaves its cell empty); with `digits`,
+    floats to that many significant digits (the committed tables are read by people)."""
+    from counting.record import atomic_write_text
+
+    columns = list(lead)
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    fmt = (lambda v: f"{v:.{digits}g}" if isinstance(v, float) else v) if digits else (lambda v: v)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: fmt(v) for k, v in row.items()} for row in rows)
+    atomic_write_text(path, buf.getvalue())

@@ -15,7 +15,7 @@ from counting.theory import coherence as coh
 from counting.theory import interference, inversion, sequences
 from counting.theory.cost import adversarial_for, beta_min, theory_beta
 from counting.theory.count_attend import count_attend, default_directions
-from counting.theory.fit import log_slope, loglog_slope
+from counting.analysis.scaling import loglog_fit, semilog_fit
 from counting.theory.histogram import histogram_solution
 from counting.theory.precision import exactness, largest_exact
 
@@ -157,8 +157,8 @@ def test_projection_and_linear_readout_limits_by_hand():
 
 def test_fits():
     x = np.array([8.0, 16, 64, 256])
-    assert loglog_slope(x, 3 * x**1.5)[0] == pytest.approx(1.5)
-    assert log_slope(x, 2 * np.log(x) + 1)[0] == pytest.approx(2.0)
+    assert loglog_fit(x, 3 * x**1.5)[0] == pytest.approx(1.5)
+    assert semilog_fit(x, 2 * np.log(x) + 1)[0] == pytest.approx(2.0)
 
 
 # --- the command -------------------------------------------------------------------------

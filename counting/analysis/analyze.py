@@ -17,7 +17,7 @@ import numpy as np
 from counting.analysis import bootstrap, scaling, threshold
 from counting.analysis.table import Cell, TableError, cells, series_columns, series_label
 from counting.config import AnalysisConfig
-from counting.aggregate import write_table
+from counting.store import write_table
 
 # method -> (the cell statistic over seeds it cuts, the estimator). The mean over seeds mixes
 # "can this size count" with "does training find it"; the best seed measures capacity alone
@@ -115,20 +115,15 @@ def _fit_row(columns, series, method, s, cfg: AnalysisConfig) -> list[dict]:
              "slope_one_inside": bool(slope_lo <= 1.0 <= slope_hi), "tau": cfg.tau}]
 
 
-def write_csv(path: Path, rows: list[dict], lead: list[str]) -> None:
-    """Floats to 6 significant digits: the tables are committed and read by people."""
-    write_table(path, [{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows], lead)
-
-
 def write(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     """cells.csv, thresholds.csv and fit.csv in out_dir; returns their paths."""
     out_dir = Path(out_dir)
     paths = {name: out_dir / f"{name}.csv" for name in ("cells", "thresholds", "fit")}
     cols = analysis.columns
-    write_csv(paths["cells"], analysis.cell_rows, cols + ["d", "m", "seeds", "accuracy", "accuracy_low", "accuracy_high", "best_accuracy",
-                                                 "share_above_tau", "share_out_of_budget", "baseline_accuracy"])
-    write_csv(paths["thresholds"], analysis.threshold_rows, cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"])
-    write_csv(paths["fit"], analysis.fit_rows, cols + ["method", "slope", "slope_low", "slope_high"])
+    write_table(paths["cells"], analysis.cell_rows, cols + ["d", "m", "seeds", "accuracy", "accuracy_low", "accuracy_high", "best_accuracy",
+                                                 "share_above_tau", "share_out_of_budget", "baseline_accuracy"], digits=6)
+    write_table(paths["thresholds"], analysis.threshold_rows, cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"], digits=6)
+    write_table(paths["fit"], analysis.fit_rows, cols + ["method", "slope", "slope_low", "slope_high"], digits=6)
     return paths
 
 

@@ -16,9 +16,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.aggregate import LEAD, row_of, sort_key, write_table
+from counting.aggregate import LEAD, row_of, sort_key
 from counting.analysis.analyze import Analysis
-from counting.store import METRICS, Store, read_record
+from counting.store import METRICS, Store, read_record, write_table
 
 BUDGET_TABLE, BUDGET_THRESHOLDS, BUDGET_CONVERGENCE = "budget.csv", "budget_thresholds.csv", "budget_convergence.csv"
 
@@ -77,15 +77,15 @@ def convergence(analysis: Analysis) -> list[dict]:
 
 def analyze_budgets(store: Store, cfg) -> tuple[Analysis, list[dict]]:
     """Analyses budget.csv; writes budget_thresholds.csv and budget_convergence.csv."""
-    from counting.analysis.analyze import analyze, write_csv
+    from counting.analysis.analyze import analyze
     from counting.analysis.table import read_table
 
     analysis = analyze(read_table(store.path(BUDGET_TABLE)), cfg)
     cols = analysis.columns
-    write_csv(store.path(BUDGET_THRESHOLDS), analysis.threshold_rows,
-              cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"])
+    write_table(store.path(BUDGET_THRESHOLDS), analysis.threshold_rows,
+                cols + ["d", "m_thr", "m_thr_low", "m_thr_high", "method", "censored"], digits=6)
     rows = convergence(analysis)
-    write_csv(store.path(BUDGET_CONVERGENCE), rows, [c for c in cols if c != "budget"] + ["d", "method", "budget"])
+    write_table(store.path(BUDGET_CONVERGENCE), rows, [c for c in cols if c != "budget"] + ["d", "method", "budget"], digits=6)
     return analysis, rows
 
 

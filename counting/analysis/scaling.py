@@ -1,19 +1,33 @@
 """The scaling law: log m_thr = a + b log d, fitted by least squares; the theory predicts b = 1
-(the transition sits at d = m)."""
+(the transition sits at d = m). The same fits give the theory's growth exponents
+(counting.theory.tables)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def loglog_fit(d_D: np.ndarray, m_thr_D: np.ndarray) -> tuple[float, float]:
-    """(slope b, intercept a) of log m_thr against log d; NaN with fewer than 2 finite points."""
-    ok_D = np.isfinite(m_thr_D) & (m_thr_D > 0)
-    if ok_D.sum() < 2 or len(set(np.asarray(d_D)[ok_D])) < 2:
+def loglog_fit(x_N, y_N) -> tuple[float, float]:
+    """(slope b, intercept a) of log y = a + b log x (here: log m_thr against log d; the
+    theory's growth exponents) over the points where both are positive and finite; NaN with
+    fewer than 2 distinct x."""
+    x_N, y_N = np.asarray(x_N, np.float64), np.asarray(y_N, np.float64)
+    ok_N = np.isfinite(x_N) & np.isfinite(y_N) & (x_N > 0) & (y_N > 0)
+    if len(set(x_N[ok_N])) < 2:
         return float("nan"), float("nan")
-    x_D, y_D = np.log(np.asarray(d_D, np.float64)[ok_D]), np.log(m_thr_D[ok_D])
-    b, a = np.polyfit(x_D, y_D, 1)
+    b, a = np.polyfit(np.log(x_N[ok_N]), np.log(y_N[ok_N]), 1)
     return float(b), float(a)
+
+
+def semilog_fit(x_N, y_N) -> tuple[float, float]:
+    """(slope s, intercept b) of y = b + s ln x (logarithmic growth) over the points where x
+    is positive and both are finite; NaN with fewer than 2 distinct x."""
+    x_N, y_N = np.asarray(x_N, np.float64), np.asarray(y_N, np.float64)
+    ok_N = np.isfinite(x_N) & np.isfinite(y_N) & (x_N > 0)
+    if len(set(x_N[ok_N])) < 2:
+        return float("nan"), float("nan")
+    s, b = np.polyfit(np.log(x_N[ok_N]), y_N[ok_N], 1)
+    return float(s), float(b)
 
 
 def loglog_fit_replicates(d_D: np.ndarray, m_thr_RxD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from counting.cli import prepare
 from counting.progress import Heartbeat
+from counting.store import write_table
 from counting.theory import figures, tables
 from counting.theory.settings import SETTINGS
 
@@ -56,13 +57,13 @@ def main(argv=None) -> None:
         start = time.time()
         with Heartbeat(f"theory part {i + 1}/{len(parts)} {part}"):  # a line every 30 s while it runs
             results[part] = compute(settings)
-        tables.write_csv(out / f"{stem or part}.csv", results[part])
+        write_table(out / f"{stem or part}.csv", results[part], digits=6)
         if part in FIGURES:
             FIGURES[part](results, out)
         print(f"{part}: {len(results[part])} rows in {time.time() - start:.1f} s", flush=True)
     if all(k in results for k in ("width", "margin", "coherent")):
         results["fits"] = tables.fits_table(results["width"], results["margin"], results["coherent"])
-        tables.write_csv(out / "fits.csv", results["fits"])
+        write_table(out / "fits.csv", results["fits"], digits=6)
         figures.interference(results["margin"], results["fits"], out)
     print(f"written to {out}/")
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from counting.aggregate import write_table
+from counting.store import write_table
 from counting.inspect.diagnose import DIAGNOSTICS, diagnose
 from counting.inspect.growth import FIT_COLUMNS, growth_fits
 from counting.inspect.load import InspectError, SavedModel, load_model, saved_models

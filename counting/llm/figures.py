@@ -85,13 +85,21 @@ def accuracy_lines(data: ProbeData, x: str, panel: str) -> list[Path]:
     return paths
 
 
+def model_panels(data: ProbeData, task: str, width: float):
+    """A row of panels, one per (model, method) of the task: (fig, axes, [(ax, (model,
+    method), panel title)])."""
+    models = data.models(task)
+    many = len({m for _, m in models}) > 1
+    fig, axes = plt.subplots(1, len(models), figsize=(width * len(models) + 0.8, 3.2), squeeze=False)
+    axes = axes[0].tolist()
+    return fig, axes, [(ax, mm, label(*mm, many)) for ax, mm in zip(axes, models)]
+
+
 def heatmap(data: ProbeData) -> list[Path]:
     paths = []
     for task in data.tasks():
-        models = data.models(task)
-        many = len({m for _, m in models}) > 1
-        fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 0.8, 3.2), squeeze=False)
-        for ax, (model, method) in zip(axes[0], models):
+        fig, axes, panels = model_panels(data, task, 3.6)
+        for ax, (model, method), title in panels:
             rows = [r for r in data.table if r["task"] == task and (r["model"], r["method"]) == (model, method)]
             m_M, n_N = sorted({r["m"] for r in rows}), sorted({r["n"] for r in rows})
             acc_NxM = np.full((len(n_N), len(m_M)), np.nan)
@@ -108,8 +116,8 @@ def heatmap(data: ProbeData) -> list[Path]:
             ax.set_yticks(n_N, [str(v) for v in n_N])
             ax.set_xlabel("m (distinct items)")
             ax.set_ylabel("n (sequence length)")
-            ax.set_title(label(model, method, many), fontsize=9)
-        fig.colorbar(mesh, ax=axes[0].tolist(), label="accuracy")
+            ax.set_title(title, fontsize=9)
+        fig.colorbar(mesh, ax=axes, label="accuracy")
         fig.suptitle(data.header(task), fontsize=9)
         paths += save(fig, data.out_dir, f"accuracy_heatmap{data.suffix(task)}")
     return paths
@@ -119,10 +127,8 @@ def predicted_vs_true(data: ProbeData) -> list[Path]:
     """How often each count was answered for each true count (parsed answers; invalid share in the title)."""
     paths = []
     for task in data.tasks():
-        models = data.models(task)
-        many = len({m for _, m in models}) > 1
-        fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models) + 0.8, 3.2), squeeze=False)
-        for ax, (model, method) in zip(axes[0], models):
+        fig, axes, panels = model_panels(data, task, 3.4)
+        for ax, (model, method), title in panels:
             s = [a for a in data.samples if a["task"] == task and (a["model"], a["method"]) == (model, method)]
             parsed = [a for a in s if a["predicted"] is not None]
             top = max([a["answer"] for a in s] + [a["predicted"] for a in parsed if 0 <= a["predicted"] <= 4 * a["n"]])
@@ -136,8 +142,8 @@ def predicted_vs_true(data: ProbeData) -> list[Path]:
             ax.set_xlabel("true count")
             ax.set_ylabel("predicted count")
             invalid = 1 - len(parsed) / max(len(s), 1)
-            ax.set_title(f"{label(model, method, many)}; invalid {invalid:.0%}", fontsize=9)
-        fig.colorbar(mesh, ax=axes[0].tolist(), label="share of answers at this true count")
+            ax.set_title(f"{title}; invalid {invalid:.0%}", fontsize=9)
+        fig.colorbar(mesh, ax=axes, label="share of answers at this true count")
         fig.suptitle(data.header(task) + ", pooled over (m, n)", fontsize=9)
         paths += save(fig, data.out_dir, f"predicted_vs_true{data.suffix(task)}")
     return paths

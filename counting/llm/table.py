@@ -10,7 +10,7 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from counting.aggregate import write_table
+from counting.store import write_table
 
 TABLE = "table.csv"
 KEY = ("model", "backend", "method", "task", "m", "n")

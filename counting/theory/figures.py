@@ -1,6 +1,6 @@
-"""The figures of `counting-theory` (PNG and PDF), drawn from the table rows.
-Colour-blind friendly: viridis colours, and every series also has its own marker and line
-style, so the figures read in grayscale."""
+"""The figures of `counting-theory` (PNG and PDF), drawn from the table rows, in the suite's
+figure style (counting.plots.style: cividis, and every series with its own marker and line
+style, so the figures read in grayscale)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-LINES = ("-", "--", "-.", ":")
-
-
-def style(i: int, count: int) -> dict:
-    colour = plt.cm.viridis(0.9 * i / max(count - 1, 1))
-    return {"color": colour, "marker": MARKERS[i % len(MARKERS)], "linestyle": LINES[i % len(LINES)]}
-
-
-def save(fig, out: Path, name: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.tight_layout()
-    for p in paths:
-        fig.savefig(p, dpi=150, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
-    plt.close(fig)
-    return paths
+from counting.plots.style import colors, curve_style, save
 
 
 def countattend_cost(width: list[dict], out: Path) -> list[Path]:
@@ -35,7 +19,7 @@ def countattend_cost(width: list[dict], out: Path) -> list[Path]:
     series = [("w_interp", "exact interpolation"), ("w_quarter", "fewest knots, gaps < 1/4"),
               ("w_min", "fewest knots, gaps < 1/2")]
     for i, (key, label) in enumerate(series):
-        a.plot(n, [r[key] for r in width], label=label, **style(i, len(series) + 1))
+        a.plot(n, [r[key] for r in width], label=label, **curve_style(i, len(series) + 1))
     a.plot(n, np.sqrt(2 * n), color="gray", linestyle=":", label="sqrt(2n)")
     a.set(xscale="log", yscale="log", xlabel="n", ylabel="MLP width w",
           title="CountAttend: width (the head-only variant needs w = 0)")
@@ -44,7 +28,7 @@ def countattend_cost(width: list[dict], out: Path) -> list[Path]:
     vn = np.array([r["n"] for r in verified])
     variants = ("interp", "quarter", "min", "head")
     for i, inv in enumerate(variants):
-        b.plot(vn, [r[f"beta_min_{inv}"] for r in verified], label=f"measured, {inv}", **style(i, len(variants)))
+        b.plot(vn, [r[f"beta_min_{inv}"] for r in verified], label=f"measured, {inv}", **curve_style(i, len(variants)))
     b.plot(vn, np.log(2 * vn), color="black", linestyle=":", label="ln(2n) (head)")
     b.plot(vn, np.log(2.5 * vn), color="gray", linestyle="--", label="ln(5n/2) (interp)")
     b.set(xscale="log", xlabel="n", ylabel="smallest exact beta", title="CountAttend: attention logit scale")
@@ -59,7 +43,7 @@ def precision(rows: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / (2 * len(dtypes))
     for j, dt in enumerate(dtypes):
-        colour = plt.cm.viridis(0.9 * j / max(len(dtypes) - 1, 1))
+        colour = colors(len(dtypes))[j]
         for k, crit in enumerate(("model", "readout")):
             ys = [next((r[f"n_max_{crit}"] for r in rows if r["construction"] == nm and r["dtype"] == dt), 0)
                   for nm in names]
@@ -80,7 +64,7 @@ def coherence(rows: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for i, d in enumerate(ds):
         sel = sorted((r for r in grid if r["d"] == d), key=lambda r: r["m"])
-        st = style(i, len(ds))
+        st = curve_style(i, len(ds))
         x = [r["m_over_d"] for r in sel]
         ax.plot(x, [r["bound"] for r in sel], color=st["color"], linestyle=st["linestyle"], label=f"d={d}: bound")
         ax.plot(x, [r["optimised"] for r in sel], color=st["color"], marker=st["marker"], linestyle="none",
@@ -105,13 +89,13 @@ def interference(margin: list[dict], fits: list[dict], out: Path) -> list[Path]:
     for i, (d, m, kind) in enumerate(keys):
         sel = [r for r in margin if (r["d"], r["m"], r["embedding"]) == (d, m, kind)]
         a.plot([r["n"] for r in sel], [r["lipschitz_needed"] for r in sel], label=f"d={d} m={m} {kind}",
-               **style(i, len(keys)))
+               **curve_style(i, len(keys)))
     a.set(xscale="log", yscale="log", xlabel="n", ylabel="Lambda(n) = T / min ||sum g_t e_t||",
           title="Weight scale any readout of the uniform average needs")
     a.legend(fontsize=7)
     lip = [f for f in fits if f["quantity"] == "lipschitz_needed"]
     for i, f in enumerate(lip):
-        st = style(i, len(lip))
+        st = curve_style(i, len(lip))
         b.plot(f["predicted"], f["exponent"], marker=st["marker"], color=st["color"], linestyle="none",
                label=f["setting"])
     top = max([2.0] + [f["exponent"] for f in lip if np.isfinite(f["exponent"])])
@@ -128,7 +112,7 @@ def countattend_coherent(rows: list[dict], out: Path) -> list[Path]:
     keys = sorted({(r["d"], r["m"]) for r in rows})
     for i, (d, m) in enumerate(keys):
         sel = [r for r in rows if (r["d"], r["m"]) == (d, m)]
-        st = style(i, len(keys))
+        st = curve_style(i, len(keys))
         mu = sel[0]["mu_plus"]
         a.plot([r["n"] for r in sel], [r["beta_min"] for r in sel], label=f"d={d} m={m} (mu+={mu:.3f})", **st)
         b.plot([np.log(2 * r["n"]) for r in sel], [r["beta_min"] * (1 - max(mu, 0.0)) for r in sel], **st)

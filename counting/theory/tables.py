@@ -3,16 +3,14 @@ growth-exponent fits drawn from them and a CSV writer."""
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
 
 import numpy as np
 
+from counting.analysis.scaling import loglog_fit, semilog_fit
 from counting.config import TaskConfig
 from counting.theory import coherence as coh
 from counting.theory import cost, interference, positional, precision, sequences
-from counting.theory.fit import log_slope, loglog_slope
 from counting.theory.histogram import histogram_solution
 from counting.theory.registry import Spec, registry
 from counting.theory.settings import Settings
@@ -139,7 +137,7 @@ def fits_table(width: list[dict], margin: list[dict], coherent: list[dict]) -> l
     verified = [r for r in width if "beta_min_head" in r]
     vn = [r["n"] for r in verified]
     for inverse in ("interp", "head"):
-        slope, _ = log_slope(vn, [r[f"beta_min_{inverse}"] for r in verified])
+        slope, _ = semilog_fit(vn, [r[f"beta_min_{inverse}"] for r in verified])
         rows.append({"quantity": "count_attend_beta_min", "setting": inverse, "fit": "beta = s ln n + b",
                      "exponent": slope, "predicted": 1.0, "n_from": min(vn), "n_to": max(vn), "points": len(vn)})
         for part in ("mlp", "head"):
@@ -152,7 +150,7 @@ def fits_table(width: list[dict], margin: list[dict], coherent: list[dict]) -> l
     for (d, m) in sorted({(r["d"], r["m"]) for r in coherent}):
         sel = [r for r in coherent if (r["d"], r["m"]) == (d, m)]
         sn = [r["n"] for r in sel]
-        slope, _ = log_slope(sn, [r["beta_min"] for r in sel])
+        slope, _ = semilog_fit(sn, [r["beta_min"] for r in sel])
         rows.append({"quantity": "count_attend_beta_min_coherent", "setting": f"d={d} m={m}",
                      "fit": "beta = s ln n + b", "exponent": slope, "predicted": 1.0 / (1.0 - max(sel[0]["mu_plus"], 0.0)),
                      "n_from": min(sn), "n_to": max(sn), "points": len(sn)})
@@ -160,19 +158,6 @@ def fits_table(width: list[dict], margin: list[dict], coherent: list[dict]) -> l
 
 
 def _fit(quantity: str, setting: str, x, y, predicted: float) -> dict:
-    p, _ = loglog_slope(x, y)
+    p, _ = loglog_fit(x, y)
     return {"quantity": quantity, "setting": setting, "fit": "log-log", "exponent": p, "predicted": predicted,
             "n_from": min(x), "n_to": max(x), "points": len(x)}
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """All keys of all rows as columns (in first-seen order); floats to 6 significant digits."""
-    keys: list[str] = []
-    for row in rows:
-        keys += [k for k in row if k not in keys]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
