@@ -47,7 +47,12 @@ CALIBRATION = [
 ]
 
 
-@pytest.mark.parametrize("name,t,build,expected", CALIBRATION, ids=[c[0] for c in CALIBRATION])
+# The fast tier keeps one untrained model (the others, and the two-layer MFE, run in the full tier).
+SLOW = {"untrained qc d>m", "untrained histogram", "untrained mfe", "mfe two layers"}
+
+
+@pytest.mark.parametrize("name,t,build,expected", [
+    pytest.param(*c, id=c[0], marks=[pytest.mark.slow] if c[0] in SLOW else []) for c in CALIBRATION])
 def test_calibration_labels_each_model_as_built(name, t, build, expected):
     row = diagnose(t, build(t))
     assert row["mechanism"] == expected, {k: row[k] for k in ("probe_accuracy", "att_bos", "other_lift", "match_lift",
@@ -127,6 +132,7 @@ def test_no_saved_models_is_one_clear_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_broken_folders_are_one_line_each_and_the_rest_is_inspected(tmp_path):
     good = save_untrained(tmp_path, 4, 0)
     gone = save_untrained(tmp_path, 4, 1)

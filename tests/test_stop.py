@@ -78,6 +78,7 @@ def test_a_member_that_stops_early_is_bit_identical_to_the_same_model_trained_to
             np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_cohort_whose_members_all_stop_finishes_early(monkeypatch):
     """The program runs no train chunk after the last member has stopped."""
     import counting.cohort as cohort
@@ -110,6 +111,7 @@ def test_the_record_says_why_and_when_the_model_stopped(tmp_path):
         assert record["layout"]["members"] == 2 and record["fingerprint"]
 
 
+@pytest.mark.slow
 def test_one_member_diverging_leaves_the_others_training():
     base = dataclasses.replace(BASE, model=dataclasses.replace(BASE.model, norm="none"),
                                train=dataclasses.replace(BASE.train, warmup=0, clip=1e30, steps=100))
