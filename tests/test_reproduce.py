@@ -33,3 +33,28 @@ def test_a_committed_reference_cohort_reproduces_exactly(tmp_path):
         ref = committed[row["hash"]]
         for column in ("accuracy", "baseline_accuracy", "loss", "steps", "status"):
             assert str(row[column]) == ref[column], (row["m"], row["seed"], column)
+
+
+@pytest.mark.slow
+def test_figures_are_the_same_bytes_whatever_the_hash_seed(tmp_path):
+    """counting-plot redraws results/quick from its committed tables; two runs under different
+    PYTHONHASHSEED values (set iteration order) write byte-identical PNG and PDF files."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    source = COMMITTED.parent
+    outs = []
+    for seed in ("1", "2"):
+        root = tmp_path / seed / "quick"
+        root.mkdir(parents=True)
+        for name in ("table.csv", "counts.csv", "inspect.csv", "inspect_fit.csv"):
+            shutil.copy(source / name, root / name)
+        env = {**os.environ, "PYTHONHASHSEED": seed, "MPLBACKEND": "Agg"}
+        run = subprocess.run([sys.executable, "-m", "counting.cli.plot", "quick", "--results-dir", str(tmp_path / seed)],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+        outs.append({p.name: p.read_bytes() for p in sorted((root / "figures").iterdir())})
+    assert len(outs[0]) >= 8 and outs[0].keys() == outs[1].keys()
+    assert [name for name in outs[0] if outs[0][name] != outs[1][name]] == []

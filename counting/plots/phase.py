@@ -113,7 +113,7 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
         if not thr:
             continue
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
-        methods = sorted({r["method"] for r in thr}, key=lambda s: s != "interpolated")
+        methods = sorted({r["method"] for r in thr}, key=lambda s: (s != "interpolated", s))
         for i, method in enumerate(methods):
             rs = [r for r in thr if r["method"] == method]
             st = curve_style(i, max(len(methods), 2))
