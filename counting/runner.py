@@ -123,11 +123,15 @@ class SweepReport:
 
 def copy_from_elsewhere(cfg: RunConfig, folder: Path, fingerprint: str | None) -> bool:
     """Copies a usable finished record of the same model from another experiment (its
-    record.json last, naming this experiment and where it came from)."""
+    record.json last, naming this experiment and where it came from). What the folder held
+    before (a stale, failed or corrupt record) is removed first, its lock excepted."""
     for store in Store(cfg.results_dir, cfg.experiment).others():
         source = store.run(cfg.hash())
         if source.is_dir() and problem(source, fingerprint) is None:
             record = json.loads((source / RECORD).read_text())
+            for old in (folder.iterdir() if folder.is_dir() else ()):
+                if old.name != LOCK:
+                    shutil.rmtree(old) if old.is_dir() else old.unlink()
             shutil.copytree(source, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK, RECORD, ".*.tmp"))
             record["config"]["experiment"] = cfg.experiment
             record["copied_from"] = store.experiment
@@ -148,8 +152,8 @@ def triage(cfgs: Sequence[RunConfig], rerun: str, report: SweepReport) -> list[R
         why = "all" if rerun == "all" else problem(folder, fingerprint)
         if why is None:
             report.skipped.append(folder)
-        elif why == "no record" and copy_from_elsewhere(cfg, folder, fingerprint):
-            report.copied.append(folder)
+        elif why != "all" and copy_from_elsewhere(cfg, folder, fingerprint):
+            report.copied.append(folder)  # the same model, finished by this code elsewhere
         else:
             if why not in ("no record", "all"):
                 report.retrained[why] = report.retrained.get(why, 0) + 1

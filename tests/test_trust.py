@@ -91,6 +91,25 @@ def test_a_model_finished_under_another_experiment_is_copied_not_retrained(tmp_p
     assert problem(folder_of(cfgs_in(tmp_path, "b")[0])) is None
 
 
+@pytest.mark.slow
+def test_a_stale_record_is_replaced_by_a_current_copy_of_the_same_model(tmp_path, capsys):
+    """Code changed: experiment a was retrained; b's stale records of the same models become
+    copies of a's (the same numbers in both tables), not a second training."""
+    execute_many(cfgs_in(tmp_path, "b"), show_progress=False)
+    stale = folder_of(cfgs_in(tmp_path, "b")[0])
+    record = json.loads((stale / RECORD).read_text())
+    (stale / RECORD).write_text(json.dumps({**record, "fingerprint": "0000000000000000"}))
+    (stale / "ood.json").write_text("{}")  # left by the old code: must not survive the copy
+    first = execute_many(cfgs_in(tmp_path, "a"), show_progress=False)  # seed 1 is copied from b
+    assert len(first.trained) == 1 and len(first.copied) == 1
+    again = execute_many(cfgs_in(tmp_path, "b"), show_progress=False)
+    assert again.copied == [stale] and not again.trained and len(again.skipped) == 1
+    assert "retraining" not in capsys.readouterr().err
+    assert read_record(stale)["copied_from"] == "a" and problem(stale, read_record(stale)["fingerprint"]) is None
+    assert not (stale / "ood.json").exists()
+    assert read_record(stale)["metrics"] == read_record(folder_of(cfgs_in(tmp_path, "a")[0]))["metrics"]
+
+
 @pytest.mark.parametrize("override, field", [
     ("cohort.m=4", "cohort.m: expected a list"),
     ("cohort.seed=abc", "cohort.seed: expected a list"),
