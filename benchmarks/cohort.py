@@ -1,14 +1,17 @@
 """Cohort benchmark: model-steps per second of one cohort program against per-run loops.
 
     python benchmarks/cohort.py --out benchmarks/cohort.json
-    python benchmarks/cohort.py --configs qc-16 qc-64 qc-16-x64 --out gpu.json   # on a GPU
+    python benchmarks/cohort.py --configs qc-16 qc-64 qc-16-x64 qc-16-x256 --out gpu.json   # on a GPU
+    python benchmarks/cohort.py --configs tiny --repeats 1    # seconds: what tests/test_benchmarks.py runs
 
 On a GPU the JAX modes and the PyTorch loop all run on it (torch with CUDA installed); the
-GPU target is a cohort of 64 or more models (qc-16-x64) against the PyTorch per-run loop.
+GPU targets are cohorts of 64 and 256 models (qc-16-x64, qc-16-x256) against the PyTorch
+per-run loop. Exits with status 1 when any run of any mode fails (after the others ran).
 
 For each configuration (QC balanced, L = 1, H = 1, w = 4d, learned positions, pre-LN, AdamW,
 batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that mode alone):
-  single  the project's own per-run loop: `counting.train.train` once per model;
+  single  the project's own per-run loop: `counting.cohort.train_cohort` on a cohort of one,
+          model by model;
   cohort  `counting.cohort.train_cohort`: all models as one scanned XLA program;
   torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
           installed (`pip install torch`); skipped otherwise.
@@ -35,6 +38,8 @@ CONFIGS = {  # name: (d = n = m, models, steps per model)
     "qc-16": (16, 12, 600),
     "qc-64": (64, 8, 150),
     "qc-16-x64": (16, 64, 600),  # the GPU target's cohort of 64 models: --configs qc-16-x64
+    "qc-16-x256": (16, 256, 600),  # a cohort of 256 models (GPU)
+    "tiny": (4, 2, 20),  # a smoke test of every mode
 }
 DEFAULT = ["qc-16", "qc-64"]
 BATCH = 128
@@ -54,7 +59,7 @@ def run_config(d: int, steps: int):
 
     return RunConfig(
         task=TaskConfig(name="qc", m=d, n=d, sampler="balanced", eval_size=512),
-        model=ModelConfig(d=d, L=1, H=1, w=4 * d, pos="learned", norm="pre_ln", causal=False, softmax=True),
+        model=ModelConfig(d=d, L=1, H=1, w=4 * d, pos="learned", norm="pre_ln", causal=False, attention="softmax"),
         train=TrainConfig(steps=steps, batch=BATCH, eval_every=steps, warmup=10),
     )
 
@@ -64,22 +69,23 @@ def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
 
     import jax
 
-    from counting.devices import use_cpu_devices
+    from counting.devices import use_compilation_cache, use_cpu_devices
 
     use_cpu_devices()  # one XLA CPU device per core, as counting-train gets
+    use_compilation_cache()  # as the commands: compile_s is what a second run of the same shapes pays
 
-    from counting.cohort import expand, train_cohort
-    from counting.train import train
+    from counting.cohort import train_cohort
+    from counting.plan import expand
 
     cfg = run_config(d, steps)
     t0 = time.perf_counter()
     if mode == "cohort":
         results = train_cohort(expand(cfg, {"seed": list(range(models))}))
         train_s, compile_s = results[0].train_s, results[0].compile_s
-    else:
+    else:  # the per-run loop: a cohort of one, model by model
         train_s = compile_s = 0.0
         for seed in range(models):
-            r = train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed)))
+            (r,) = train_cohort([dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))])
             train_s, compile_s = train_s + r.train_s, compile_s + r.compile_s
     return {"train_s": train_s, "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
             "device": jax.devices()[0].device_kind}
@@ -137,7 +143,7 @@ def main() -> None:
         except ImportError:
             print("torch: skipped (torch is not installed)", file=sys.stderr)
             modes.remove("torch")
-    runs, rows = [], []
+    runs, rows, failed = [], [], []
     for name in args.configs:
         for repeat in range(args.repeats):
             for mode in modes:
@@ -145,6 +151,7 @@ def main() -> None:
                                       cwd=os.path.dirname(os.path.abspath(__file__)))
                 if proc.returncode:
                     print(f"{name} {mode} failed:\n{proc.stderr}", file=sys.stderr)
+                    failed.append(f"{name} {mode}")
                     continue
                 runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "repeat": repeat})
                 report(runs[-1])
@@ -170,6 +177,9 @@ def main() -> None:
         with open(args.out, "w") as f:
             json.dump(runs + rows, f, indent=2)
         print(f"\nwrote {args.out}")
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

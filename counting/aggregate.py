@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from counting import machine
+from counting.columns import identity_row
 from counting.config import RunConfig
 from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record, write_table
 
@@ -28,29 +30,55 @@ def count_rows(record: dict, row: dict) -> list[dict]:
             for c, (support, acc) in enumerate(zip(metrics.get("count_support", []), metrics.get("accuracy_per_count", [])))]
 
 
-def row_of(record: dict) -> dict:
-    cfg = RunConfig.from_dict(record["config"])
-    t, mo, tr = cfg.task, cfg.model, cfg.train
-    row = {
-        "task": t.name, "m": t.m, "n": t.n, "k": t.k_eff, "sampler": t.sampler, "bos": t.bos, "query": t.query,
-        "eval_size": t.eval_size, "eval_seed": t.eval_seed,
-        "d": mo.d, "L": mo.L, "H": mo.H, "w": mo.w, "pos": mo.pos, "causal": mo.causal, "norm": mo.norm,
-        "attention": mo.attention, "topk": mo.topk,
-        "seed": tr.seed, "lr": tr.lr, "train_steps": tr.steps, "batch": tr.batch, "warmup": tr.warmup,
-        "schedule": tr.schedule, "weight_decay": tr.weight_decay, "clip": tr.clip,
+def layout_label(layout: dict | None) -> str:
+    """'2 devices, 18 members, 9 per call': the program a record's arithmetic came from."""
+    if not layout:
+        return ""
+    text = f"{layout.get('devices', 1)} devices, {layout.get('members', 1)} members, {layout.get('members_per_call', 1)} per call"
+    segments = layout.get("segments")
+    if segments:
+        text += "; then " + ", ".join(f"{s['members']} from step {s['from_step']}" for s in segments[1:])
+    return text
+
+
+def read_families(folder: Path | None) -> dict | None:
+    """A run folder's families.json (counting.families), when it has one."""
+    if folder is None:
+        return None
+    try:
+        return json.loads((Path(folder) / "families.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def row_of(record: dict, folder: Path | None = None) -> dict:
+    """One table row: every identity field of the run (counting.columns), then what the
+    record says of its training, provenance and final held-out metrics (and, from its folder,
+    its worst-case family accuracies where they were evaluated)."""
+    cfg = RunConfig.from_record(record["config"])
+    row = identity_row(cfg)
+    row.update({
         "steps": record.get("steps"), "stop_reason": record.get("stop_reason", ""), "status": record["status"],
         "hash": record["hash"], "fingerprint": record.get("fingerprint", ""),
+        "arithmetic": machine.label(record.get("arithmetic")), "jaxlib": record.get("versions", {}).get("jaxlib", ""),
+        "layout": layout_label(record.get("layout")),
         "diverged_at": record.get("diverged_at"), "wall_s": record.get("wall_s"),
         "error": record.get("error", ""),
-    }
+    })
+    families = read_families(folder)
+    if families:  # the worst-case families (counting.families): exact counting is read from `worst`
+        row["worst"] = families["worst"]
+        row.update({f"family.{k}": v["accuracy"] for k, v in families["families"].items()})
+    if "halving" in record:  # trained under successive halving: its rung and whether its setting won them all
+        row.update({"rung": record["halving"].get("rung"), "promoted": record["halving"].get("promoted")})
     metrics = record.get("metrics", {})
     for name in METRICS:
         row[name] = metrics.get(name)
     return row
 
 
-def load_records(store: Store) -> list[dict]:
-    """Every run folder's record. A corrupt record.json (or a finished one whose params/ are
+def load_records(store: Store) -> list[tuple[Path, dict]]:
+    """(folder, record) of every run folder. A corrupt record.json (or a finished one whose params/ are
     gone) becomes a record with status "corrupt" and the problem as its error, built from the
     folder's config.json, so the table lists it like a failed run; a folder whose config is
     unreadable too is reported on stderr and left out."""
@@ -58,16 +86,16 @@ def load_records(store: Store) -> list[dict]:
     for folder in store.run_folders():
         why = problem(folder)
         if why not in ("corrupt record.json", "params/ missing"):
-            records.append(read_record(folder))
+            records.append((folder, read_record(folder)))
             continue
         try:
             config = json.loads((folder / CONFIG).read_text())
-            RunConfig.from_dict(config)
+            RunConfig.from_record(config)
         except (OSError, ValueError) as err:
             print(f"aggregate: {folder}: {why}, and its config.json is unreadable ({err}); left out", file=sys.stderr)
             continue
-        records.append({"hash": folder.name, "config": config, "status": "corrupt",
-                        "error": f"{why} (retrained by the next run of the sweep)"})
+        records.append((folder, {"hash": folder.name, "config": config, "status": "corrupt",
+                                 "error": f"{why} (retrained by the next run of the sweep)"}))
     return records
 
 
@@ -86,7 +114,7 @@ def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict
     if not store.has_runs():
         raise AggregateError(f"experiment: no runs under {store.root / RUNS} (train it first, or check --results-dir)")
     records = load_records(store)
-    pairs = sorted(((row_of(r), r) for r in records), key=lambda pr: sort_key(pr[0]))
+    pairs = sorted(((row_of(r, folder), r) for folder, r in records), key=lambda pr: sort_key(pr[0]))
     rows = [row for row, _ in pairs]
     path = store.path(TABLE)
     write_table(path, rows, LEAD)

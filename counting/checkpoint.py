@@ -7,11 +7,48 @@ restores the latest and continues on the same trajectory (the data keys are in t
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+
+
+@contextlib.contextmanager
+def quiet_orbax():
+    """Orbax writes from threads of its own: when a write fails (a full disk) they log and
+    print tracebacks of their own beside the exception the caller gets. Inside this block
+    their output is held back (absl's log, and the process's stderr), shown afterwards when
+    the block succeeded and dropped when it raised: the caller reports the failure once."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    held: list[bytes] = []
+    reader = threading.Thread(target=lambda: held.extend(iter(lambda: os.read(read_fd, 65536), b"")), daemon=True)
+    reader.start()
+    os.dup2(write_fd, 2)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_fd)
+        reader.join(timeout=5)
+        os.close(read_fd)
+        absl.setLevel(level)
+        if ok and held:
+            sys.stderr.write(b"".join(held).decode(errors="replace"))
 
 
 class CohortCheckpoint:
@@ -29,7 +66,7 @@ class CohortCheckpoint:
             return mngr.latest_step()
 
     def save(self, step: int, state, meta: dict) -> None:
-        with self._manager() as mngr:
+        with quiet_orbax(), self._manager() as mngr:
             mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
             mngr.wait_until_finished()
 

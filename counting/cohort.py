@@ -1,16 +1,13 @@
-"""The one training driver: a cohort of models that share array shapes, as one XLA program.
+"""The one training driver's host loop: a cohort of models trained as one XLA program.
 
-A single model is a cohort of one. Members may differ in the values that keep shapes (m, k,
-seed, lr, weight decay: see `counting.plan`). The embedding table is padded to the cohort's
-largest m (M); each member samples its own tokens below its own m with draws that do not
-depend on M (see `tasks.base`), so a member trains like the same model alone. The members'
-pure train chunk (`train.make_chunk`) runs side by side under `jax.vmap` (or in turns under
-`lax.map`: see `members_per_call`), the members split over the local devices (`shard_map`),
-`lax.scan` runs the steps between two evaluations. After each evaluation the host checks
-every member's stopping rule (`counting.stop`); a stopped member's state no longer changes,
-and the program ends when every member has stopped.
+A single model is a cohort of one. The numerics (initial state, the compiled chunk and
+evaluation programs) are `counting.program`; this module is the host's side: after each
+evaluation it books every member's metrics, checks its stopping rule (`counting.stop`),
+checkpoints, and ends when every member has stopped. Nothing here changes a number of a
+member: what decides its arithmetic (the program it ran in) is written in its `layout`.
 
-    compile_cohort  -> Program (initial state, compiled train chunks and evaluation)
+    prepare_cohort  -> Cohort (task, model graph, inputs) and the initial state
+    compile_program -> Program (compiled train chunks and evaluation, for N members)
     Members         -> the host's per-member bookkeeping (metrics, logs, stopping rules)
     train_cohort    -> the loop: chunk, evaluate, book, checkpoint
 """
@@ -25,40 +22,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from counting.checkpoint import CohortCheckpoint
 from counting.config import RunConfig
+from counting.halving import Halving
 from counting.metrics import param_norms, summarize
-from counting.optimizer import make_optimizer
-from counting.plan import (  # noqa: F401  (re-exported: the planning half of a cohort)
-    AXES, VARYING, bytes_per_model, check_axes, expand, group, memory_budget, shape_key, split_to_fit,
-)
+from counting.plan import shape_key
+from counting.program import cohort_mesh, compile_program, prepare_cohort, spread
 from counting.progress import Progress
 from counting.stop import StopRule
-from counting.tasks import NUM_SPECIAL, Task, make_task
-from counting.train import TrainResult, TrainState, build_model, chunk_lengths, make_chunk, make_eval
-from counting.xla import jit
-
-CPU_VMAP_MAX_D = 16  # on the CPU, members vmap up to this d and take turns above it
+from counting.tasks import NUM_SPECIAL
+from counting.train import chunk_lengths
 
 
-def init_cohort(cfgs: Sequence[RunConfig], task: Task, M: int):
-    """(graphdef, stacked TrainState, tx): each member initialised as it would be alone."""
-    shared = cfgs[0]
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: build_model(shared, task, jax.random.PRNGKey(0), M)))
-
-    def init_one(seed, lr, wd):
-        init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
-        _, params = nnx.split(build_model(shared, task, init_key, M), nnx.Param)
-        opt_state = make_optimizer(shared.train, lr, wd).init(params)
-        return TrainState(params, opt_state, data_key, jnp.zeros((), jnp.int32))
-
-    seeds = jnp.array([c.train.seed for c in cfgs], jnp.uint32)
-    lrs = jnp.array([c.train.lr for c in cfgs], jnp.float32)
-    wds = jnp.array([c.train.weight_decay for c in cfgs], jnp.float32)
-    state = jax.jit(jax.vmap(init_one))(seeds, lrs, wds)
-    return graphdef, state, make_optimizer(shared.train)  # update() reads lr, wd from the state
+@dataclasses.dataclass
+class TrainResult:
+    status: str  # "complete" | "diverged"
+    steps: int  # steps taken (up to and including the first non-finite loss if diverged)
+    metrics: dict  # final held-out metrics (the last finite evaluation if diverged)
+    params: dict  # final parameters as a plain nested dict (nnx.to_pure_dict)
+    compile_s: float
+    train_s: float
+    diverged_at: int | None = None
+    stop_reason: str = "budget"  # target | plateau | budget | diverged | pruned (counting.stop)
+    layout: dict = dataclasses.field(default_factory=dict)  # the program(s) that produced its arithmetic
+    halving: dict | None = None  # under a successive-halving search: its rung and whether it was promoted
 
 
 def unpad(params, m: int):
@@ -70,109 +58,6 @@ def unpad(params, m: int):
 
 def member(tree, i: int):
     return jax.tree.map(lambda x: x[i], tree)
-
-
-# --- where the members run ----------------------------------------------------------------
-
-
-def cohort_mesh(N: int) -> Mesh | None:
-    """The local devices as one mesh axis "models" when the N members divide evenly over
-    them: on a CPU host with one XLA device per core the members then run on all cores in
-    parallel. None: everything stays on one device."""
-    devices = jax.local_devices()
-    if len(devices) < 2 or N % len(devices):
-        return None
-    return Mesh(np.array(devices), ("models",))
-
-
-def spread(tree, mesh: Mesh | None):
-    """Places the cohort axis (leading) over the mesh; without one the tree stays put."""
-    return tree if mesh is None else jax.device_put(tree, NamedSharding(mesh, PartitionSpec("models")))
-
-
-def members_per_call(d: int, local: int) -> int:
-    """How many of a device's `local` members train side by side (vmapped); the others take
-    turns (lax.map). On an accelerator: all. On the CPU (12 members, batch 128, n = m = d,
-    2 cores, members per call 6 against 1): vmapping pays for small models, whose steps are
-    mostly per-operation overhead (d = 4: about 1.3x), is even at d = 16, and costs from
-    d = 32 (about 0.8x at d = 32, 0.9x at d = 64: the batched weight-gradient products need
-    transposing copies), so there members take turns."""
-    return local if jax.default_backend() != "cpu" or d <= CPU_VMAP_MAX_D else 1
-
-
-def members_chunk(chunk: Callable, length: int, per_call: int, mesh: Mesh | None) -> Callable:
-    """(state, m_N, k_N, active_N) -> (state, losses_NxS): the members' train chunk. An
-    inactive member keeps its state (under lax.map its chunk is skipped; under vmap both
-    branches run and the old state is selected). On each device `per_call` members at a time
-    side by side (vmap), the groups in turn (lax.map); one program, split over the mesh. One
-    at a time (per_call = 1) a member runs the very program of a cohort of one (a vmap of
-    one), so it trains bit for bit like the same model alone."""
-
-    def skip(state, m, k):
-        return state, jnp.zeros((length,), jnp.float32)
-
-    def gated(state, m, k, active):
-        return jax.lax.cond(active, chunk, skip, state, m, k)
-
-    def local(state, m_N, k_N, active_N):
-        if per_call >= m_N.shape[0]:
-            return jax.vmap(gated)(state, m_N, k_N, active_N)
-        return jax.lax.map(lambda a: gated(*a), (state, m_N, k_N, active_N), batch_size=per_call)
-
-    if mesh is None:
-        return local
-    spec = PartitionSpec("models")
-    return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-
-
-# --- compile ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Program:
-    """One cohort compiled: its initial state, evaluation and train chunks (by length)."""
-
-    state: TrainState
-    mesh: Mesh | None
-    m_N: jax.Array
-    k_N: jax.Array
-    eval_N: object  # the members' held-out batches
-    evaluate: Callable  # (params, eval_N) -> stats
-    chunks: dict[int, Callable]  # length -> (state, m_N, k_N, active_N) -> (state, losses_NxS)
-    layout: dict  # devices, members per call, members: what produced the arithmetic
-    compile_s: float
-
-
-def compile_cohort(cfgs: list[RunConfig], per_call: int | None = None) -> Program:
-    shared, N = cfgs[0], len(cfgs)
-    task = make_task(shared.task)
-    M = max(c.task.m for c in cfgs)
-    m_N = jnp.array([c.task.m for c in cfgs], jnp.int32)
-    k_N = jnp.array([c.task.k_eff for c in cfgs], jnp.int32)
-    eval_key = jax.random.PRNGKey(shared.task.eval_seed)
-    eval_N = jax.jit(jax.vmap(lambda m, k: task.sample(eval_key, shared.task.eval_size, m, k)))(m_N, k_N)
-
-    t0 = time.perf_counter()
-    graphdef, state, tx = init_cohort(cfgs, task, M)
-    mesh = cohort_mesh(N)
-    active_N = jnp.ones((N,), bool)
-    state, m_N, k_N, eval_N, active_N = spread((state, m_N, k_N, eval_N, active_N), mesh)
-    evaluate = jit(jax.vmap(make_eval(task, graphdef))).lower(state.params, eval_N).compile()
-    local = N if mesh is None else N // mesh.size
-    per_call = members_per_call(shared.model.d, local) if per_call is None else per_call
-    chunks = {
-        length: jit(members_chunk(make_chunk(task, graphdef, tx, shared.train.batch, length), length, per_call, mesh),
-                    donate_argnums=0)
-        .lower(state, m_N, k_N, active_N)
-        .compile()
-        for length in set(chunk_lengths(shared.train.total_steps, shared.train.eval_every))
-    }
-    layout = {"backend": jax.default_backend(), "devices": 1 if mesh is None else mesh.size,
-              "members": N, "members_per_call": min(per_call, local)}
-    return Program(state, mesh, m_N, k_N, eval_N, evaluate, chunks, layout, time.perf_counter() - t0)
-
-
-# --- the host's bookkeeping ---------------------------------------------------------------
 
 
 class Members:
@@ -213,12 +98,19 @@ class Members:
     def meta(self, done: int) -> dict:
         return {"done": done, "last": self.last, "rules": [r.state() for r in self.rules]}
 
+    def pruned(self, members: list[int], step: int, rung: int) -> None:
+        """Logs the stop of members a halving rung pruned."""
+        for i in members:
+            self.logs[i]({"step": step, "stop_reason": "pruned", "rung": rung})
+
     def load(self, meta: dict) -> int:
         self.last = meta["last"]
         self.rules = [StopRule.from_state(c.train.stop, s) for c, s in zip(self.cfgs, meta["rules"])]
         return meta["done"]
 
-    def results(self, params_host, done: int, compile_s: float, train_s: float, layout: dict) -> list[TrainResult]:
+    def results(self, params_host, done: int, compile_s: float, train_s: float,
+                layout_of: Callable[[int, int | None], dict], halving: Halving | None = None) -> list[TrainResult]:
+        """One TrainResult per member; `layout_of(i, stopped_at)` is member i's layout."""
         out = []
         for i, (cfg, rule) in enumerate(zip(self.cfgs, self.rules)):
             if rule.active:
@@ -228,11 +120,104 @@ class Members:
             out.append(TrainResult(
                 "diverged" if diverged else "complete", rule.stopped_at,
                 {**self.last[i], "param_norms": param_norms(params)}, params, compile_s, train_s,
-                rule.stopped_at - 1 if diverged else None, rule.reason, layout))
+                rule.stopped_at - 1 if diverged else None, rule.reason, layout_of(i, rule.stopped_at),
+                None if halving is None else halving.record(i)))
         return out
 
 
-# --- the loop -----------------------------------------------------------------------------
+def bucket(active: int, devices: int) -> int:
+    """The program size for `active` members after compaction: the smallest power of two that
+    holds them while that is below the number of devices, else the smallest devices * 2^j, so
+    that members still divide over the devices and few sizes are ever compiled."""
+    size = _pow2(active)
+    return size if size < devices else devices * _pow2(-(-active // devices))
+
+
+def _pow2(x: int) -> int:
+    p = 1
+    while p < x:
+        p *= 2
+    return p
+
+
+def writable(tree):
+    """A host copy of a tree of arrays whose leaves can be written in place."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), jax.device_get(tree))
+
+
+class Packing:
+    """Which members the program runs now (`rows`: a member index per program row; a pad row
+    repeats a stopped member, which stays inactive), the programs compiled so far by size, and
+    every member's latest state on the host (`full`), where members that left keep theirs.
+    `segments` says which program each stretch of steps ran in: what decides a member's
+    arithmetic after compaction (written in its layout)."""
+
+    def __init__(self, cohort, state, per_call: int | None, compact: bool):
+        self.cohort, self.per_call, self.compact = cohort, per_call, compact
+        self.N = len(cohort.cfgs)
+        self.full = writable(state)
+        self.programs: dict[int, tuple] = {}
+        self.compile_s = 0.0
+        self.segments: list[dict] = []
+        self.rows = list(range(self.N))
+
+    def place(self, rows: list[int], step: int, record: bool = True):
+        """(state, program, inputs, mesh) for the members at `rows`, from the host's latest
+        states; `record`: a new segment starts at `step` (not when resuming inside one)."""
+        self.rows = rows
+        mesh = cohort_mesh(len(rows))
+        state = spread(jax.tree.map(lambda x: np.asarray(x)[np.asarray(rows)], self.full), mesh)
+        inputs = self.cohort.inputs(rows, mesh)
+        if len(rows) not in self.programs:
+            program = compile_program(self.cohort, state, inputs, mesh, self.per_call)
+            self.compile_s += program.compile_s
+            self.programs[len(rows)] = (program, mesh)
+        program, mesh = self.programs[len(rows)]
+        if record:
+            self.segments.append({"from_step": step, **program.layout})
+        return state, program, inputs, mesh
+
+    def keep(self, state) -> None:
+        """Copies the program's states back into `full` (pad rows skipped)."""
+        host = jax.device_get(state)
+        seen = set()
+        for r, i in enumerate(self.rows):
+            if i in seen:
+                continue
+            seen.add(i)
+            for leaf_full, leaf in zip(jax.tree.leaves(self.full), jax.tree.leaves(host)):
+                leaf_full[i] = leaf[r]
+
+    def wanted(self, active_N: np.ndarray, devices: int) -> list[int] | None:
+        """The rows of a smaller program when compaction pays (something runs vmapped and
+        fewer rows would hold the active members), else None."""
+        active = [i for i in range(self.N) if active_N[i]]
+        program = self.programs[len(self.rows)][0]
+        if not self.compact or not active or program.layout["members_per_call"] < 2:
+            return None
+        size = bucket(len(active), devices)
+        if size >= len(self.rows):
+            return None
+        pad = next(i for i in range(self.N) if not active_N[i])
+        return active + [pad] * (size - len(active))
+
+    def scatter(self, tree_R, fill=0):
+        """A per-row tree (losses, stats, parameters) as a per-member one (members not in the
+        program get `fill`: they are inactive, and nothing reads them)."""
+        def one(x_R):
+            x_R = np.asarray(x_R)
+            out = np.full((self.N,) + x_R.shape[1:], fill, x_R.dtype)
+            for r, i in reversed(list(enumerate(self.rows))):  # a member's own row wins over its pads
+                out[i] = x_R[r]
+            return out
+        return jax.tree.map(one, tree_R)
+
+    def layout_of(self, i: int, stopped_at: int | None) -> dict:
+        """The program(s) member i ran in: the first one's layout and, after a compaction, every
+        segment it trained in."""
+        first = {k: v for k, v in self.segments[0].items() if k != "from_step"}
+        mine = [seg for seg in self.segments if stopped_at is None or seg["from_step"] < stopped_at]
+        return first if len(mine) <= 1 else {**first, "segments": mine}
 
 
 def train_cohort(
@@ -241,45 +226,82 @@ def train_cohort(
     progress: Progress | None = None,
     checkpoint: CohortCheckpoint | None = None,
     per_call: int | None = None,
+    compact: bool = True,
 ) -> list[TrainResult]:
     """Trains members that share a shape key as one program; one TrainResult per member,
     with parameters in the member's own (unpadded) shapes. With a checkpoint, the loop saves
     at every evaluation and starts from the latest one if there is one. `per_call`: members
-    vmapped together on a device (default: `members_per_call`)."""
+    vmapped together on a device (default: `program.members_per_call`). `compact`: when
+    members have stopped, the others continue in a smaller program (sizes `bucket`), so that
+    stopped members no longer cost compute under vmap; each record's layout says which
+    programs its member ran in."""
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
         raise ValueError("a cohort's members must share every value but m, k, seed, lr and weight_decay")
     shared, N = cfgs[0], len(cfgs)
-    program = compile_cohort(cfgs, per_call)
+    t0 = time.perf_counter()
+    cohort, state = prepare_cohort(cfgs)
+    pack = Packing(cohort, state, per_call, compact)
     book = Members(cfgs, logs if logs is not None else [lambda row: None] * N)
+    halving = Halving.of(cfgs)
     total = shared.train.total_steps
+    devices = len(jax.local_devices())
+    done, rows = 0, list(range(N))
+    restored = checkpoint.restore(pack.full) if checkpoint is not None else None
+    if restored is not None:  # every member's state, the program's rows and its segments so far
+        full, meta = restored
+        pack.full = writable(full)
+        done = book.load(meta)
+        rows, pack.segments = meta.get("rows", rows), meta.get("segments", [])
+        if halving is not None:
+            halving.load(meta["halving"])
+    state, program, inputs, mesh = pack.place(rows, done, record=restored is None or not pack.segments)
+    prepare_s = time.perf_counter() - t0 - pack.compile_s
+    first_compile_s = pack.compile_s
 
     t0 = time.perf_counter()
     if progress is not None:
         progress.start()
-    state = program.state
-    book.first(jax.device_get(program.evaluate(state.params, program.eval_N)))
-    done = 0
-    restored = checkpoint.restore(state) if checkpoint is not None else None
-    if restored is not None:
-        state, meta = restored
-        done = book.load(meta)
-        if progress is not None:
+        if restored is not None:
             progress.update(N * done)
+    if restored is None:
+        book.first(pack.scatter(jax.device_get(program.evaluate(state.params, inputs.eval_N))))
     for length in chunk_lengths(total - done, shared.train.eval_every):
         active_N = book.active_N
         if not active_N.any():
             break
-        state, losses_NxS = program.chunks[length](state, program.m_N, program.k_N, spread(jnp.asarray(active_N), program.mesh))
-        stats = program.evaluate(state.params, program.eval_N)  # dispatched before the host reads anything
-        losses_NxS, stats, params_host = jax.device_get((losses_NxS, stats, state.params))  # one transfer
-        book.take(done, length, losses_NxS, stats, params_host, time.perf_counter() - t0)
+        rows = pack.wanted(active_N, devices)
+        if rows is not None:  # compaction: the active members continue in a smaller program
+            pack.keep(state)
+            state, program, inputs, mesh = pack.place(rows, done)
+        active_R = spread(jnp.asarray(active_N[np.asarray(pack.rows)] & _first_rows(pack.rows)), mesh)
+        state, losses_RxS = program.chunks[length](state, inputs.m_N, inputs.k_N, active_R)
+        stats = program.evaluate(state.params, inputs.eval_N)  # dispatched before the host reads anything
+        losses_RxS, stats, params_host = jax.device_get((losses_RxS, stats, state.params))  # one transfer
+        book.take(done, length, pack.scatter(losses_RxS), pack.scatter(stats), pack.scatter(params_host),
+                  time.perf_counter() - t0)
         done += length
+        if halving is not None:  # a rung reached: the losing settings of each cell stop (pruned)
+            book.pruned(halving.after(done, book), done, halving.applied)
         if checkpoint is not None and done < total and book.active_N.any():
-            checkpoint.save(done, state, book.meta(done))
+            pack.keep(state)
+            extra = {"rows": pack.rows, "segments": pack.segments}
+            if halving is not None:
+                extra["halving"] = halving.state()
+            checkpoint.save(done, pack.full, {**book.meta(done), **extra})
         if progress is not None:
             progress.update(int(active_N.sum()) * length)
     if progress is not None:
         progress.finish()
-    train_s = time.perf_counter() - t0
-    return book.results(jax.device_get(state.params), done, program.compile_s, train_s, program.layout)
+    pack.keep(state)
+    train_s = time.perf_counter() - t0 - (pack.compile_s - first_compile_s)  # recompiles after compaction are compile time
+    return book.results(pack.full.params, done, prepare_s + pack.compile_s, train_s, pack.layout_of, halving)
+
+
+def _first_rows(rows: list[int]) -> np.ndarray:
+    """True at each member's first row (its pads, later rows of the same member, stay inactive)."""
+    seen, out = set(), []
+    for i in rows:
+        out.append(i not in seen)
+        seen.add(i)
+    return np.array(out)

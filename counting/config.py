@@ -1,9 +1,10 @@
-"""Typed, frozen run configuration and its validation.
+"""The typed, frozen configuration of a run, of a job (a cell of a sweep) and of its analysis.
 
-The raw Hydra config is turned into a `RunConfig` once, at the entry point
-(`RunConfig.from_dict`); nothing below reads the raw config. Every invalid value raises a
-`ConfigError` whose message is one line naming the field and the allowed values, before
-any compute starts.
+Every field is declared once, here, with its type, default, allowed values and bounds
+(`counting.spec.option`); values are checked when an object is built (`counting.spec.Checked`),
+whatever builds it. The raw Hydra config is turned into a `JobConfig` once, at the entry point
+(`JobConfig.from_dict`); nothing below reads the raw config. A stored record's config is read
+by `RunConfig.from_record`, which also upgrades fields written by earlier versions.
 """
 
 from __future__ import annotations
@@ -11,33 +12,43 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from counting.spec import Checked, ConfigError, coerce, option  # noqa: F401  (ConfigError, coerce: the suite's names)
 
 TASKS = ("qc", "mfe", "histogram")
-SAMPLERS = ("uniform", "balanced")
+SAMPLERS = ("uniform", "balanced", "partition")  # partition: Behrens et al.'s random-partition sequences
 QUERIES = ("last", "sep")
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
 ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the model.topk largest scores
 NORMS = ("none", "pre_ln")
+# model.arch: the model classes of counting.architectures: the paper's transformer, and the six
+# one-layer variants of Behrens, Biggio and Zdeborova (counting.behrens), named as they name them
+PEER_ARCHS = ("linear", "linear+softmax", "dot", "dot+softmax", "dotBOS", "dotBOS+softmax")
+ARCHS = ("transformer", *PEER_ARCHS)
 SCHEDULES = ("cosine", "constant")
-
-
-class ConfigError(ValueError):
-    """A user's mistake in a config value: one line, field name and allowed values."""
+RERUN = ("stale", "never", "all")
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskConfig:
-    name: str = "qc"
-    m: int = 16  # vocabulary size: number of distinct token types
-    n: int = 16  # context length: number of counted tokens
-    k: int | None = None  # distinct tokens allowed in one sequence; None means m
-    sampler: str = "balanced"
-    bos: bool = True
-    query: str = "last"  # QC only: "last" (query right after the tokens) or "sep" (separator, then query)
-    eval_size: int = 2048
-    eval_seed: int = 1_000_003  # the held-out set's own seed, never used for training
+class TaskConfig(Checked):
+    SECTION: ClassVar[str] = "task"
+
+    name: str = option("qc", choices=TASKS, help="the task: Query Count, Most Frequent Element, histogram")
+    m: int = option(16, ge=2, help="vocabulary size: number of distinct token types")
+    n: int = option(16, ge=1, help="context length: number of counted tokens")
+    k: int | None = option(None, help="distinct tokens allowed in one sequence; null means m")
+    sampler: str = option("balanced", choices=SAMPLERS,
+                         help="uniform: i.i.d. tokens; balanced: the answer drawn first; partition: counts from a random partition of n")
+    bos: bool = option(True, help="a BOS token in front of every sequence")
+    query: str = option("last", choices=QUERIES, help="QC only: the query right after the tokens, or after a separator")
+    eval_size: int = option(2048, ge=1, help="sequences in the held-out set")
+    eval_seed: int = option(1_000_003, help="the held-out set's own seed, never used for training")
+
+    def check(self) -> None:
+        if self.k is not None and not 2 <= self.k <= self.m:
+            raise ConfigError(f"task.k: must be in 2..task.m ({self.m}) or null (= m), got {self.k}")
 
     @property
     def k_eff(self) -> int:
@@ -45,20 +56,41 @@ class TaskConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    d: int = 32  # embedding dimension
-    L: int = 1  # layers
-    H: int = 1  # heads
-    w: int = 128  # MLP hidden width
-    pos: str = "learned"
-    causal: bool = False
-    norm: str = "pre_ln"
-    attention: str = "softmax"  # softmax | linear (raw scores averaged) | topk (softmax over the topk largest)
-    topk: int | None = None  # keys each query keeps when attention = topk; null otherwise
+class ModelConfig(Checked):
+    SECTION: ClassVar[str] = "model"
+
+    arch: str = option("transformer", choices=ARCHS, since="0.2",
+                       help="the model class: the paper's transformer, or a Behrens et al. variant (counting.behrens)")
+    d: int = option(32, ge=1, help="embedding (model) dimension")
+    L: int = option(1, ge=1, help="layers")
+    H: int = option(1, ge=1, help="attention heads")
+    w: int = option(128, ge=1, help="MLP hidden width")
+    pos: str = option("learned", choices=POSITIONS, help="positional scheme")
+    causal: bool = option(False, help="causal attention mask")
+    norm: str = option("pre_ln", choices=NORMS, help="pre-LayerNorm blocks and a final LayerNorm, or none")
+    attention: str = option("softmax", choices=ATTENTIONS,
+                            help="softmax; linear (raw scores averaged); topk (softmax over the model.topk largest)")
+    topk: int | None = option(None, ge=1, help="keys each query keeps when attention = topk; null otherwise")
+
+    def check(self) -> None:
+        if self.arch in PEER_ARCHS:
+            fixed = {"L": 1, "H": 1, "pos": "none", "causal": False, "norm": "none", "attention": "softmax", "topk": None}
+            for name, value in fixed.items():
+                if getattr(self, name) != value:
+                    raise ConfigError(f"model.{name}: the {self.arch} model of Behrens et al. has {name} = {value} "
+                                      f"(one layer and head, no positions, no norm; its softmax is in its name), "
+                                      f"got {getattr(self, name)}")
+        if self.d % self.H:
+            raise ConfigError(f"model.d: must be divisible by model.H ({self.H}), got {self.d}")
+        if (self.attention == "topk") != (self.topk is not None):
+            raise ConfigError(f"model.topk: an integer >= 1 with model.attention=topk, null otherwise; "
+                              f"got {self.topk} with {self.attention}")
+        if self.pos == "rope" and (self.d // self.H) % 2:
+            raise ConfigError(f"model.d: rope needs an even head dimension d/H, got {self.d}/{self.H}")
 
     @staticmethod
     def upgrade(raw: Mapping[str, Any]) -> dict[str, Any]:
-        """A raw model section written before the rename ({"softmax": bool}) in today's
+        """A stored model section written before the rename ({"softmax": bool}) in today's
         fields ({"attention": "softmax" | "linear"}); anything else unchanged."""
         raw = dict(raw)
         if "softmax" in raw and "attention" not in raw:
@@ -68,17 +100,19 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class StopConfig:
+class StopConfig(Checked):
     """When a model stops training before its step budget (checked at every evaluation, on
     the held-out set): `target` held-out accuracy reached, or no improvement of the held-out
     loss by more than `min_delta` for `patience` evaluations in a row (a plateau). `budget`
     caps the steps (null: train.steps) and sets the learning-rate schedule's horizon. With
     neither target nor patience set, a model trains for exactly its budget (fixed steps)."""
 
-    target: float | None = None  # held-out accuracy in (0, 1]
-    patience: int | None = None  # evaluations without improvement
-    min_delta: float = 0.0  # the held-out loss must fall by more than this to count
-    budget: int | None = None  # step cap; null = train.steps
+    SECTION: ClassVar[str] = "train.stop"
+
+    target: float | None = option(None, gt=0, le=1, help="stop at this held-out accuracy")
+    patience: int | None = option(None, ge=1, help="stop after this many evaluations without improvement")
+    min_delta: float = option(0.0, ge=0, help="the held-out loss must fall by more than this to count")
+    budget: int | None = option(None, ge=1, help="step cap; null = train.steps")
 
     @property
     def active(self) -> bool:
@@ -86,16 +120,21 @@ class StopConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 3000
-    batch: int = 128
-    lr: float = 3e-3
-    seed: int = 0
-    warmup: int = 100
-    schedule: str = "cosine"
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    eval_every: int = 500
+class TrainConfig(Checked):
+    SECTION: ClassVar[str] = "train"
+
+    steps: int = option(3000, ge=0, help="training steps (the budget unless train.stop.budget is set)")
+    batch: int = option(128, ge=1, help="sequences per step (fresh samples every step)")
+    lr: float = option(3e-3, gt=0, help="peak learning rate (AdamW)")
+    seed: int = option(0, help="initialisation and data stream")
+    warmup: int = option(100, ge=0, help="linear warmup steps")
+    schedule: str = option("cosine", choices=SCHEDULES, help="after warmup: cosine decay to 0.1, or constant")
+    weight_decay: float = option(0.01, ge=0, help="AdamW's decoupled weight decay")
+    clip: float | None = option(1.0, gt=0, help="global gradient-norm clip; null: none")
+    b1: float = option(0.9, ge=0, lt=1, since="0.2", help="Adam's first-moment decay")
+    b2: float = option(0.999, ge=0, lt=1, since="0.2", help="Adam's second-moment decay")
+    eps: float = option(1e-8, gt=0, since="0.2", help="Adam's epsilon")
+    eval_every: int = option(500, ge=1, help="steps between held-out evaluations")
     stop: StopConfig = StopConfig()
 
     @property
@@ -105,34 +144,76 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class RunConfig:
+class HalvingConfig(Checked):
+    """Successive halving over the optimiser (counting.halving): every setting of the declared
+    space (lr x weight_decay) trains with every seed inside one cohort; at each rung (a
+    fraction of the step budget) the settings of a cell (the same m, k and everything but the
+    searched values and the seed) are ranked by `metric` (mean over their seeds) and only the
+    best 1/eta continue; the others stop with stop_reason `pruned`. Part of every member's
+    identity when active: a pruned model is not the same model as one trained to the budget."""
+
+    SECTION: ClassVar[str] = "halving"
+
+    lr: tuple[float, ...] = option((), gt=0, help="learning rates searched (empty: train.lr)")
+    weight_decay: tuple[float, ...] = option((), ge=0, help="weight decays searched (empty: train.weight_decay)")
+    eta: int = option(3, ge=2, help="keep the best 1/eta of the settings at each rung")
+    rungs: tuple[float, ...] = option((1 / 9, 1 / 3), gt=0, lt=1, help="rungs as fractions of the step budget")
+    metric: str = option("loss", choices=("loss", "accuracy"),
+                         help="held-out loss (default: graded, not saturated at 1) or accuracy")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.lr or self.weight_decay)
+
+    def check(self) -> None:
+        if list(self.rungs) != sorted(set(self.rungs)):
+            raise ConfigError(f"halving.rungs: must be increasing fractions in (0, 1), got {list(self.rungs)}")
+
+    def settings(self, lr: float, weight_decay: float) -> list[tuple[float, float]]:
+        """Every (lr, weight_decay) of the space; a hyperparameter not searched keeps its value."""
+        return [(a, b) for a in (self.lr or (lr,)) for b in (self.weight_decay or (weight_decay,))]
+
+
+def _since_defaults(cls: type, values: dict) -> None:
+    """Drops, in place, the fields a later version added while they hold their default."""
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        default = dataclasses.asdict(f.default) if dataclasses.is_dataclass(f.default) else f.default
+        if f.metadata.get("since") and values[f.name] == default:
+            values.pop(f.name)
+        elif isinstance(values[f.name], dict) and dataclasses.is_dataclass(f.default):
+            _since_defaults(type(f.default), values[f.name])
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(Checked):
+    """One model: what defines it (task, model, train) and where its record is stored."""
+
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    experiment: str = "default"
-    results_dir: str = "results"
+    halving: HalvingConfig = option(HalvingConfig(), since="0.2", help="successive halving over the optimiser")
+    experiment: str = option("default", help="the results folder: <results_dir>/<experiment>/")
+    results_dir: str = option("out", help="where results folders go (the committed reference is results/)")
+
+    def check(self) -> None:
+        if not self.experiment or "/" in self.experiment:
+            raise ConfigError(f"experiment: must be a non-empty name without '/', got {self.experiment!r}")
+        arch = self.model.arch
+        if arch in PEER_ARCHS and self.task.bos != arch.startswith("dotBOS"):
+            raise ConfigError(f"task.bos: the {arch} model of Behrens et al. has {'a' if arch.startswith('dotBOS') else 'no'} "
+                              f"BOS token, so task.bos must be {str(arch.startswith('dotBOS')).lower()}; got "
+                              f"{str(self.task.bos).lower()}")
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
-        """Builds and validates a RunConfig from a plain (resolved) mapping."""
-        sections = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
-        kwargs: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key in sections:
-                if key == "model" and isinstance(value, Mapping):
-                    value = ModelConfig.upgrade(value)  # records written before model.attention
-                kwargs[key] = _build(sections[key], key, value)
-            elif key in ("experiment", "results_dir"):
-                kwargs[key] = coerce(key, value, str)
-            elif key in ("hydra", "cohort", "ood", "analysis", "rerun", "name"):
-                continue  # entry-point and post-processing concerns, not part of a run's identity
-            else:
-                raise ConfigError(f"{key}: unknown config key; allowed: task, model, train, experiment, results_dir")
-        if raw.get("name") is not None:  # the results folder's name, set on the command line
-            kwargs["experiment"] = coerce("name", raw["name"], str)
-        cfg = cls(**kwargs)
-        validate(cfg)
-        return cfg
+    def from_record(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        """The config stored in a record (record.json, config.json), upgraded from the fields
+        of earlier versions (model.softmax -> model.attention)."""
+        raw = dict(raw)
+        if isinstance(raw.get("model"), Mapping):
+            raw["model"] = ModelConfig.upgrade(raw["model"])
+        return cls.from_dict(raw)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,8 +223,9 @@ class RunConfig:
         set's size and seed included: they define the record's metrics), every model field,
         and the train fields that change the trained weights, with the budget resolved
         (train.steps, or train.stop.budget when set). Left out: where the record is stored
-        (`experiment`, `results_dir`) and the logging cadence `train.eval_every`, except when
-        a stop rule is set, since the rule is checked at every evaluation. A record trained
+        (`experiment`, `results_dir`), the logging cadence `train.eval_every` and the stop
+        rule unless a rule is set (it is checked at every evaluation), and fields added by a
+        later version while they hold their default (`option(since=...)`). A record trained
         under one experiment is therefore found by any other that asks for the same model."""
         d = self.to_dict()
         d.pop("results_dir")
@@ -156,6 +238,7 @@ class RunConfig:
         if self.train.stop.active:
             stop.pop("budget")
             train["stop"], train["eval_every"] = stop, eval_every
+        _since_defaults(RunConfig, d)
         return d
 
     def hash(self) -> str:
@@ -164,8 +247,48 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """A copy of cfg with dotted fields replaced ({"task.m": 8, "train.seed": 1}), checked."""
+    raw = cfg.to_dict()
+    for dotted, value in values.items():
+        *path, field = dotted.split(".")
+        node = raw
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if path[:1] not in (["task"], ["model"], ["train"], ["halving"]) or not isinstance(node, dict) or field not in node:
+            raise ConfigError(f"{dotted}: unknown field")
+        node[field] = value
+    return RunConfig.from_dict(raw)
+
+
+# --- what a job does around its runs ------------------------------------------------------
+
+
 @dataclasses.dataclass(frozen=True)
-class AnalysisConfig:
+class CohortConfig(Checked):
+    """The cohort axes of a job: every combination of their values is one member (model), and
+    members that share array shapes train together as one XLA program (counting.cohort). An
+    empty axis keeps the run's own value."""
+
+    SECTION: ClassVar[str] = "cohort"
+    AXES: ClassVar[dict[str, str]] = {"m": "task.m", "k": "task.k", "seed": "train.seed", "lr": "train.lr",
+                                      "weight_decay": "train.weight_decay"}  # axis -> the run field it sets
+
+    m: tuple[int, ...] = option((), ge=2, help="vocabulary sizes")
+    k: tuple[int, ...] = option((), ge=2, help="distinct tokens per sequence")
+    seed: tuple[int, ...] = option((), help="seeds")
+    lr: tuple[float, ...] = option((), gt=0, help="learning rates")
+    weight_decay: tuple[float, ...] = option((), ge=0, help="weight decays")
+    max_models: int | None = option(None, ge=1, help="at most this many members per program (null: as many as fit)")
+    compact: bool = option(True, help="members that stopped leave the program (a smaller one continues)")
+
+    def axes(self) -> dict[str, tuple]:
+        """The non-empty axes, in declaration order."""
+        return {name: getattr(self, name) for name in self.AXES if getattr(self, name)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig(Checked):
     """How a results table is turned into thresholds (counting-analyze, counting-plot).
 
     tau = 0.9 is the suite's default accuracy threshold: far above the trivial baseline of a
@@ -173,167 +296,103 @@ class AnalysisConfig:
     seed noise. The paper publishes no threshold.
     """
 
-    tau: float = 0.9  # m_thr(d): the largest m whose accuracy stays >= tau
-    ci: float = 0.95  # coverage of every bootstrap interval
-    boot: int = 1000  # bootstrap replicates (seeds resampled within each cell)
-    seed: int = 0  # the bootstrap's random seed
-    budgets: tuple[int, ...] = ()  # budget study: m_thr read at these step counts (counting.analysis.budget)
-    mix_fingerprints: bool = False  # analyse rows trained by different code together (normally refused)
+    SECTION: ClassVar[str] = "analysis"
 
-    def __post_init__(self):
-        if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.budgets):
-            raise ConfigError(f"analysis.budgets: every value must be an integer >= 1, got {list(self.budgets)}")
-        if not 0.0 < self.tau < 1.0:
-            raise ConfigError(f"analysis.tau: must be in (0, 1), got {self.tau}")
-        if not 0.0 < self.ci < 1.0:
-            raise ConfigError(f"analysis.ci: must be in (0, 1), got {self.ci}")
-        if self.boot < 10:
-            raise ConfigError(f"analysis.boot: must be >= 10, got {self.boot}")
+    tau: float = option(0.9, gt=0, lt=1, help="m_thr(d): the largest m whose accuracy stays >= tau")
+    ci: float = option(0.95, gt=0, lt=1, help="coverage of every bootstrap interval")
+    boot: int = option(1000, ge=10, help="bootstrap replicates (seeds resampled within each cell)")
+    seed: int = option(0, help="the bootstrap's random seed")
+    budgets: tuple[int, ...] = option((), ge=1, help="budget study: m_thr read at these step counts")
+    exact: float = option(0.99, gt=0, le=1, help="a model counts exactly when its worst-family accuracy reaches this")
+    mix_fingerprints: bool = option(False, help="analyse rows trained by different code together (normally refused)")
 
 
 @dataclasses.dataclass(frozen=True)
-class OODConfig:
+class OODConfig(Checked):
     """The out-of-distribution grid evaluated after a sweep: lengths n' (at the training k)
     and distinct tokens per sequence k' (at the training n). Empty: no evaluation."""
 
-    n: tuple[int, ...] = ()
-    k: tuple[int, ...] = ()
+    SECTION: ClassVar[str] = "ood"
 
-    def __post_init__(self):
-        for name, lo in (("n", 1), ("k", 2)):
-            for v in getattr(self, name):
-                if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                    raise ConfigError(f"ood.{name}: every value must be an integer >= {lo}, got {v!r}")
+    n: tuple[int, ...] = option((), ge=1, help="evaluation lengths n'")
+    k: tuple[int, ...] = option((), ge=2, help="distinct tokens per sequence k'")
+
+
+@dataclasses.dataclass(frozen=True)
+class FamiliesConfig(Checked):
+    """The worst-case test families every finished model is evaluated on after a sweep
+    (counting.families): `size` sequences per family (0: none), built from `seed`."""
+
+    SECTION: ClassVar[str] = "families"
+
+    size: int = option(1024, ge=0, help="sequences per family (0: no family evaluation)")
+    seed: int = option(0, help="the families' own seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptiveConfig(Checked):
+    """The adaptive search for m_thr of a job (counting.search): train a coarse grid in log m,
+    bracket the first m whose statistic falls below tau, then refine inside the bracket in
+    rounds (each round one cohort of `per_round` new m values) until the bracket's ends are
+    within the factor 1 + `ratio` (or neighbouring integers), or m_thr is censored at the
+    grid's edge. Every cell it trains is an ordinary record of the experiment."""
+
+    SECTION: ClassVar[str] = "adaptive"
+
+    m: tuple[int, ...] = option((), ge=2, help="the coarse grid in m (empty: no adaptive search)")
+    ratio: float = option(0.1, gt=0, help="stop when the bracket's ends are within the factor 1 + ratio")
+    per_round: int = option(4, ge=1, help="new vocabulary sizes per refinement round (one cohort)")
+    rounds: int = option(6, ge=1, help="at most this many refinement rounds")
+    integer: bool = option(True, help="refine on integer m, down to neighbouring integers (m = d, d + 1, d + 2)")
+    statistic: str = option("best", choices=("best", "mean"),
+                            help="what must reach tau: the best model of a cell (capacity) or the mean over seeds")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.m)
+
+    def check(self) -> None:
+        if self.m and list(self.m) != sorted(set(self.m)):
+            raise ConfigError(f"adaptive.m: must be increasing vocabulary sizes, got {list(self.m)}")
+        if len(self.m) == 1:
+            raise ConfigError(f"adaptive.m: a grid needs at least two vocabulary sizes, got {list(self.m)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig(Checked):
+    """Everything one job of counting-train (one cell of a sweep) is asked to do: the run its
+    members derive from, the cohort axes, the rerun policy and what follows the sweep."""
+
+    run: RunConfig = RunConfig()
+    cohort: CohortConfig = CohortConfig()
+    ood: OODConfig = OODConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    adaptive: AdaptiveConfig = AdaptiveConfig()
+    families: FamiliesConfig = FamiliesConfig()
+    rerun: str = option("stale", choices=RERUN, help="a record from other code: stale = retrain it; never = keep; all = retrain all")
+    name: str | None = option(None, help="another results folder for this run (results_dir/<name>/), e.g. a variant")
+
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("task", "model", "train", "halving", "experiment", "results_dir")
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> "OODConfig":
-        raw = dict(raw or {})
-        unknown = set(raw) - {"n", "k"}
-        if unknown:
-            raise ConfigError(f"ood.{sorted(unknown)[0]}: unknown field; allowed: n, k")
-        values = {}
-        for name in ("n", "k"):
-            v = raw.get(name) or ()
-            if not isinstance(v, Sequence) or isinstance(v, str):
-                raise ConfigError(f"ood.{name}: expected a list of integers, got {v!r}")
-            values[name] = tuple(v)
-        return cls(**values)
+    def from_dict(cls, raw: Any) -> "JobConfig":
+        """From a composed counting-train config (Hydra's own `hydra` node is ignored)."""
+        if isinstance(raw, cls):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"config: expected a mapping of fields, got {raw!r}")
+        own = ("cohort", "ood", "analysis", "adaptive", "families", "rerun", "name")
+        allowed = cls.RUN_KEYS + own
+        for key in raw:
+            if key not in allowed and key != "hydra":
+                raise ConfigError(f"{key}: unknown config key; allowed: {', '.join(allowed)}")
+        run = {k: v for k, v in raw.items() if k in cls.RUN_KEYS}
+        if raw.get("name") is not None:  # the results folder's name, set on the command line
+            run["experiment"] = coerce("name", raw["name"], str)
+        kwargs = {k: v for k, v in raw.items() if k in own and v is not None}
+        return cls(run=RunConfig.from_dict(run), **kwargs)
 
-
-def analysis_from_dict(raw: Mapping[str, Any] | None) -> AnalysisConfig:
-    raw = dict(raw or {})
-    budgets = raw.pop("budgets", None) or ()
-    if not isinstance(budgets, Sequence) or isinstance(budgets, str):
-        raise ConfigError(f"analysis.budgets: expected a list of step counts, got {budgets!r}")
-    return dataclasses.replace(_build(AnalysisConfig, "analysis", raw), budgets=tuple(budgets))
-
-
-def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:
-    """A copy of cfg with dotted fields replaced ({"task.m": 8, "train.seed": 1}), validated."""
-    raw = cfg.to_dict()
-    for dotted, value in values.items():
-        section, _, field = dotted.partition(".")
-        if section not in ("task", "model", "train") or field not in raw[section]:
-            raise ConfigError(f"{dotted}: unknown field")
-        raw[section][field] = value
-    return RunConfig.from_dict(raw)
-
-
-def _build(cls: type, section: str, value: Any):
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{section}: expected a mapping of fields, got {value!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, v in value.items():
-        if key not in fields:
-            raise ConfigError(f"{section}.{key}: unknown field; allowed: {', '.join(fields)}")
-        default = fields[key].default
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), f"{section}.{key}", v)
-            continue
-        kind = type(default) if default is not None else _OPTIONAL[str(fields[key].type).split(" |")[0]]
-        kwargs[key] = v if (v is None and default is None) else coerce(f"{section}.{key}", v, kind)
-    return cls(**kwargs)
-
-
-_OPTIONAL = {"int": int, "float": float}  # the value type of a field declared `T | None = None`
-
-
-def coerce(field: str, value: Any, kind: type):
-    """value as a bool, int, float or str (`kind`), or a one-line ConfigError naming `field`;
-    "true"/"false" strings are booleans (command lines), integral floats are integers."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ConfigError(f"{field}: expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{field}: expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{field}: expected a number, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{field}: expected a string, got {value!r}")
-    return value
-
-
-def _choice(field: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{field}: unknown value {value!r}; allowed: {', '.join(allowed)}")
-
-
-def _at_least(field: str, value: float, lo: float, what: str = "") -> None:
-    if value < lo:
-        raise ConfigError(f"{field}: must be >= {lo}{what}, got {value}")
-
-
-def validate(cfg: RunConfig) -> None:
-    t, mo, tr = cfg.task, cfg.model, cfg.train
-    _choice("task.name", t.name, TASKS)
-    _choice("task.sampler", t.sampler, SAMPLERS)
-    _choice("task.query", t.query, QUERIES)
-    _at_least("task.m", t.m, 2)
-    _at_least("task.n", t.n, 1)
-    if t.k is not None and not 2 <= t.k <= t.m:
-        raise ConfigError(f"task.k: must be in 2..task.m ({t.m}) or null (= m), got {t.k}")
-    _at_least("task.eval_size", t.eval_size, 1)
-    for name in ("d", "L", "H", "w"):
-        _at_least(f"model.{name}", getattr(mo, name), 1)
-    if mo.d % mo.H:
-        raise ConfigError(f"model.d: must be divisible by model.H ({mo.H}), got {mo.d}")
-    _choice("model.pos", mo.pos, POSITIONS)
-    _choice("model.norm", mo.norm, NORMS)
-    _choice("model.attention", mo.attention, ATTENTIONS)
-    if (mo.attention == "topk") != (mo.topk is not None):
-        raise ConfigError(f"model.topk: an integer >= 1 with model.attention=topk, null otherwise; "
-                          f"got {mo.topk} with {mo.attention}")
-    if mo.topk is not None:
-        _at_least("model.topk", mo.topk, 1)
-    if mo.pos == "rope" and (mo.d // mo.H) % 2:
-        raise ConfigError(f"model.d: rope needs an even head dimension d/H, got {mo.d}/{mo.H}")
-    _at_least("train.steps", tr.steps, 0)
-    _at_least("train.batch", tr.batch, 1)
-    if not tr.lr > 0:
-        raise ConfigError(f"train.lr: must be > 0, got {tr.lr}")
-    _at_least("train.warmup", tr.warmup, 0)
-    _choice("train.schedule", tr.schedule, SCHEDULES)
-    _at_least("train.weight_decay", tr.weight_decay, 0.0)
-    if not tr.clip > 0:
-        raise ConfigError(f"train.clip: must be > 0, got {tr.clip}")
-    _at_least("train.eval_every", tr.eval_every, 1)
-    st = tr.stop
-    if st.target is not None and not 0.0 < st.target <= 1.0:
-        raise ConfigError(f"train.stop.target: must be in (0, 1] or null, got {st.target}")
-    if st.patience is not None:
-        _at_least("train.stop.patience", st.patience, 1, " or null")
-    _at_least("train.stop.min_delta", st.min_delta, 0.0)
-    if st.budget is not None:
-        _at_least("train.stop.budget", st.budget, 1, " or null")
-    if not cfg.experiment or "/" in cfg.experiment:
-        raise ConfigError(f"experiment: must be a non-empty name without '/', got {cfg.experiment!r}")
+    def check(self) -> None:
+        if self.adaptive.active and self.cohort.m:
+            raise ConfigError(f"cohort.m: the adaptive search chooses m (adaptive.m = {list(self.adaptive.m)}); "
+                              "give one of them")

@@ -1,6 +1,7 @@
-"""How many XLA devices the CPU backend has: one per core by default, so that the members of
-a cohort train on all cores in parallel (see counting.cohort.spread). A single model uses one
-device, whose large matrix products still use every core.
+"""How JAX is set up for the suite's commands: how many XLA devices the CPU backend has (one
+per core by default, so that the members of a cohort train on all cores in parallel: see
+counting.program.spread; a single model uses one device, whose large matrix products still
+use every core), and JAX's persistent compilation cache (`use_compilation_cache`).
 
 Importing `counting` changes nothing. Every `counting-*` command, the benchmark and the tests
 call `use_cpu_devices()` first; a library user (a script, a notebook) calls it right after
@@ -18,6 +19,7 @@ import re
 import warnings
 
 ENV = "COUNTING_CPU_DEVICES"
+CACHE_ENV = "COUNTING_JAX_CACHE"  # a folder for compiled programs, or "off"
 _FLAG = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
 
 
@@ -65,3 +67,42 @@ def use_cpu_devices(n: int | None = None) -> int:
                           f"to get {n}", stacklevel=2)
         return have
     return n
+
+
+def compilation_cache_dir() -> str | None:
+    """Where compiled programs are kept between processes: $COUNTING_JAX_CACHE ("off": nowhere),
+    else ~/.cache/counting/jax/<machine kind and jaxlib>. Keyed by the kind of machine, because
+    a CPU program is compiled for its instruction set and a home folder may be shared by
+    machines of several kinds (a cluster)."""
+    import hashlib
+    from importlib import metadata
+    from pathlib import Path
+
+    from counting.machine import cpu_model, isa_level
+
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return value
+    try:
+        jaxlib = metadata.version("jaxlib")
+    except metadata.PackageNotFoundError:
+        jaxlib = "unknown"
+    key = hashlib.sha256(f"{cpu_model()}|{isa_level()}|{jaxlib}".encode()).hexdigest()[:12]
+    return str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "counting" / "jax" / key)
+
+
+def use_compilation_cache(path: str | None = None) -> str | None:
+    """Turns on JAX's persistent compilation cache (default folder: `compilation_cache_dir`):
+    a program compiled once (a cohort's train chunk takes tens of seconds on a small CPU) is
+    loaded, not compiled, by the next process that needs it. It changes no number: the loaded
+    program is the compiled one. Returns the folder, or None when the cache is off."""
+    import jax
+
+    path = compilation_cache_dir() if path is None else path
+    if path is None:
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path

@@ -1,4 +1,5 @@
-"""Out-of-distribution evaluation of saved models: other lengths n' and more distinct tokens k'.
+"""Evaluation of saved models: out of distribution (other lengths n' and more distinct tokens
+k') and on the worst-case test families (counting.families: exact counting).
 
 A trained run is reloaded from its folder (config.json + Orbax params) and scored on the
 held-out set of the same task at a changed n or k (same sampler, eval_size and eval_seed, so
@@ -25,9 +26,11 @@ from flax import nnx
 
 from counting.aggregate import LEAD, row_of
 from counting.store import write_table
-from counting.config import OODConfig, RunConfig, TaskConfig, validate
+from counting.config import OODConfig, RunConfig, TaskConfig
 from counting.metrics import count_stats, summarize
-from counting.record import FINISHED, atomic_write_json, load_params, read_record
+from counting.atomic import atomic_write_json
+from counting.record import load_params
+from counting.store import FINISHED, read_record
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.train import build_model
 from counting.xla import jit
@@ -128,7 +131,6 @@ class Evaluator:
         if cfg.model.pos == "learned" and point.n > cfg.task.n:
             return {**out, "status": "unsupported",
                     "error": f"model.pos=learned covers n <= {cfg.task.n}; n'={point.n} needs none, sinusoidal or rope"}
-        validate(dataclasses.replace(cfg, task=t_cfg))
         task = self.task(t_cfg)
         batch = self.batch(t_cfg)
         metrics = summarize(self.stats_fn(cfg, graphdef, task)(params, batch), t_cfg.eval_size)
@@ -173,9 +175,9 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
     vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
     evaluator = Evaluator(vocab)
     for i, (folder, record) in enumerate(records.items()):
-        base = row_of(record)
+        base = row_of(record, folder)
         try:
-            ood = evaluate_run(folder, RunConfig.from_dict(record["config"]), n_values, k_values, evaluator)
+            ood = evaluate_run(folder, RunConfig.from_record(record["config"]), n_values, k_values, evaluator)
         except Exception as err:  # one broken run does not stop the others
             log(f"ood {experiment}: {folder.name} failed: {type(err).__name__}: {err}")
             rows.append({**base, "eval_status": "failed", "error": f"{type(err).__name__}: {err}"})
@@ -190,4 +192,77 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
             log(f"ood {experiment}: {i + 1}/{len(records)} models evaluated")
     path = root / TABLE
     write_table(path, rows, LEAD + ["eval_n", "eval_k", "eval_status", "accuracy_seen_counts"])
+    return path, rows
+
+
+def family_batch(task: Task, content, size: int):
+    """A family's sequences framed and labelled by the task, padded to `size` rows (padding
+    masked out), so that every family of a model shape runs one compiled forward."""
+    from counting.tasks import Batch
+
+    x_BxN, q_B = content.x_BxN[:size], content.q_B[:size]
+    B = len(x_BxN)
+    pad = size - B
+    x_BxN = np.concatenate([x_BxN, np.repeat(x_BxN[:1], pad, axis=0)]) if pad else x_BxN
+    q_B = np.concatenate([q_B, np.repeat(q_B[:1], pad)]) if pad else q_B
+    batch = task.batch_of(jnp.asarray(x_BxN, jnp.int32), jnp.asarray(q_B, jnp.int32))
+    real_Bx1 = jnp.asarray(np.arange(size) < B)[:, None]
+    return Batch(batch.tokens_BxT, batch.labels_BxT, batch.mask_BxT & real_Bx1), B
+
+
+def evaluate_families(folder: Path, cfg: RunConfig, evaluator: Evaluator, size: int, seed: int) -> dict:
+    """The run's accuracy on every family (runs/<hash>/families.json; reused when it was
+    evaluated at the same size and seed)."""
+    from counting.families import FILE, family_content, worst_of
+
+    path = Path(folder) / FILE
+    try:
+        done = json.loads(path.read_text())
+        if (done.get("size"), done.get("seed")) == (size, seed):
+            return done
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    graphdef, params = evaluator.load(folder, cfg)
+    embed = np.asarray(nnx.to_pure_dict(params)["embed"]["embedding"])[NUM_SPECIAL: NUM_SPECIAL + cfg.task.m]
+    task = evaluator.task(cfg.task)
+    stats = evaluator.stats_fn(cfg, graphdef, task)
+    out = {}
+    for name, content in family_content(cfg.task, embed, size, seed).items():
+        batch, rows = family_batch(task, content, size)
+        m = summarize(stats(params, batch), rows)
+        out[name] = {"accuracy": m["accuracy"], "sequences": rows, "accuracy_per_count": m["accuracy_per_count"],
+                     "count_support": m["count_support"]}
+    done = {"hash": path.parent.name, "size": size, "seed": seed, "families": out,
+            "worst": worst_of({k: v["accuracy"] for k, v in out.items()})}
+    atomic_write_json(path, done)
+    return done
+
+
+def families_experiment(results_dir: str | Path, experiment: str, size: int, seed: int,
+                        log: Callable[[str], None] = print) -> tuple[Path, list[dict]]:
+    """Every finished run of the experiment on the families; writes <experiment>/families.csv
+    (one row per model and family). table.csv gets `worst` and `family.<name>` from the
+    runs' families.json at its next aggregation."""
+    from counting.families import TABLE as FAMILY_TABLE
+
+    root = Path(results_dir) / experiment
+    records = {p.parent: read_record(p.parent) for p in sorted((root / "runs").glob("*/record.json"))}
+    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
+    evaluator = Evaluator(vocab)
+    rows = []
+    for i, (folder, record) in enumerate(records.items()):
+        base = row_of(record, folder)
+        try:
+            done = evaluate_families(folder, RunConfig.from_record(record["config"]), evaluator, size, seed)
+        except Exception as err:  # one broken run does not stop the others
+            log(f"families {experiment}: {folder.name} failed: {type(err).__name__}: {err}")
+            continue
+        for name, f in done["families"].items():
+            rows.append({**base, "family": name, "accuracy": f["accuracy"], "sequences": f["sequences"],
+                         "worst": done["worst"]})
+        if (i + 1) % 20 == 0 or i + 1 == len(records):
+            log(f"families {experiment}: {i + 1}/{len(records)} models evaluated")
+    path = root / FAMILY_TABLE
+    write_table(path, rows, LEAD + ["family", "sequences", "worst"])
     return path, rows

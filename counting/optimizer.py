@@ -1,4 +1,5 @@
-"""AdamW with linear warmup, a cosine or constant schedule, and global-norm clipping.
+"""AdamW (betas b1, b2 and eps configurable; weight decay 0 is Adam) with linear warmup, a
+cosine or constant schedule, and global-norm clipping (train.clip; null: none).
 
 The learning rate and weight decay live in the optimiser state (`inject_hyperparams`), so a
 cohort can give each member its own values without changing the program; the schedule is a
@@ -26,11 +27,13 @@ def unit_schedule(cfg: TrainConfig) -> optax.Schedule:
 
 def make_optimizer(cfg: TrainConfig, lr=None, weight_decay=None) -> optax.GradientTransformation:
     """lr and weight_decay (default: the config's) may be traced: a cohort member's own."""
+    clip = [] if cfg.clip is None else [optax.clip_by_global_norm(cfg.clip)]
     return optax.chain(
-        optax.clip_by_global_norm(cfg.clip),
-        optax.inject_hyperparams(optax.adamw)(
+        *clip,
+        optax.inject_hyperparams(optax.adamw, static_args=("b1", "b2", "eps"))(
             learning_rate=cfg.lr if lr is None else lr,
             weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
+            b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
         ),
         optax.scale_by_schedule(unit_schedule(cfg)),
     )

@@ -17,43 +17,27 @@ import jax
 import numpy as np
 from flax import nnx
 
-from counting.config import ConfigError, RunConfig, with_values
+from counting.config import CohortConfig, ConfigError, RunConfig, with_values
 from counting.tasks import make_task
 from counting.train import build_model
 
 VARYING = (("task", "m"), ("task", "k"), ("train", "seed"), ("train", "lr"), ("train", "weight_decay"))
-AXES = {field: f"{section}.{field}" for section, field in VARYING}  # cohort axis -> config field
+AXES = CohortConfig.AXES  # cohort axis -> the run field it sets
 
 
-def check_axes(axes: Mapping[str, object]) -> dict[str, list]:
-    """The raw `cohort.*` axes as lists, or a ConfigError naming the axis: every axis is a
-    list of values (a scalar or a string is a mistake, e.g. cohort.m=4 for cohort.m=[4])."""
-    out = {}
-    for name, values in axes.items():
-        if name not in AXES:
-            raise ConfigError(f"cohort.{name}: not a shape-keeping axis; allowed: {', '.join(AXES)}")
-        if values is None:
-            values = []
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise ConfigError(f"cohort.{name}: expected a list like [{values}], got {values!r}")
-        out[name] = list(values)
-    return out
-
-
-def check_max_models(value) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"cohort.max_models: must be an integer >= 1 or null (as many as fit), got {value!r}")
-    return value
-
-
-def expand(cfg: RunConfig, axes: Mapping[str, Sequence]) -> list[RunConfig]:
-    """The product of the cohort axes ({"m": [8, 16], "seed": [0, 1]}) applied to cfg."""
-    axes = check_axes(axes)
-    names = [n for n, values in axes.items() if values]
-    return [with_values(cfg, {AXES[n]: v for n, v in zip(names, combo)})
-            for combo in itertools.product(*(axes[n] for n in names))]
+def expand(cfg: RunConfig, cohort: CohortConfig | Mapping[str, Sequence] = CohortConfig()) -> list[RunConfig]:
+    """The product of the cohort axes (CohortConfig(m=(8, 16), seed=(0, 1)), or the same as
+    a mapping) applied to cfg, then, under a halving search, every setting of its space: one
+    config per member."""
+    axes = CohortConfig.from_dict(cohort).axes()
+    for name in ("lr", "weight_decay"):
+        if name in axes and getattr(cfg.halving, name):
+            raise ConfigError(f"cohort.{name}: halving.{name} searches it already; give one of them")
+    members = [with_values(cfg, {AXES[n]: v for n, v in zip(axes, combo)}) for combo in itertools.product(*axes.values())]
+    if not cfg.halving.active:
+        return members
+    return [with_values(c, {"train.lr": lr, "train.weight_decay": wd})
+            for c in members for lr, wd in cfg.halving.settings(c.train.lr, c.train.weight_decay)]
 
 
 def shape_key(cfg: RunConfig) -> str:
@@ -72,13 +56,19 @@ def group(cfgs: Sequence[RunConfig]) -> list[list[RunConfig]]:
     return list(groups.values())
 
 
+def param_count(cfg: RunConfig, M: int | None = None) -> int:
+    """Parameters of one member whose embedding table holds M content tokens (default its m)."""
+    task = make_task(cfg.task)
+    abstract = nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M))
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+
+
 def bytes_per_model(cfg: RunConfig, M: int) -> int:
     """Rough device bytes one member needs: parameters with Adam state, gradients and
     updates, plus the activations of one step kept for the backward pass."""
     task = make_task(cfg.task)
     mo, B, T, C = cfg.model, cfg.train.batch, task.length, task.num_classes
-    abstract = nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M))
-    P = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    P = param_count(cfg, M)
     act = B * T * (mo.L * (10 * mo.d + 2 * mo.w + 3 * mo.H * T) + 3 * C)
     sampling = B * 4 * task.n * task.n  # pairwise comparisons over the n positions
     return 4 * (6 * P + 2 * act + 2 * sampling)
@@ -108,4 +98,44 @@ def split_to_fit(cfgs: list[RunConfig], max_models: int | None = None, budget: i
             f"(60% of the device memory); lower task.n ({c.task.n}), train.batch ({c.train.batch}) or model.d/w")
     fit = budget // per
     size = min(fit, max_models or fit, len(cfgs))
+    if cfgs[0].halving.active:
+        return _whole_races(cfgs, size)
     return [cfgs[i : i + size] for i in range(0, len(cfgs), size)]
+
+
+def _whole_races(cfgs: list[RunConfig], size: int) -> list[list[RunConfig]]:
+    """Chunks of at most `size` members that never split a halving race (its settings and
+    seeds rank against each other inside one program); ConfigError when one race is larger."""
+    from counting.halving import cell_key
+
+    races: dict[str, list[RunConfig]] = {}
+    for c in cfgs:
+        races.setdefault(cell_key(c), []).append(c)
+    chunks: list[list[RunConfig]] = [[]]
+    for race in races.values():
+        if len(race) > size:
+            raise ConfigError(f"cohort.max_models: a halving race has {len(race)} members (settings x seeds), more "
+                              f"than the {size} that fit one program; allow more or search fewer settings")
+        if len(chunks[-1]) + len(race) > size:
+            chunks.append([])
+        chunks[-1].extend(race)
+    return chunks
+
+
+FOLDER_OVERHEAD = 256 * 1024  # bytes: Orbax's metadata files, record.json, config.json, a checkpoint's extra files
+
+
+def disk_bytes(cfgs: Sequence[RunConfig]) -> int:
+    """Rough bytes a sweep writes: per model its float32 parameters, its metrics log (one line
+    per evaluation) and the folder's fixed files, plus the largest cohort checkpoint held at
+    once (parameters and Adam's two moments of every member)."""
+    per_shape: dict[str, list[RunConfig]] = {}
+    for c in cfgs:
+        per_shape.setdefault(shape_key(c), []).append(c)
+    total, largest = 0, 0
+    for members in per_shape.values():
+        P = param_count(members[0], max(c.task.m for c in members))
+        evals = members[0].train.total_steps // members[0].train.eval_every + 1
+        total += len(members) * (4 * P + 2048 * evals + FOLDER_OVERHEAD)
+        largest = max(largest, len(members) * 3 * 4 * P + FOLDER_OVERHEAD)
+    return total + largest

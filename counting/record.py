@@ -9,35 +9,13 @@ diverged, is an unfinished run that will be trained again. Parameters go through
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from counting.store import (  # noqa: F401  (the record's names live with the store)
-    CONFIG, FINISHED, METRICS, PARAMS, RECORD, is_finished, read_record,
-)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+from counting.atomic import atomic_write_text
+from counting.store import METRICS, PARAMS
 
 
 class MetricsLog:
@@ -66,10 +44,12 @@ def save_params(folder: Path, params: dict) -> None:
     """Final parameters (a plain nested dict) through Orbax, which writes atomically."""
     import orbax.checkpoint as ocp
 
+    from counting.checkpoint import quiet_orbax
+
     target = Path(folder).resolve() / PARAMS
     if target.exists():
         shutil.rmtree(target)
-    with ocp.StandardCheckpointer() as ckptr:
+    with quiet_orbax(), ocp.StandardCheckpointer() as ckptr:
         ckptr.save(target, params)
         ckptr.wait_until_finished()
 

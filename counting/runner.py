@@ -1,22 +1,26 @@
 """Configs to records: decide what needs training, train it as cohorts, write the folders.
 
-Every config is looked up in the results store first. A folder with a usable finished record
-from the same code is skipped; a record from other code is `stale` (retrained under the
-default `rerun=stale`, kept under `rerun=never`; `rerun=all` retrains everything); a corrupt
-record.json or a missing params/ folder is reported and retrained. A model finished under
-another experiment of the same results directory is copied instead of trained again.
+Every config is looked up in the results store. A folder with a usable finished record from
+the same code is skipped; a record from other code is `stale` (retrained under the default
+`rerun=stale`, kept under `rerun=never`; `rerun=all` retrains every record older than the
+sweep); a corrupt record.json or a missing params/ folder is reported and retrained. A model
+finished under another experiment of the same results directory is copied instead of trained.
 
-Each run folder is locked (`flock` on runs/<hash>/.lock) while its model trains, so two
-sweeps started at once never train the same model twice nor write one folder together; the
-operating system drops the lock of a killed process, so a stale lock is simply free again.
-A failure inside one cohort is written as status "failed" (with its traceback) into that
-cohort's own folders and reported at the end; every other cohort still runs.
+Decisions are taken under the lock. Each run folder has a lock (`flock` on runs/<hash>/.lock):
+a process first takes the locks of a chunk's members, then looks at each folder (`problem`),
+copies from elsewhere or trains; members whose lock another process holds are waited for and
+looked at again afterwards. Nothing is deleted or copied into a folder without its lock, and
+a copy holds the source folder's lock (shared) while it reads. The operating system drops
+the lock of a killed process, so a stale lock is simply free again. A failure inside one
+chunk is written as status "failed" (with its traceback) into that chunk's own folders and
+reported at the end; every other chunk still runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -28,13 +32,16 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.config import ConfigError, RunConfig
+from counting.atomic import atomic_write_json
+from counting.config import RunConfig
 from counting.fingerprint import code_fingerprint, suite_version
-from counting.record import CONFIG, MetricsLog, atomic_write_json, save_params, versions
-from counting.store import LOCK, RECORD, Store, problem
-from counting.train import TrainResult
+from counting.machine import arithmetic, versions
+from counting.record import MetricsLog, save_params
+from counting.store import CONFIG, LOCK, RECORD, Store, problem
 
-RERUN = ("stale", "never", "all")
+
+class DiskError(ValueError):
+    """Not enough room for the results: one line naming the folder and the free space."""
 
 
 def folder_of(cfg: RunConfig) -> Path:
@@ -47,11 +54,12 @@ def checkpoint_dir(shared: RunConfig, members: Sequence[RunConfig]) -> Path:
     return Store(shared.results_dir, shared.experiment).checkpoint(key)
 
 
-def provenance() -> dict:
-    return {"fingerprint": code_fingerprint(), "suite_version": suite_version(), "versions": versions()}
+def provenance(cfg: RunConfig) -> dict:
+    return {"fingerprint": code_fingerprint(cfg), "suite_version": suite_version(), "versions": versions(),
+            "arithmetic": arithmetic()}
 
 
-def write_result(folder: Path, cfg: RunConfig, result: TrainResult, wall_s: float) -> dict:
+def write_result(folder: Path, cfg: RunConfig, result, wall_s: float) -> dict:
     """Parameters first, then record.json: a record only ever describes saved parameters."""
     save_params(folder, result.params)
     record = {
@@ -68,8 +76,10 @@ def write_result(folder: Path, cfg: RunConfig, result: TrainResult, wall_s: floa
         "wall_s": wall_s,
         "cohort_size": result.layout.get("members", 1),
         "layout": result.layout,
-        **provenance(),
+        **provenance(cfg),
     }
+    if result.halving is not None:
+        record["halving"] = result.halving
     atomic_write_json(folder / RECORD, record)
     return record
 
@@ -78,23 +88,25 @@ def write_failure(folder: Path, cfg: RunConfig, err: BaseException) -> dict:
     record = {
         "hash": cfg.hash(), "config": cfg.to_dict(), "status": "failed",
         "error": f"{type(err).__name__}: {err}",
-        "traceback": "".join(traceback.format_exception(err)), **provenance(),
+        "traceback": "".join(traceback.format_exception(err)), **provenance(cfg),
     }
     atomic_write_json(folder / RECORD, record)
     return record
 
 
 @contextlib.contextmanager
-def locked(folders: Sequence[Path], wait: bool):
+def locked(folders: Sequence[Path], wait: bool, shared: bool = False):
     """Holds the lock of every folder, or (wait=False) of those free now; yields the set of
-    folders whose lock is held."""
+    folders whose lock is held. `shared`: a reader's lock (several may hold it at once, never
+    beside a writer's)."""
     held: dict[Path, int] = {}
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 os.close(fd)
                 continue
@@ -117,43 +129,69 @@ class SweepReport:
     def summary(self) -> str:
         lines = [f"{len(self.trained)} trained, {len(self.skipped)} already finished (not retrained), "
                  f"{len(self.copied)} copied from other experiments, {len(self.failed)} failed"]
-        lines += [f"  FAILED {folder}: {error}" for folder, error in self.failed]
+        by_error: dict[str, list[Path]] = {}
+        for folder, error in self.failed:
+            by_error.setdefault(error, []).append(folder)
+        for error, folders in by_error.items():
+            if len(folders) > 2:  # one line for many models that failed alike (a full disk)
+                lines.append(f"  FAILED {len(folders)} models under {folders[0].parent}: {error}")
+            else:
+                lines += [f"  FAILED {folder}: {error}" for folder in folders]
         return "\n".join(lines)
 
 
-def copy_from_elsewhere(cfg: RunConfig, folder: Path, fingerprint: str | None) -> bool:
+def copy_from_elsewhere(cfg: RunConfig, folder: Path) -> str | None:
     """Copies a usable finished record of the same model from another experiment (its
-    record.json last, naming this experiment and where it came from). What the folder held
-    before (a stale, failed or corrupt record) is removed first, its lock excepted."""
+    record.json last, naming this experiment and where it came from); returns the source
+    experiment, or None. The caller holds `folder`'s lock; the source's lock is taken shared
+    (a source another process is writing is passed over). What the folder held before (a
+    stale, failed or corrupt record) is removed first, its lock excepted."""
     for store in Store(cfg.results_dir, cfg.experiment).others():
         source = store.run(cfg.hash())
-        if source.is_dir() and problem(source, fingerprint) is None:
+        if not (source / RECORD).is_file():
+            continue
+        with locked([source], wait=False, shared=True) as held:
+            if source not in held or problem(source, code_fingerprint(cfg)) is not None:
+                continue
             record = json.loads((source / RECORD).read_text())
             for old in (folder.iterdir() if folder.is_dir() else ()):
                 if old.name != LOCK:
                     shutil.rmtree(old) if old.is_dir() else old.unlink()
             shutil.copytree(source, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK, RECORD, ".*.tmp"))
-            record["config"]["experiment"] = cfg.experiment
-            record["copied_from"] = store.experiment
-            atomic_write_json(folder / CONFIG, record["config"])
-            atomic_write_json(folder / RECORD, record)
-            return True
-    return False
+        record["config"]["experiment"] = cfg.experiment
+        record["copied_from"] = store.experiment
+        atomic_write_json(folder / CONFIG, record["config"])
+        atomic_write_json(folder / RECORD, record)
+        return store.experiment
+    return None
 
 
-def triage(cfgs: Sequence[RunConfig], rerun: str, report: SweepReport) -> list[RunConfig]:
-    """The configs that need training; the rest are recorded as skipped or copied."""
-    if rerun not in RERUN:
-        raise ConfigError(f"rerun: unknown value {rerun!r}; allowed: {', '.join(RERUN)}")
-    fingerprint = code_fingerprint() if rerun == "stale" else None
+def why_train(cfg: RunConfig, rerun: str, since: float) -> str | None:
+    """Why the model needs training (None: its folder is usable as it is). Under rerun=all a
+    record written after `since` (the sweep's start: by another process of the same sweep)
+    counts as usable."""
+    folder = folder_of(cfg)
+    why = problem(folder, code_fingerprint(cfg) if rerun == "stale" else None)
+    if rerun == "all" and (why is None or why == "stale"):
+        fresh = why is None and (folder / RECORD).stat().st_mtime >= since
+        return None if fresh else "all"
+    return why
+
+
+def decide(cfgs: Sequence[RunConfig], rerun: str, since: float, report: SweepReport,
+           force: set | None = None) -> list[RunConfig]:
+    """Under the lock of every cfg's folder: the configs to train; the others are recorded as
+    skipped (usable as they are) or copied (from another experiment). `force`: configs to
+    train whatever their folder holds (the rest of a halving race one of whose members needs
+    training: a race is decided among all its members)."""
     todo = []
-    for cfg in dict.fromkeys(cfgs):  # duplicates train once
+    for cfg in cfgs:
         folder = folder_of(cfg)
-        why = "all" if rerun == "all" else problem(folder, fingerprint)
+        why = "halving race" if force and cfg in force else why_train(cfg, rerun, since)
         if why is None:
             report.skipped.append(folder)
-        elif why != "all" and copy_from_elsewhere(cfg, folder, fingerprint):
-            report.copied.append(folder)  # the same model, finished by this code elsewhere
+        elif why not in ("all", "halving race") and copy_from_elsewhere(cfg, folder):
+            report.copied.append(folder)
         else:
             if why not in ("no record", "all"):
                 report.retrained[why] = report.retrained.get(why, 0) + 1
@@ -161,7 +199,47 @@ def triage(cfgs: Sequence[RunConfig], rerun: str, report: SweepReport) -> list[R
     return todo
 
 
-def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_progress: bool) -> None:
+def whole_races(cfgs: Sequence[RunConfig], todo: Sequence[RunConfig]) -> set[RunConfig]:
+    """The members of halving races that are partly done: they train again with the rest."""
+    from counting.halving import cell_key
+
+    open_races = {cell_key(c) for c in todo if c.halving.active}
+    return {c for c in cfgs if c.halving.active and cell_key(c) in open_races and c not in set(todo)}
+
+
+def check_disk(cfgs: Sequence[RunConfig], rerun: str = "stale") -> None:
+    """DiskError before any compute when the results folder's file system has less room than
+    the models that need training will write (`plan.disk_bytes`)."""
+    from counting.plan import disk_bytes
+
+    since = time.time()
+    cfgs = [c for c in dict.fromkeys(cfgs) if why_train(c, rerun, since) is not None]
+    if not cfgs:
+        return
+    root = Path(cfgs[0].results_dir)
+    probe = next((p for p in [root, *root.resolve().parents] if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    need = disk_bytes(cfgs)
+    if need > free:
+        raise DiskError(f"results_dir {root}: {free / 2**20:.1f} MiB free on its file system, the sweep writes "
+                        f"about {need / 2**20:.1f} MiB ({len(cfgs)} models); free some space or give another results_dir")
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether err (or what caused it) is a full disk or quota."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_progress: bool,
+                compact: bool = True) -> None:
     """Trains one chunk of a cohort into its folders (the caller holds their locks)."""
     from counting.checkpoint import CohortCheckpoint
     from counting.cohort import train_cohort
@@ -176,43 +254,57 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
     try:
         for cfg, folder in zip(chunk, folders):
             atomic_write_json(folder / CONFIG, cfg.to_dict())
-        results = train_cohort(chunk, [MetricsLog(f, resume_at) for f in folders], progress, checkpoint)
+        results = train_cohort(chunk, [MetricsLog(f, resume_at) for f in folders], progress, checkpoint,
+                               compact=compact)
         for cfg, folder, result in zip(chunk, folders, results):
             write_result(folder, cfg, result, time.perf_counter() - t0)
             report.trained.append(folder)
         checkpoint.clear()
-    except Exception as err:  # this cohort failed; the others still run
-        print(f"{label} failed: {type(err).__name__}: {err}", file=sys.stderr)
-        traceback.print_exc()
+    except Exception as err:  # this chunk failed; the others still run
+        full = is_disk_full(err)
+        error = f"no space left on device under {shared.results_dir}" if full else f"{type(err).__name__}: {err}"
+        print(f"{label} failed: {error}", file=sys.stderr)
+        if not full:
+            traceback.print_exc()
         for cfg, folder in zip(chunk, folders):
             if problem(folder) is not None:
-                write_failure(folder, cfg, err)
-                report.failed.append((folder, f"{type(err).__name__}: {err}"))
+                with contextlib.suppress(OSError):  # on a full disk even the failure may not fit
+                    write_failure(folder, cfg, err)
+                report.failed.append((folder, error))
 
 
 def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_progress: bool = True,
-                 rerun: str = "stale") -> SweepReport:
+                 rerun: str = "stale", compact: bool = True) -> SweepReport:
     """Trains every config that needs it, grouped into cohorts that share shapes and split to
-    fit the device memory. Models another process is training right now are waited for
-    and then taken as they are. Returns what was trained, skipped, copied and failed."""
+    fit the device memory. Models another process is training right now are waited for and
+    then looked at again. Returns what was trained, skipped, copied and failed. DiskError
+    (before any compute) when the results folder's file system has too little room."""
+    from counting.config import JobConfig
     from counting.plan import group, split_to_fit
 
+    JobConfig(rerun=rerun)  # the one check of the value (a one-line ConfigError naming rerun)
+    since = time.time()
     report = SweepReport()
-    todo = triage(cfgs, rerun, report)
-    for why, count in sorted(report.retrained.items()):
-        print(f"{cfgs[0].experiment}: {count} record(s) {why}: retraining"
-              + (" (rerun=never keeps stale records)" if why == "stale" else ""), file=sys.stderr)
-    chunks = [chunk for cohort in group(todo) for chunk in split_to_fit(cohort, max_models)]
+    cfgs = list(dict.fromkeys(cfgs))  # duplicates train once
+    first_look = [c for c in cfgs if why_train(c, rerun, since) is not None]  # read only: decided under the lock
+    force = whole_races(cfgs, first_look)
+    first_look += [c for c in cfgs if c in force]
+    check_disk(first_look, rerun)
+    chunks = [chunk for cohort in group(first_look) for chunk in split_to_fit(cohort, max_models)]
+    report.skipped += [folder_of(c) for c in cfgs if c not in set(first_look)]
     for index, chunk in enumerate(chunks):
         label = f"cohort {index + 1}/{len(chunks)} {chunk[0].task.name} d={chunk[0].model.d} n={chunk[0].task.n}"
         with locked([folder_of(c) for c in chunk], wait=False) as held:
-            mine = [c for c in chunk if folder_of(c) in held]
+            mine = decide([c for c in chunk if folder_of(c) in held], rerun, since, report, force)
             if mine:
-                train_chunk(mine, label, report, show_progress)
-        busy = [c for c in chunk if c not in mine]
+                train_chunk(mine, label, report, show_progress, compact)
+        busy = [c for c in chunk if folder_of(c) not in held]
         if busy:  # trained by another process right now: wait for it, then look again
             with locked([folder_of(c) for c in busy], wait=True):
-                again = triage(busy, "never" if rerun == "all" else rerun, report)
+                again = decide(busy, rerun, since, report)
                 if again:
-                    train_chunk(again, label + " (after another process)", report, show_progress)
+                    train_chunk(again, label + " (after another process)", report, show_progress, compact)
+    for why, count in sorted(report.retrained.items()):
+        print(f"{cfgs[0].experiment}: {count} record(s) {why}: retrained"
+              + (" (rerun=never keeps stale records)" if why == "stale" else ""), file=sys.stderr)
     return report

@@ -23,6 +23,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from counting.atomic import atomic_write_text
+
 RUNS, CHECKPOINTS, FIGURES = "runs", "checkpoints", "figures"
 RECORD, CONFIG, METRICS, PARAMS, OOD, LOCK = "record.json", "config.json", "metrics.jsonl", "params", "ood.json", ".lock"
 TABLE, COUNTS, OOD_TABLE = "table.csv", "counts.csv", "ood.csv"
@@ -125,8 +127,6 @@ def write_table(path: Path, rows: list[dict], lead: Sequence[str] = (), digits: 
     """Every table the suite writes (atomically): the `lead` columns first, then every other key
     of the rows in first-seen order (a row without a key leaves its cell empty); with `digits`,
     floats to that many significant digits (the committed tables are read by people)."""
-    from counting.record import atomic_write_text
-
     columns = list(lead)
     for row in rows:
         columns += [c for c in row if c not in columns]

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -17,11 +16,12 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from counting.architectures import model_class
 from counting.config import RunConfig
 from counting.metrics import count_stats, loss_fn
-from counting.model import Transformer
 from counting.optimizer import make_optimizer
 from counting.tasks import Task
+from counting.xla import jit_once
 
 
 class TrainState(NamedTuple):
@@ -31,16 +31,35 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-def build_model(cfg: RunConfig, task: Task, key: jax.Array, M: int | None = None) -> Transformer:
-    return Transformer(cfg.model, task.vocab_size(M), task.length, task.num_classes, nnx.Rngs(params=key))
+def build_model(cfg: RunConfig, task: Task, key: jax.Array, M: int | None = None) -> nnx.Module:
+    """The run's model (`model.arch`), its embedding table sized for M content tokens."""
+    return model_class(cfg.model)(cfg.model, task.vocab_size(M), task.length, task.num_classes, nnx.Rngs(params=key))
+
+
+def member_init(cfg: RunConfig, task: Task, M: int | None = None) -> Callable:
+    """(seed, lr, weight_decay) -> TrainState: one member's initial state, a pure function that a
+    cohort vmaps over its members. Model init and data stream both derive from the seed (split
+    once); lr and weight decay live in the optimiser state."""
+
+    def init_one(seed, lr, wd):
+        init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
+        _, params = nnx.split(build_model(cfg, task, init_key, M), nnx.Param)
+        opt_state = make_optimizer(cfg.train, lr, wd).init(params)
+        return TrainState(params, opt_state, data_key, jnp.zeros((), jnp.int32))
+
+    return init_one
+
+
+def graph_of(cfg: RunConfig, task: Task, M: int | None = None) -> nnx.GraphDef:
+    return nnx.graphdef(nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M)))
 
 
 def init_state(cfg: RunConfig, task: Task, M: int | None = None) -> tuple[nnx.GraphDef, TrainState, optax.GradientTransformation]:
-    """Model init and data stream both derive from train.seed (split once)."""
-    init_key, data_key = jax.random.split(jax.random.PRNGKey(cfg.train.seed))
-    graphdef, params = nnx.split(build_model(cfg, task, init_key, M), nnx.Param)
-    tx = make_optimizer(cfg.train)
-    return graphdef, TrainState(params, tx.init(params), data_key, jnp.zeros((), jnp.int32)), tx
+    """One model's (graphdef, initial state, tx), by the very program a cohort of one runs."""
+    one = lambda x, dtype: jnp.array([x], dtype)
+    state_1 = jit_once(jax.vmap(member_init(cfg, task, M)))(
+        one(cfg.train.seed, jnp.uint32), one(cfg.train.lr, jnp.float32), one(cfg.train.weight_decay, jnp.float32))
+    return graph_of(cfg, task, M), jax.tree.map(lambda x: x[0], state_1), make_optimizer(cfg.train)
 
 
 def make_chunk(task: Task, graphdef, tx, batch: int, length: int) -> Callable:
@@ -73,19 +92,6 @@ def make_eval(task: Task, graphdef) -> Callable:
         return count_stats(nnx.merge(graphdef, params)(batch.tokens_BxT, at_A), batch, at_A)
 
     return evaluate
-
-
-@dataclasses.dataclass
-class TrainResult:
-    status: str  # "complete" | "diverged"
-    steps: int  # steps taken (up to and including the first non-finite loss if diverged)
-    metrics: dict  # final held-out metrics (the last finite evaluation if diverged)
-    params: dict  # final parameters as a plain nested dict (nnx.to_pure_dict)
-    compile_s: float
-    train_s: float
-    diverged_at: int | None = None
-    stop_reason: str = "budget"  # target | plateau | budget | diverged (counting.stop)
-    layout: dict = dataclasses.field(default_factory=dict)  # devices, members per call (cohort.Program)
 
 
 def chunk_lengths(steps: int, every: int) -> list[int]:

@@ -8,7 +8,7 @@ import pytest
 
 from counting.analysis import threshold
 from counting.analysis.analyze import analyze, write
-from counting.analysis.table import read_table
+from counting.columns import read_table
 from counting.cli.analyze import main as analyze_cli
 from counting.config import AnalysisConfig, ConfigError
 

@@ -5,20 +5,20 @@ import jax
 import numpy as np
 import pytest
 
-from counting.cohort import expand, group, split_to_fit, train_cohort
-from counting.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from counting.cohort import train_cohort
+from counting.plan import expand, group, split_to_fit
+from counting.config import ConfigError, RunConfig
 from counting.progress import Progress
-from counting.record import load_params, read_record
+from counting.record import load_params
+from counting.store import read_record
 from counting.runner import execute_many, folder_of
 from counting.tasks import make_task
 from counting.train import init_state
 from reference import train_alone
+from tiny import tiny
 
-BASE = RunConfig(
-    task=TaskConfig(name="qc", m=5, n=6, eval_size=256),
-    model=ModelConfig(d=16, L=1, H=2, w=32),
-    train=TrainConfig(steps=60, batch=32, eval_every=30, seed=0),
-)
+BASE = tiny(task={"m": 5, "n": 6, "eval_size": 256}, model={"d": 16, "H": 2, "w": 32},
+            train={"steps": 60, "batch": 32, "eval_every": 30})
 
 
 @pytest.mark.slow
@@ -69,13 +69,15 @@ def test_shape_changing_values_make_separate_cohorts():
 def test_expand_rejects_shape_changing_axes():
     with pytest.raises(ConfigError, match="cohort.d"):
         expand(BASE, {"d": [8, 16]})
-    with pytest.raises(ConfigError, match="task.m"):
+    with pytest.raises(ConfigError, match="cohort.m: every value must be >= 2"):
         expand(BASE, {"m": [1, 4]})
+    with pytest.raises(ConfigError, match="task.k: must be in 2..task.m"):  # a member's own rule
+        expand(BASE, {"k": [9]})
 
 
 def test_a_cohort_too_large_for_memory_splits_into_chunks():
     members = expand(BASE, {"seed": list(range(5))})
-    from counting.cohort import bytes_per_model
+    from counting.plan import bytes_per_model
 
     per = bytes_per_model(BASE, 5)
     assert [len(c) for c in split_to_fit(members, budget=2 * per)] == [2, 2, 1]

@@ -1,6 +1,6 @@
 """Configs travel with the package: the experiment group is the top-level experiments/ folder
 (no symlink), a user's own folder joins through hydra.searchpath, and an installed wheel runs
-from any directory with its results under ./results/."""
+from any directory with its results under ./out/."""
 
 import os
 import shutil
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import counting.cli.train
-from counting.cli import compose, experiment_dir
+from counting.experiment import compose, experiment_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,10 +67,10 @@ def test_importing_counting_changes_no_process_state():
 @pytest.mark.slow
 def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
     """pip wheel -> a fresh virtualenv (dependencies borrowed from this one through a .pth file,
-    so nothing is downloaded) -> counting-train from an empty folder: results/ lands there."""
+    so nothing is downloaded) -> counting-train from an empty folder: out/ lands there."""
     source, wheels = tmp_path / "source", tmp_path / "wheels"  # a copy: the build leaves build/ behind
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "results", "multirun", "outputs", "build", "dist", "*.egg-info", "__pycache__"))
+        ".git", ".venv", "results", "out", "multirun", "outputs", "build", "dist", "*.egg-info", "__pycache__"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
@@ -88,9 +88,9 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
 
     work = tmp_path / "empty"
     work.mkdir()
-    where = subprocess.run([str(python), "-c", "import counting.cli as c; print(c.__file__); print(c.experiment_dir())"],
+    where = subprocess.run([str(python), "-c", "import counting.experiment as c; print(c.__file__); print(c.experiment_dir())"],
                            capture_output=True, text=True, cwd=work, check=True).stdout.split()
-    assert where[0].startswith(site) and where[1] == str(Path(site, "counting", "conf", "experiment"))
+    assert where[0].startswith(site) and where[1] == str(Path(site, "counting", "experiment_configs"))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     run = subprocess.run([str(env_dir / "bin" / "counting-train"), "-m", "experiment=quick", "train.steps=50",
                           "train.eval_every=50", "task.eval_size=128", "cohort.m=[2,4]", "cohort.seed=[0]",
@@ -98,8 +98,8 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
                          capture_output=True, text=True, cwd=work, env=env, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "sweep quick: 2 models of this sweep, 0 failed" in run.stdout
-    assert len(list((work / "results" / "quick" / "runs").iterdir())) == 2
-    assert (work / "results" / "quick" / "table.csv").is_file()
+    assert len(list((work / "out" / "quick" / "runs").iterdir())) == 2
+    assert (work / "out" / "quick" / "table.csv").is_file()
 
     evaluate = subprocess.run([str(env_dir / "bin" / "counting-evaluate"), "nope"], capture_output=True, text=True,
                               cwd=work, env=env, timeout=120)

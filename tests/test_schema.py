@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from counting.cli import compose, experiment_dir, experiment_names
+from counting.experiment import compose, experiment_dir, experiment_names
 from counting.cli.schema import node
-from counting.config import TASKS, AnalysisConfig, OODConfig, RunConfig, TaskConfig, analysis_from_dict
+from counting.config import TASKS, JobConfig, TaskConfig
 from counting.llm.config import BACKEND_CONFIGS, PromptConfig
-from counting.plan import AXES
 
 CONF = Path(__file__).parents[1] / "counting" / "conf"
 
@@ -22,12 +21,9 @@ def plain(cfg):
 
 def test_the_composed_defaults_are_the_dataclass_defaults():
     raw = plain(compose([]))
-    assert RunConfig.from_dict(raw) == RunConfig()
-    assert analysis_from_dict(raw["analysis"]) == AnalysisConfig()
-    assert OODConfig.from_dict(raw["ood"]) == OODConfig()
-    assert set(raw["cohort"]) == set(AXES) | {"max_models"} and not any(raw["cohort"][a] for a in AXES)
+    assert JobConfig.from_dict(raw) == JobConfig()
     for name in TASKS:
-        assert RunConfig.from_dict(plain(compose([f"task={name}"]))).task == TaskConfig(name=name)
+        assert JobConfig.from_dict(plain(compose([f"task={name}"]))).run.task == TaskConfig(name=name)
 
 
 def test_the_llm_defaults_are_the_dataclass_defaults():

@@ -6,17 +6,16 @@ import jax
 import numpy as np
 import pytest
 
-from counting.cohort import expand, train_cohort
-from counting.config import ConfigError, ModelConfig, RunConfig, StopConfig, TaskConfig, TrainConfig
+from counting.cohort import train_cohort
+from counting.plan import expand
+from counting.config import ConfigError, RunConfig, StopConfig
 from counting.runner import execute_many, folder_of
 from counting.stop import StopRule
 from counting.store import read_record
+from tiny import tiny
 
-BASE = RunConfig(
-    task=TaskConfig(name="qc", m=2, n=4, eval_size=256),
-    model=ModelConfig(d=16, L=1, H=1, w=64),
-    train=TrainConfig(steps=400, batch=64, lr=3e-3, warmup=20, eval_every=50, seed=0),
-)
+BASE = tiny(task={"m": 2, "eval_size": 256}, model={"d": 16, "w": 64},
+            train={"steps": 400, "batch": 64, "warmup": 20, "eval_every": 50})
 
 
 def with_stop(cfg, **stop):
@@ -84,7 +83,7 @@ def test_a_cohort_whose_members_all_stop_finishes_early(monkeypatch):
     import counting.cohort as cohort
 
     calls = []
-    real = cohort.compile_cohort
+    real = cohort.compile_program
 
     def counted(*args, **kwargs):
         program = real(*args, **kwargs)
@@ -92,7 +91,7 @@ def test_a_cohort_whose_members_all_stop_finishes_early(monkeypatch):
                           for length, f in program.chunks.items()}
         return program
 
-    monkeypatch.setattr(cohort, "compile_cohort", counted)
+    monkeypatch.setattr(cohort, "compile_program", counted)
     members = expand(with_stop(BASE, target=0.5, budget=4000), {"seed": [0, 1]})
     results = train_cohort(members)
     assert all(r.stop_reason == "target" and r.steps < 4000 for r in results)

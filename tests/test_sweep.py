@@ -13,9 +13,9 @@ import pytest
 
 import counting.cohort
 from counting.aggregate import aggregate
-from counting.cohort import expand
+from counting.plan import expand
 from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-from counting.record import read_record
+from counting.store import read_record
 from counting.runner import execute_many, folder_of
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.yaml"))
@@ -50,8 +50,8 @@ def test_phase_experiments_load_and_every_cell_validates():
     cohort axes, analysis, one member fits in memory), with the shared stop rule."""
     from omegaconf import OmegaConf
 
-    from counting.cli import compose
-    from counting.cli.train import plan_job
+    from counting.experiment import compose
+    from counting.experiment import plan_job
 
     for name in ("phase_qc", "phase_mfe", "phase_histogram", "phase_n", "phase_width"):
         params = compose([f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params

@@ -102,5 +102,7 @@ def test_legacy_softmax_flag_is_read_as_attention():
     from counting.config import ModelConfig as M, RunConfig
 
     assert M.upgrade({"softmax": False}) == {"attention": "linear"}
-    assert RunConfig.from_dict({"model": {"softmax": True}}).model.attention == "softmax"
-    assert RunConfig.from_dict({"model": {"softmax": "false"}}).model.attention == "linear"
+    assert RunConfig.from_record({"model": {"softmax": True}}).model.attention == "softmax"
+    assert RunConfig.from_record({"model": {"softmax": "false"}}).model.attention == "linear"
+    with pytest.raises(ConfigError, match="model.softmax: unknown field"):  # the command line takes today's fields only
+        RunConfig.from_dict({"model": {"softmax": True}})

@@ -5,22 +5,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from counting.metrics import param_norms
 from counting.cohort import train_cohort
 from counting.tasks import make_task
 from counting.train import init_state, make_chunk
+from tiny import tiny
 
 
 def train(cfg, log=None):
     """One model: a cohort of one."""
     return train_cohort([cfg], None if log is None else [log])[0]
 
-TINY = RunConfig(
-    task=TaskConfig(name="qc", m=2, n=4, eval_size=512),
-    model=ModelConfig(d=16, L=1, H=1, w=64),
-    train=TrainConfig(steps=400, batch=64, lr=3e-3, warmup=20, eval_every=200, seed=0),
-)
+TINY = tiny(task={"m": 2, "eval_size": 512}, model={"d": 16, "w": 64},
+            train={"steps": 400, "batch": 64, "warmup": 20, "eval_every": 200})
 
 # Golden values of the first two training steps of TINY on the CPU (float32).
 # Update them only after a deliberate change to initialisation, sampling, the model or the

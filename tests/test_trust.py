@@ -7,22 +7,20 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from counting.aggregate import AggregateError, aggregate, failures
-from counting.cli import compose
-from counting.cli.train import plan_job
-from counting.config import ConfigError, ModelConfig, RunConfig, TaskConfig, TrainConfig
+from counting.experiment import compose
+from counting.experiment import plan_job
+from counting.config import ConfigError
 from counting.plan import expand
 from counting.runner import execute_many, folder_of, write_failure
 from counting.store import PARAMS, RECORD, problem, read_record
+from tiny import TINY
 
-BASE = RunConfig(
-    task=TaskConfig(name="qc", m=3, n=4, eval_size=64),
-    model=ModelConfig(d=8, L=1, H=1, w=16),
-    train=TrainConfig(steps=20, batch=16, eval_every=10, seed=0),
-)
+BASE = TINY
 
 
 def cfgs_in(tmp_path, experiment="t", **axes):
@@ -44,7 +42,7 @@ def test_a_record_from_other_code_is_retrained_kept_or_everything_retrained(tmp_
 
     stale = execute_many(cfgs, show_progress=False, rerun="stale")
     assert stale.trained == [folder_of(cfgs[0])] and stale.skipped == [folder_of(cfgs[1])]
-    assert "1 record(s) stale: retraining" in capsys.readouterr().err
+    assert "1 record(s) stale: retrained" in capsys.readouterr().err
     assert read_record(folder_of(cfgs[0]))["fingerprint"] != "0000000000000000"
 
     everything = execute_many(cfgs, show_progress=False, rerun="all")
@@ -69,7 +67,7 @@ def test_a_corrupt_record_or_missing_params_is_reported_and_retrained(tmp_path, 
     again = execute_many(cfgs, show_progress=False)
     assert len(again.trained) == 2
     err = capsys.readouterr().err
-    assert "corrupt record.json: retraining" in err and "params/ missing: retraining" in err
+    assert "corrupt record.json: retrained" in err and "params/ missing: retrained" in err
     _, rows = aggregate(tmp_path, "t")
     assert [r["status"] for r in rows] == ["complete", "complete"]
 
@@ -113,7 +111,7 @@ def test_a_stale_record_is_replaced_by_a_current_copy_of_the_same_model(tmp_path
 @pytest.mark.parametrize("override, field", [
     ("cohort.m=4", "cohort.m: expected a list"),
     ("cohort.seed=abc", "cohort.seed: expected a list"),
-    ("cohort.max_models=0", "cohort.max_models: must be an integer >= 1"),
+    ("cohort.max_models=0", "cohort.max_models: must be >= 1 or null"),
     ("task.n=100000", "memory: one model needs about"),
     ("rerun=maybe", "rerun: unknown value"),
     ("analysis.budgets=[0]", "analysis.budgets"),
@@ -159,28 +157,36 @@ def test_the_sweep_judges_its_own_cells_and_its_own_steps(tmp_path):
 
 
 CONCURRENT = textwrap.dedent("""
-    import dataclasses, json, sys
-    from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
+    import json, sys
+    sys.path.insert(0, sys.argv[4])
+    from tiny import tiny
     from counting.devices import use_cpu_devices
     use_cpu_devices()
     from counting.plan import expand
     from counting.runner import execute_many
-    base = RunConfig(task=TaskConfig(name="qc", m=3, n=4, eval_size=64), model=ModelConfig(d=8, w=16),
-                     train=TrainConfig(steps=400, batch=16, eval_every=50), results_dir=sys.argv[1], experiment="c")
-    report = execute_many(expand(base, {"seed": list(range(6))}), max_models=2, show_progress=False)
-    print(json.dumps({"trained": len(report.trained), "skipped": len(report.skipped), "failed": len(report.failed)}))
+    base = tiny(train={"steps": 400, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
+    seeds, max_models = int(sys.argv[2]), int(sys.argv[3])
+    report = execute_many(expand(base, {"seed": list(range(seeds))}), max_models=max_models, show_progress=False)
+    print(json.dumps({"trained": [p.name for p in report.trained], "skipped": len(report.skipped),
+                      "failed": len(report.failed)}))
 """)
 
 
 @pytest.mark.slow
-def test_two_sweeps_at_once_train_each_model_once(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(tmp_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    reports = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+@pytest.mark.parametrize("seeds, max_models", [(6, 2), (4, 1)])
+def test_two_sweeps_at_once_train_each_model_once(tmp_path, seeds, max_models):
+    """Two processes, one experiment, jobs of several chunks: every model is trained by exactly
+    one of them (decided under its lock, re-checked after waiting), every record complete."""
+    here = str(Path(__file__).parent)
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(tmp_path), str(seeds), str(max_models), here],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=900) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
-    assert sum(r["trained"] for r in reports) == 6 and not any(r["failed"] for r in reports)
-    assert sum(r["skipped"] for r in reports) == 6  # what the other one trained, taken as it is
+    reports = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    trained = [h for r in reports for h in r["trained"]]
+    assert sorted(trained) == sorted(set(trained)) and len(trained) == seeds  # each model exactly once
+    assert not any(r["failed"] for r in reports)
+    assert sum(r["skipped"] for r in reports) == seeds  # what the other one trained, taken as it is
     for folder in (tmp_path / "c" / "runs").iterdir():
         record = read_record(folder)
         assert record["status"] == "complete" and problem(folder) is None

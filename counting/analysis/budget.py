@@ -38,7 +38,7 @@ def budget_rows(store: Store, budgets: Sequence[int]) -> list[dict]:
             continue
         lines = (folder / METRICS).read_text().splitlines() if (folder / METRICS).exists() else []
         evals = [json.loads(line) for line in lines if line.strip()]
-        base = row_of(record)
+        base = row_of(record, folder)
         for budget in budgets:
             acc = accuracy_at(evals, budget)
             if acc is not None:
@@ -78,7 +78,7 @@ def convergence(analysis: Analysis) -> list[dict]:
 def analyze_budgets(store: Store, cfg) -> tuple[Analysis, list[dict]]:
     """Analyses budget.csv; writes budget_thresholds.csv and budget_convergence.csv."""
     from counting.analysis.analyze import analyze
-    from counting.analysis.table import read_table
+    from counting.columns import read_table
 
     analysis = analyze(read_table(store.path(BUDGET_TABLE)), cfg)
     cols = analysis.columns

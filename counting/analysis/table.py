@@ -1,103 +1,79 @@
-"""Reading a results table (the format `counting.aggregate` writes) and grouping it into cells.
+"""A results table grouped into cells: one (series, d, m) with one accuracy per seed.
 
-A *series* is every model that shares all config values but d, m and the seed (for example
-one task, n and positional scheme); a *cell* is one (series, d, m) with one accuracy per seed.
+The table's schema and reader are `counting.columns` (a series is every model that shares
+every identity field but d, m and the seed).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
-INT_COLUMNS = ("d", "m", "n", "k", "L", "H", "w", "seed", "train_steps", "batch", "warmup", "eval_size", "eval_seed",
-               "budget")
-FLOAT_COLUMNS = ("accuracy", "baseline_accuracy", "seq_accuracy", "loss", "lr", "weight_decay", "clip")
-# Config columns that may distinguish series; task and n always name one.
-SERIES_COLUMNS = ("task", "n", "k", "L", "H", "w", "pos", "causal", "norm", "softmax", "attention", "topk", "budget",
-                  "sampler", "bos", "query",
-                  "lr", "weight_decay", "train_steps", "batch", "warmup", "schedule", "clip", "eval_size", "eval_seed")
-USABLE = ("complete", "diverged")  # a diverged model's metrics are its last finite evaluation
-
-
-class TableError(ValueError):
-    """A table this module cannot analyse: one line naming the problem."""
-
-
-def _parse(value: str, kind):
-    if value in ("", "None", None):
-        return None if kind is int else math.nan
-    return kind(float(value)) if kind is int else kind(value)
-
-
-def read_table(path: str | Path, numeric: tuple[str, ...] = ()) -> list[dict]:
-    """Rows of a table.csv (or counts.csv, ood.csv) with numbers parsed (plus the extra
-    `numeric` columns, as floats); failed runs dropped."""
-    path = Path(path)
-    if not path.exists():
-        raise TableError(f"table: {path} does not exist (run the sweep, or counting-aggregate, first)")
-    with path.open(newline="") as f:
-        raw = list(csv.DictReader(f))
-    rows = []
-    for r in raw:
-        missing = [c for c in ("d", "m", "seed", "accuracy") if c not in r]
-        if missing:
-            raise TableError(f"table: {path} lacks the column(s) {', '.join(missing)}")
-        if r.get("status", "complete") not in USABLE:
-            continue
-        row = dict(r)
-        for c in INT_COLUMNS:
-            if c in row:
-                row[c] = _parse(row[c], int)
-        for c in FLOAT_COLUMNS + numeric:
-            if c in row:
-                row[c] = _parse(row[c], float)
-        if not math.isnan(row["accuracy"]):
-            rows.append(row)
-    return rows
-
-
-def series_columns(rows: list[dict]) -> list[str]:
-    """task and n, plus every other config column whose value varies between rows
-    (k only where some sequence is limited to fewer than m distinct tokens)."""
-    cols = []
-    for c in SERIES_COLUMNS:
-        if not rows or c not in rows[0]:
-            continue
-        if c == "k" and all(r["k"] in (None, r["m"]) for r in rows):
-            continue
-        if c in ("task", "n") or len({r[c] for r in rows}) > 1:
-            cols.append(c)
-    return cols
+from counting.columns import series_of
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
+    """The models of one (series, d, m). Without a search they are one per seed; under a
+    successive-halving search one per (setting, seed), and `chosen_S` holds the seeds of the
+    chosen setting: the best mean accuracy among the settings promoted to the end of the race
+    (the learnability of a cell is read there, its capacity from every model)."""
+
     series: tuple  # values of the series columns
     d: int
     m: int
-    acc_S: np.ndarray  # one accuracy per seed
+    acc_S: np.ndarray  # every model's accuracy (all settings, all seeds)
     baseline: float  # mean trivial (majority-class) accuracy of the same held-out data
+    chosen_S: np.ndarray | None = None  # the chosen setting's seeds (None: no search, = acc_S)
+    setting: tuple | None = None  # the chosen (lr, weight_decay), under a search
+    worst_S: np.ndarray | None = None  # worst-family accuracy per model (exact counting), where evaluated
 
     @property
     def mean(self) -> float:
-        return float(self.acc_S.mean())
+        return float(self.seeds_S.mean())
+
+    @property
+    def seeds_S(self) -> np.ndarray:
+        """The accuracies a mean over seeds is taken of: the chosen setting's."""
+        return self.acc_S if self.chosen_S is None else self.chosen_S
 
 
-def cells(rows: list[dict], columns: list[str]) -> list[Cell]:
-    """One Cell per (series, d, m), sorted."""
+def _order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["seed"], r.get("lr") or 0.0, r.get("weight_decay") or 0.0, str(r.get("hash"))))
+
+
+def chosen_setting(rows: list[dict]) -> tuple[tuple, list[dict]]:
+    """(setting, its rows): the (lr, weight_decay) with the best mean accuracy among those
+    promoted to the end of their halving race (all settings when none is marked); ties to
+    the smaller lr, then the smaller weight decay."""
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[(r.get("lr"), r.get("weight_decay"))].append(r)
+    promoted = {s: rs for s, rs in by.items() if all(r.get("promoted") in (True, None) for r in rs)} or by
+    best = max(sorted(promoted), key=lambda s: float(np.mean([r["accuracy"] for r in promoted[s]])))
+    return best, _order(promoted[best])
+
+
+def cells(rows: list[dict], columns: list[str], searched: tuple[str, ...] = ()) -> list[Cell]:
+    """One Cell per (series, d, m), sorted; `searched`: the hyperparameters a halving search
+    optimised over (then each cell holds every setting, and its chosen one)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(tuple(r[c] for c in columns), r["d"], r["m"])].append(r)
+        groups[(series_of(r, columns), r["d"], r["m"])].append(r)
     out = []
     for (series, d, m), rs in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])):
-        acc_S = np.array([r["accuracy"] for r in sorted(rs, key=lambda r: r["seed"])], np.float64)
+        rs = _order(rs)
+        acc_S = np.array([r["accuracy"] for r in rs], np.float64)
         baseline = float(np.nanmean([r.get("baseline_accuracy", math.nan) for r in rs]))
-        out.append(Cell(series, d, m, acc_S, baseline))
+        chosen = setting = None
+        if searched:
+            setting, best = chosen_setting(rs)
+            chosen = np.array([r["accuracy"] for r in best], np.float64)
+        worst = np.array([r.get("worst", math.nan) for r in rs], np.float64)
+        out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, None if np.isnan(worst).all() else worst))
     return out
 
 

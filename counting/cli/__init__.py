@@ -1,48 +1,36 @@
-"""Command-line entry points: the only place that reads raw Hydra configs.
+"""Command-line entry points: the only place that reads raw Hydra configs or argv.
 
-Configs: the typed dataclasses' defaults, stored in Hydra's ConfigStore (`counting.cli.schema`:
-the groups task, model, train, backend and the root defaults), `counting/conf/` (config.yaml,
-llm.yaml, hydra/launcher) and the group `experiment`, whose files are the repository's
-top-level `experiments/*.yaml` (see `experiment_dir`). Every command starts with `prepare()`.
+Each command is a thin wrapper around the library (`counting.experiment` for the pipeline):
+it parses its input, calls the library, prints, and turns a user's mistake into one line and
+an exit status. Exit statuses: 0 done; 1 a run or a step failed during compute (the others
+ran, their results are kept); 2 bad input before any compute (a config value, a file, a
+table, too little disk space). Every command starts with `prepare()`.
 """
 
 import functools
 import logging
 import os
 import sys
-from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from counting.config import RunConfig
+from counting.spec import ConfigError
 
-from counting.config import AnalysisConfig, ConfigError, OODConfig, RunConfig, analysis_from_dict
-
-CONF = "pkg://counting.conf"  # the package's Hydra configs (counting/conf/)
-EXPERIMENT = "experiment"  # the config group of experiments/*.yaml
-
-
-def experiment_dir() -> Path:
-    """The experiment configs: counting/conf/experiment/ in an installed wheel (setup.py ships
-    experiments/ there), the top-level experiments/ folder in a source checkout."""
-    package = Path(__file__).resolve().parents[1]
-    shipped = package / "conf" / EXPERIMENT
-    return shipped if shipped.is_dir() else package.parent / "experiments"
-
-
-def experiment_names() -> list[str]:
-    return sorted(p.stem for p in experiment_dir().glob("*.yaml"))
+RESULTS_DIR = RunConfig().results_dir  # where counting-train writes, and where the other commands look by default
 
 
 def prepare(devices: bool = True) -> None:
-    """What every counting-* command does first: the XLA CPU devices (one per core, see
-    counting.devices; `devices=False` in commands that never run JAX, which then need not
-    import it) and, on a machine without a display, matplotlib's file-only backend."""
+    """What every counting-* command does first: the XLA CPU devices (one per core) and JAX's
+    persistent compilation cache (see counting.devices; `devices=False` in commands that never
+    run JAX, which then need not import it) and, on a machine without a display, matplotlib's
+    file-only backend."""
     if devices:
-        from counting.devices import use_cpu_devices
+        from counting.devices import use_compilation_cache, use_cpu_devices
 
         try:
             use_cpu_devices()
         except ValueError as err:
             fail(ConfigError(str(err)))
+        use_compilation_cache()
     headless_plots()
 
 
@@ -58,10 +46,11 @@ def headless_plots() -> None:
 
 def hydra_main(config_name: str = "config"):
     """`hydra.main` over the package's configs with the experiment group wired in; the app
-    calls `prepare()` before Hydra starts. Use it as @hydra_main("config")."""
+    calls `prepare()` before Hydra starts, and a broken experiment file is one line. Use it as
+    @hydra_main("config")."""
     import hydra
 
-    register_configs(config_name)
+    from counting.experiment.compose import CONF, register_configs
 
     def decorate(task):
         app = hydra.main(version_base="1.3", config_path=CONF, config_name=config_name)(task)
@@ -69,6 +58,11 @@ def hydra_main(config_name: str = "config"):
         @functools.wraps(task)
         def entry(*args, **kwargs):
             prepare()
+            try:
+                register_configs(config_name)
+                check_user_experiments(sys.argv[1:])
+            except ConfigError as err:
+                fail(err)
             return app(*args, **kwargs)
 
         return entry
@@ -76,54 +70,35 @@ def hydra_main(config_name: str = "config"):
     return decorate
 
 
-def compose(overrides: list[str] = (), config_name: str = "config", return_hydra_config: bool = False) -> DictConfig:
-    """The config a counting-train command line would get (Hydra's compose API; tests, notebooks)."""
-    from hydra import compose as hydra_compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+def check_user_experiments(argv: list[str]) -> None:
+    """The experiment files a command line adds (`hydra.searchpath=[file://DIR]`, `--config-dir
+    DIR`, `-cd DIR`), read before Hydra does: a YAML syntax error is one line naming the file
+    instead of Hydra's traceback."""
+    from pathlib import Path
 
-    register_configs(config_name)
-    GlobalHydra.instance().clear()
-    with initialize_config_module(CONF.removeprefix("pkg://"), version_base="1.3"):
-        return hydra_compose(config_name, list(overrides), return_hydra_config=return_hydra_config)
+    from counting.experiment.compose import EXPERIMENT, load_yaml
 
-
-def register_configs(config_name: str) -> None:
-    """Before Hydra composes `config_name`: the dataclasses' defaults as its schema
-    (`counting.cli.schema`) and, in a source checkout, the config source that reads
-    experiments/ as the group `experiment` (a wheel has it in counting/conf/ already)."""
-    from hydra.core.plugins import Plugins
-
-    from counting.cli import schema
-    from counting.cli.hydra_sources import ExperimentSearchPath, ExperimentSource
-
-    schema.register(config_name)
-
-    Plugins.instance().register(ExperimentSource)
-    Plugins.instance().register(ExperimentSearchPath)
+    folders = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("hydra.searchpath="):
+            folders += [p.strip(" '\"").removeprefix("file://") for p in arg.partition("=")[2].strip("[]").split(",")]
+        elif arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            folders.append(argv[i + 1])
+        elif arg.startswith("--config-dir="):
+            folders.append(arg.partition("=")[2])
+    for folder in folders:
+        for path in sorted((Path(folder) / EXPERIMENT).glob("*.yaml")):
+            load_yaml(path)
 
 
 def quiet_libraries() -> None:
     """Hydra sets the root logger to INFO; keep JAX's and Orbax's chatter out of run logs."""
     for name in ("absl", "jax", "orbax"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # Orbax's abandoned write tasks after a failed write
 
 
-def run_config(raw: DictConfig) -> RunConfig:
-    """Raw Hydra config -> validated RunConfig, or one error line and exit status 2."""
-    quiet_libraries()
-    try:
-        return RunConfig.from_dict(OmegaConf.to_container(raw, resolve=True))
-    except ConfigError as err:
-        fail(err)
-
-
-def after_sweep(raw: DictConfig) -> tuple[OODConfig, AnalysisConfig]:
-    """The `ood` grid and `analysis` settings of a raw config (ConfigError if invalid)."""
-    section = lambda key: OmegaConf.to_container(raw[key], resolve=True) if raw.get(key) else None
-    return OODConfig.from_dict(section("ood")), analysis_from_dict(section("analysis"))
-
-
-def fail(err: ConfigError):
-    """A user's mistake: one line on stderr, exit status 2, no traceback."""
+def fail(err: Exception, status: int = 2):
+    """A user's mistake: one line on stderr, exit status 2 (default), no traceback."""
     print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)

@@ -4,13 +4,13 @@ import argparse
 import sys
 
 from counting.aggregate import AggregateError, aggregate, failures
-from counting.cli import fail, prepare
+from counting.cli import RESULTS_DIR, fail, prepare
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="counting-aggregate", description=__doc__)
     parser.add_argument("experiment")
-    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--results-dir", default=RESULTS_DIR, help=f"default {RESULTS_DIR}")
     args = parser.parse_args(argv)
     prepare(devices=False)  # reads records; no JAX
     try:

@@ -1,6 +1,7 @@
-"""counting-analyze NAME: thresholds m_thr(d) and the log-log fit for results/NAME/table.csv.
+"""counting-analyze NAME: thresholds m_thr(d) and the log-log fit for <results-dir>/NAME/table.csv.
 
-    counting-analyze quick                      # results/quick/{cells,thresholds,fit}.csv
+    counting-analyze quick                      # out/quick/{cells,thresholds,fit}.csv (your runs)
+    counting-analyze quick --results-dir results   # the committed reference
     counting-analyze --table path/table.csv     # any table in that format; outputs beside it
     counting-analyze quick --tau 0.8 --boot 2000
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from counting.cli import RESULTS_DIR, fail, prepare
 from counting.config import AnalysisConfig, ConfigError
-from counting.cli import fail, prepare
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?")
     parser.add_argument("--table", help="analyse this CSV instead of results/NAME/table.csv")
-    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--results-dir", default=RESULTS_DIR, help=f"default {RESULTS_DIR}")
     parser.add_argument("--out", help="output folder (default: the table's folder)")
     add_analysis_options(parser)
     args = parser.parse_args(argv)
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
     path = table_path(args)
 
     from counting.analysis.analyze import analyze, report, write
-    from counting.analysis.table import TableError, read_table
+    from counting.columns import TableError, read_table
 
     try:
         rows = read_table(path)
@@ -75,7 +76,7 @@ def budget_study(folder: Path, cfg) -> None:
     """The budget study, where the table has its budget.csv beside it (phase experiments):
     budget_thresholds.csv and budget_convergence.csv in the same folder."""
     from counting.analysis.budget import BUDGET_TABLE, analyze_budgets, convergence_report
-    from counting.analysis.table import TableError
+    from counting.columns import TableError
     from counting.store import Store
 
     if not (folder / BUDGET_TABLE).exists():

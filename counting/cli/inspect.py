@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from counting.cli import fail, prepare, quiet_libraries
+from counting.cli import RESULTS_DIR, fail, prepare, quiet_libraries
 from counting.cli.analyze import add_analysis_options, analysis_config
 from counting.config import ConfigError
 
@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="counting-inspect", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")
-    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--results-dir", default=RESULTS_DIR, help=f"default {RESULTS_DIR}")
     parser.add_argument("--sequences", type=int, default=512, help="held-out sequences per model (default 512)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     add_analysis_options(parser)  # same options as counting-analyze (the figures' table analysis)

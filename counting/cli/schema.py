@@ -40,22 +40,17 @@ def node(obj: Any) -> Any:
 
 def run_nodes() -> dict[str, dict[str, Any]]:
     """counting-train's nodes: {"group/name" or root name: node}."""
-    from counting.config import TASKS, AnalysisConfig, ModelConfig, OODConfig, RunConfig, TaskConfig, TrainConfig
-    from counting.plan import AXES
-    from counting.runner import RERUN
+    from counting.config import TASKS, JobConfig, ModelConfig, TaskConfig, TrainConfig
 
-    run = RunConfig()
+    job = JobConfig()
     nodes = {f"task/{name}": node(TaskConfig(name=name)) for name in TASKS}
     nodes["model/default"] = node(ModelConfig())
     nodes["train/default"] = node(TrainConfig())
     nodes[RUN_ROOT] = {
-        "experiment": run.experiment,  # records go to <results_dir>/<experiment>/runs/<config hash>/
-        "results_dir": run.results_dir,
-        "name": None,  # another results folder for this run (results/<name>/), e.g. a variant
-        "rerun": RERUN[0],  # a record from other code: stale = retrain it; never = keep; all = retrain all
-        "cohort": {**{axis: [] for axis in AXES}, "max_models": None},  # members of one XLA program
-        "ood": node(OODConfig()),  # after a sweep: lengths n' and distinct tokens k' to evaluate
-        "analysis": node(AnalysisConfig()),  # after a sweep: thresholds, fits, budget study
+        "experiment": job.run.experiment,  # records go to <results_dir>/<experiment>/runs/<config hash>/
+        "results_dir": job.run.results_dir,
+        "halving": node(job.run.halving),  # successive halving over the optimiser (part of a run's identity)
+        **{k: v for k, v in node(job).items() if k != "run"},  # cohort, ood, analysis, rerun, name
     }
     return nodes
 

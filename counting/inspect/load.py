@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from counting.config import ConfigError, ModelConfig, RunConfig
-from counting.record import FINISHED, RECORD
+from counting.config import ConfigError, RunConfig
+from counting.store import FINISHED, RECORD
 
 
 class InspectError(ValueError):
@@ -26,13 +26,6 @@ class SavedModel:
     folder: Path
     record: dict
     cfg: RunConfig
-
-
-def run_config(record: dict) -> RunConfig:
-    """The record's config, read with today's fields (model.softmax becomes model.attention)."""
-    raw = {**record["config"]}
-    raw["model"] = ModelConfig.upgrade(raw.get("model", {}))
-    return RunConfig.from_dict(raw)
 
 
 def saved_models(results_dir: str | Path, experiment: str) -> Iterator[SavedModel | InspectError]:
@@ -49,7 +42,7 @@ def saved_models(results_dir: str | Path, experiment: str) -> Iterator[SavedMode
             record = json.loads(path.read_text())
             if record.get("status") not in FINISHED:
                 continue
-            cfg = run_config(record)
+            cfg = RunConfig.from_record(record["config"])
         except (json.JSONDecodeError, ConfigError, KeyError, TypeError) as err:
             found += 1
             yield InspectError(f"{folder.name}: unreadable record.json ({type(err).__name__}: {err})")

@@ -31,4 +31,14 @@ def plot_all(data: PlotData, names=None) -> dict[str, list[Path]]:
     return {name: FIGURES[name](data) for name in (names or FIGURES)}
 
 
-__all__ = ["FIGURES", "PlotData", "load", "plot_all"]
+def draw(root: Path, experiment: str, cfg, names=None, analysis=None, budget=None) -> tuple[list[Path], str]:
+    """Draws an experiment's figures into root/figures (from the analyses when the caller has
+    them); returns the PNG files and a summary line."""
+    written = plot_all(load(root, experiment, cfg, analysis, budget), names)
+    files = [p for paths in written.values() for p in paths if p.suffix == ".png"]
+    skipped = [n for n, paths in written.items() if not paths]
+    line = f"{len(files)} figures (PNG + PDF) in {Path(root) / 'figures'}"
+    return files, line + (f"; no data for: {', '.join(skipped)}" if skipped else "")
+
+
+__all__ = ["FIGURES", "PlotData", "draw", "load", "plot_all"]

@@ -3,11 +3,14 @@ the per-count table and the out-of-distribution table (each optional)."""
 
 from __future__ import annotations
 
+from counting.columns import series_of
+
 import dataclasses
 from pathlib import Path
 
 from counting.analysis.analyze import Analysis, analyze
-from counting.analysis.table import read_table, series_label
+from counting.analysis.table import series_label
+from counting.columns import read_table
 from counting.config import AnalysisConfig
 from counting.plots.style import file_suffix
 from counting.store import COUNTS, FIGURES, OOD_TABLE, TABLE
@@ -38,7 +41,7 @@ class PlotData:
 
 def rows_of(rows: list[dict], columns: list[str], series: tuple) -> list[dict]:
     """The rows (of any table with the series columns) that belong to one series."""
-    return [r for r in rows if tuple(r[c] for c in columns) == series]
+    return [r for r in rows if series_of(r, columns) == series]
 
 
 def load(root: Path, experiment: str, cfg: AnalysisConfig, analysis: Analysis | None = None,
@@ -50,9 +53,9 @@ def load(root: Path, experiment: str, cfg: AnalysisConfig, analysis: Analysis | 
     analysis = analysis or analyze(read_table(root / TABLE), cfg)
     if budget is None and (root / BUDGET_TABLE).exists():
         budget = analyze(read_table(root / BUDGET_TABLE), cfg)
-    counts = read_table(root / COUNTS, numeric=("count", "support")) if (root / COUNTS).exists() else []
+    counts = read_table(root / COUNTS) if (root / COUNTS).exists() else []
     ood = []
     if (root / OOD_TABLE).exists():
-        ood = [r for r in read_table(root / OOD_TABLE, numeric=("eval_n", "eval_k", "accuracy_seen_counts"))
+        ood = [r for r in read_table(root / OOD_TABLE)
                if r.get("eval_status") == "complete"]
     return PlotData(experiment, root / FIGURES, cfg, analysis, counts, ood, budget)

@@ -4,7 +4,6 @@ the mechanism label against m/d, and accuracy per true count against top-k."""
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from counting.columns import read_rows
 from counting.plots.data import PlotData
 from counting.plots.style import colors, curve_style, log_edges, save
 
@@ -20,18 +20,7 @@ NORM_PANELS = ("norm_qk", "norm_ov", "norm_mlp", "norm_total")
 
 
 def _read(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for r in csv.DictReader(path.open()):
-        out = {}
-        for k, v in r.items():
-            try:
-                out[k] = float(v) if v not in ("", "None") else math.nan
-            except ValueError:
-                out[k] = v
-        rows.append(out)
-    return rows
+    return read_rows(path) if path.exists() else []
 
 
 def inspected(data: PlotData) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from counting.columns import series_of
 from counting.analysis.table import series_label
 from counting.plots.data import PlotData
 from counting.plots.style import curve_style, save, title
@@ -21,7 +22,7 @@ AXES = {  # figure name -> (x column, training column, which points belong, x la
 
 
 def _panel_key(cols: list[str], r: dict) -> tuple:
-    return tuple(r[c] for c in cols)
+    return series_of(r, cols)
 
 
 def ood_figure(data: PlotData, name: str) -> list[Path]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from counting.columns import series_of
 from counting.plots.data import PlotData
 from counting.plots.style import curve_style, file_suffix, save
 
@@ -24,7 +25,7 @@ def _groups(analysis, axis: str) -> dict[tuple, list[dict]]:
     out: dict[tuple, list[dict]] = defaultdict(list)
     for r in analysis.threshold_rows:
         if r["method"] in METHODS:
-            out[tuple(r[c] for c in others)].append(r)
+            out[series_of(r, others)].append(r)
     return out
 
 

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from counting.config import TaskConfig
+from counting.xla import jit_once
 
 BOS_ID = 0
 SEP_ID = 1
@@ -39,7 +40,7 @@ class Task:
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg
         self.n = cfg.n
-        self.sample_jit = jax.jit(self.sample, static_argnums=1)  # (key, batch, m, k)
+        self.sample_jit = jit_once(self.sample, static_argnums=1)  # (key, batch, m, k): held-out sets
 
     @property
     def length(self) -> int:
@@ -69,6 +70,11 @@ class Task:
         return self._sample(key, batch, m, k)
 
     def _sample(self, key, batch, m, k) -> Batch:
+        raise NotImplementedError
+
+    def batch_of(self, x_BxN: jax.Array, q_B: jax.Array | None = None) -> Batch:
+        """The framed, labelled batch of given content (and, for QC, queries): what the
+        samplers end with, and what structured test families (counting.families) are made of."""
         raise NotImplementedError
 
     def tokens(self, key, batch: int, m, k) -> "Tokens":
@@ -210,6 +216,37 @@ def uniform_int(key, batch: int, lo, hi) -> jax.Array:
 def ranks(key, batch: int, n: int) -> jax.Array:
     """rank_BxN: a uniformly random permutation of 0..n-1 per row."""
     return ranks_of(jax.random.uniform(key, (batch, n)))
+
+
+def partition_counts(key, batch: int, n: int) -> jax.Array:
+    """part_BxN: the part sizes of a random integer partition of n per row, in draw order,
+    zero-padded (Behrens et al.'s `random_partition`): the first part is uniform on 1..n-1
+    (n >= 2), the rest of n is partitioned the same way, a rest of 1 is one part. So every row
+    with n >= 2 has at least two parts and no part equals n."""
+
+    def step(i, carry):
+        rest_B, part_BxN = carry
+        size_B = jnp.where(rest_B >= 2, jax.random.randint(jax.random.fold_in(key, i), (batch,), 1,
+                                                          jnp.maximum(rest_B, 2)), rest_B)
+        return rest_B - size_B, part_BxN.at[:, i].set(size_B)
+
+    _, part_BxN = jax.lax.fori_loop(0, n, step, (jnp.full((batch,), n, jnp.int32), jnp.zeros((batch, n), jnp.int32)))
+    return part_BxN
+
+
+def partition_draw(key, batch: int, m, k, n: int) -> jax.Array:
+    """x_BxN: Behrens et al.'s random-partition sequences. The counts are the parts of a random
+    partition of n (`partition_counts`); part j is filled with the j-th of the row's distinct
+    random tokens of [0, m) (parts past the k-th, possible only when k is below the number of
+    parts, join the k-th token); the positions are shuffled uniformly."""
+    k_part, k_tok, k_pos = jax.random.split(key, 3)
+    part_BxN = partition_counts(k_part, batch, n)
+    tok_BxR = allowed_tokens(k_tok, batch, m, n + 1)
+    end_BxN = jnp.cumsum(part_BxN, axis=1)  # slot s belongs to the part j with end[j-1] <= s < end[j]
+    slot_N = jnp.arange(n)
+    part_of_BxN = (end_BxN[:, None, :] <= slot_N[None, :, None]).sum(-1)
+    token_of_BxN = jnp.take_along_axis(tok_BxR, jnp.minimum(part_of_BxN, k - 1), axis=1)
+    return jnp.take_along_axis(token_of_BxN, ranks(k_pos, batch, n), axis=1)
 
 
 def pair_counts(x_BxN: jax.Array) -> jax.Array:

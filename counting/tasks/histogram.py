@@ -4,7 +4,9 @@ the whole sequence (answers in 1..n at each of the n content positions).
 `uniform`: tokens i.i.d. over the k allowed tokens. `balanced`: one planted token gets a
 count c drawn uniformly from 1..n, at random positions; the other positions are drawn from
 the other k - 1 allowed tokens. (Per-position labels are then size-biased: a token with
-count c labels c positions. The planted count is what is balanced.)
+count c labels c positions. The planted count is what is balanced.) `partition`: Behrens et
+al.'s random-partition sequences (`tasks.base.partition_draw`), the sampler of every diagram
+they published.
 """
 
 from __future__ import annotations
@@ -12,7 +14,27 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from counting.tasks.base import Batch, Task, pair_counts, ranks, uniform_int
+from counting.tasks.base import Batch, Task, pair_counts, partition_draw, ranks, uniform_int
+
+
+def _uniform(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    return task.tokens(k_perm, batch, m, k).draw(k_x, 0, task.n)
+
+
+def _balanced(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    n = task.n
+    tokens = task.tokens(k_perm, batch, m, k)
+    c_B = uniform_int(k_c, batch, 1, n)
+    others_BxN = tokens.draw(k_x, 1, n)
+    planted_BxN = ranks(k_pos, batch, n) < c_B[:, None]
+    return jnp.where(planted_BxN, tokens.first_B[:, None], others_BxN)
+
+
+def _partition(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    return partition_draw(k_x, batch, m, k, task.n)
+
+
+SAMPLERS = {"uniform": _uniform, "balanced": _balanced, "partition": _partition}  # task.sampler -> x_BxN
 
 
 class Histogram(Task):
@@ -24,14 +46,12 @@ class Histogram(Task):
     def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tokens = self.tokens(k_perm, batch, m, k)
-        if self.cfg.sampler == "uniform":
-            x_BxN = tokens.draw(k_x, 0, n)
-        else:
-            c_B = uniform_int(k_c, batch, 1, n)
-            others_BxN = tokens.draw(k_x, 1, n)
-            planted_BxN = ranks(k_pos, batch, n) < c_B[:, None]
-            x_BxN = jnp.where(planted_BxN, tokens.first_B[:, None], others_BxN)
+        x_BxN = SAMPLERS[self.cfg.sampler](self, k_perm, k_x, k_c, k_pos, batch, m, k)
+        return self.batch_of(x_BxN)
+
+    def batch_of(self, x_BxN: jax.Array, q_B: jax.Array | None = None) -> Batch:
+        """The framed, labelled batch of content x_BxN (content indices); q_B is not used."""
+        batch, n = x_BxN.shape
         count_BxN = pair_counts(x_BxN)
         tokens_BxT = self.frame(x_BxN)
         T = tokens_BxT.shape[1]

@@ -5,7 +5,7 @@ most frequent token, not its identity.
 uniformly over its feasible range ceil(n/k)..n first; one token gets c copies and the other
 n - c positions are drawn without replacement from a pool holding c copies of each of the
 other k - 1 tokens (so no other token exceeds c; ties at c are allowed and do not change the
-answer).
+answer). `partition`: Behrens et al.'s random-partition sequences (`tasks.base.partition_draw`).
 """
 
 from __future__ import annotations
@@ -14,19 +14,28 @@ import jax
 import jax.numpy as jnp
 
 from counting.tasks.base import (
-    Batch, Task, allowed_tokens, distinct_rank, draw, floyd, pair_counts, ranks, uniform_int,
+    Batch, Task, allowed_tokens, distinct_rank, draw, floyd, pair_counts, partition_draw, ranks, uniform_int,
 )
+
+# task.sampler -> (keys of the permutation, draws, count, pool and positions; batch, m, k, n) -> x_BxN
+SAMPLERS = {
+    "uniform": lambda kp, kx, kc, kpool, kpos, B, m, k, n: draw(kx, allowed_tokens(kp, B, m, n + 1), 0, k, n),
+    "balanced": lambda kp, kx, kc, kpool, kpos, B, m, k, n: planted_max(
+        uniform_int(kc, B, jnp.broadcast_to((n + k - 1) // k, (B,)), n), kpool, kpos, allowed_tokens(kp, B, m, n + 1), k, n),
+    "partition": lambda kp, kx, kc, kpool, kpos, B, m, k, n: partition_draw(kx, B, m, k, n),
+}
 
 
 class MostFrequent(Task):
     def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pool, k_pos = jax.random.split(key, 5)
-        tok_BxR = allowed_tokens(k_perm, batch, m, n + 1)
-        if self.cfg.sampler == "uniform":
-            x_BxN = draw(k_x, tok_BxR, 0, k, n)
-        else:
-            x_BxN = _planted_max(k_c, k_pool, k_pos, tok_BxR, k, n)
+        x_BxN = SAMPLERS[self.cfg.sampler](k_perm, k_x, k_c, k_pool, k_pos, batch, m, k, n)
+        return self.batch_of(x_BxN)
+
+    def batch_of(self, x_BxN: jax.Array, q_B: jax.Array | None = None) -> Batch:
+        """The framed, labelled batch of content x_BxN (content indices); q_B is not used."""
+        batch = x_BxN.shape[0]
         answer_B = pair_counts(x_BxN).max(-1)
         tokens_BxT = self.frame(x_BxN)
         T = tokens_BxT.shape[1]
@@ -35,10 +44,9 @@ class MostFrequent(Task):
         return Batch(tokens_BxT, labels_BxT, mask_BxT)
 
 
-def _planted_max(k_c, k_pool, k_pos, tok_BxR, k, n: int) -> jax.Array:
+def planted_max(c_B: jax.Array, k_pool, k_pos, tok_BxR, k, n: int) -> jax.Array:
+    """x_BxN whose most frequent token (tok_BxR[:, 0]) has count c_B, c_B in ceil(n/k)..n."""
     B = tok_BxR.shape[0]
-    c_min = (n + k - 1) // k
-    c_B = uniform_int(k_c, B, jnp.broadcast_to(c_min, (B,)), n)
     # The pool holds c copies of each of the other k - 1 allowed tokens: pool slot s is a copy
     # of other token s // c. Floyd draws n - c distinct pool slots into slots c..n-1 (slots
     # 0..c-1 are -1), so no other token exceeds c copies.

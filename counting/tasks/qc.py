@@ -3,7 +3,9 @@
 The query is always a token of the sequence, so the answer lies in 1..n. `uniform`: tokens
 i.i.d. over the sequence's k allowed tokens, the query copied from a random position.
 `balanced`: the answer c is drawn uniformly from 1..n first, then c random positions get q
-and the rest are drawn from the other k - 1 allowed tokens.
+and the rest are drawn from the other k - 1 allowed tokens. `partition`: Behrens et al.'s
+random-partition sequences (`tasks.base.partition_draw`), the query copied from a random
+position.
 """
 
 from __future__ import annotations
@@ -11,7 +13,36 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from counting.tasks.base import NUM_SPECIAL, SEP_ID, Batch, Task, ranks, uniform_int
+from counting.tasks.base import NUM_SPECIAL, SEP_ID, Batch, Task, partition_draw, ranks, uniform_int
+
+
+def _at_random_position(key, x_BxN: jax.Array) -> jax.Array:
+    B, n = x_BxN.shape
+    pick_B = jax.random.randint(key, (B,), 0, n)
+    return jnp.take_along_axis(x_BxN, pick_B[:, None], axis=1)[:, 0]
+
+
+def _uniform(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    x_BxN = task.tokens(k_perm, batch, m, k).draw(k_x, 0, task.n)
+    return x_BxN, _at_random_position(k_pos, x_BxN)
+
+
+def _balanced(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    n = task.n
+    tokens = task.tokens(k_perm, batch, m, k)
+    q_B = tokens.first_B
+    c_B = uniform_int(k_c, batch, 1, n)
+    others_BxN = tokens.draw(k_x, 1, n)
+    is_q_BxN = ranks(k_pos, batch, n) < c_B[:, None]
+    return jnp.where(is_q_BxN, q_B[:, None], others_BxN), q_B
+
+
+def _partition(task, k_perm, k_x, k_c, k_pos, batch, m, k):
+    x_BxN = partition_draw(k_x, batch, m, k, task.n)
+    return x_BxN, _at_random_position(k_pos, x_BxN)
+
+
+SAMPLERS = {"uniform": _uniform, "balanced": _balanced, "partition": _partition}  # task.sampler -> (x_BxN, q_B)
 
 
 class QueryCount(Task):
@@ -20,19 +51,13 @@ class QueryCount(Task):
         self.tail = 2 if cfg.query == "sep" else 1
 
     def _sample(self, key, batch, m, k) -> Batch:
-        n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
-        tokens = self.tokens(k_perm, batch, m, k)
-        if self.cfg.sampler == "uniform":
-            x_BxN = tokens.draw(k_x, 0, n)
-            pick_B = jax.random.randint(k_pos, (batch,), 0, n)
-            q_B = jnp.take_along_axis(x_BxN, pick_B[:, None], axis=1)[:, 0]
-        else:
-            q_B = tokens.first_B
-            c_B = uniform_int(k_c, batch, 1, n)
-            others_BxN = tokens.draw(k_x, 1, n)
-            is_q_BxN = ranks(k_pos, batch, n) < c_B[:, None]
-            x_BxN = jnp.where(is_q_BxN, q_B[:, None], others_BxN)
+        x_BxN, q_B = SAMPLERS[self.cfg.sampler](self, k_perm, k_x, k_c, k_pos, batch, m, k)
+        return self.batch_of(x_BxN, q_B)
+
+    def batch_of(self, x_BxN: jax.Array, q_B: jax.Array | None = None) -> Batch:
+        """The framed, labelled batch of content x_BxN and queries q_B (content indices)."""
+        batch = x_BxN.shape[0]
         count_B = (x_BxN == q_B[:, None]).sum(-1).astype(jnp.int32)
         tail = [q_B[:, None] + NUM_SPECIAL]
         if self.cfg.query == "sep":

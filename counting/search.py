@@ -1,0 +1,159 @@
+"""The adaptive search for m_thr (`adaptive.*`, AdaptiveConfig): spend the compute where the
+boundary is.
+
+A job's search trains the coarse grid `adaptive.m` first (one cohort: every m x seed x halving
+setting), then, round by round, brackets the drop: lo is the largest tried m below the first
+m whose statistic falls below tau (the best model of the cell by default: its capacity, which
+composes with successive halving), hi that first failing m. Each round trains `per_round`
+new m values spread geometrically inside (lo, hi) (integers, when `integer`), as one cohort,
+until hi / lo <= 1 + ratio, or lo and hi are neighbouring integers, or the rounds run out.
+m_thr is censored above when every m passes and below when the smallest fails. The estimate
+interpolates log-linearly between lo and hi, as the analysis's `interpolated` method does.
+
+Every trained cell is an ordinary record, so the experiment's table, analysis, figures and
+budget study include them; `search.csv` lists the rounds. The search is deterministic in its
+records: run again (or after a kill) it retrains nothing it has and continues where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from counting.config import AdaptiveConfig, CohortConfig, RunConfig
+
+DONE, CENSORED_ABOVE, CENSORED_BELOW, ROUNDS_OUT = "located", "censored above", "censored below", "rounds used up"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bracket:
+    lo: int | None  # the largest passing m below the first failing one
+    hi: int | None  # the first failing m
+    estimate: float  # m_thr, interpolated between lo and hi (or the censoring edge)
+    status: str  # "" while it refines; DONE, CENSORED_ABOVE, CENSORED_BELOW, ROUNDS_OUT
+
+
+def bracket(stat: dict[int, float], tau: float, cfg: AdaptiveConfig) -> Bracket:
+    """Where the drop lies among the m tried so far (statistic per m)."""
+    m_K = sorted(stat)
+    fails = [m for m in m_K if stat[m] < tau]
+    if not fails:
+        return Bracket(m_K[-1], None, float(m_K[-1]), CENSORED_ABOVE)
+    hi = fails[0]
+    if hi == m_K[0]:
+        return Bracket(None, hi, float(hi), CENSORED_BELOW)
+    lo = max(m for m in m_K if m < hi)
+    a, b = stat[lo], stat[hi]
+    frac = (a - tau) / (a - b) if a > b else 0.0
+    estimate = float(math.exp(math.log(lo) + min(max(frac, 0.0), 1.0) * (math.log(hi) - math.log(lo))))
+    close = hi / lo <= 1 + cfg.ratio or (cfg.integer and hi - lo <= 1)
+    return Bracket(lo, hi, estimate, DONE if close else "")
+
+
+def inside(lo: int, hi: int, count: int, integer: bool, tried: set[int]) -> list[int]:
+    """Up to `count` new m values spread geometrically strictly inside (lo, hi)."""
+    points = np.geomspace(lo, hi, count + 2)[1:-1]
+    values = sorted({int(round(p)) for p in points} if integer else {int(p) for p in points})
+    new = [m for m in values if lo < m < hi and m not in tried]
+    if integer and not new:  # rounding met the ends: the nearest untried integers inside
+        new = [m for m in range(lo + 1, hi) if m not in tried][:count]
+    return new
+
+
+@dataclasses.dataclass
+class Round:
+    index: int
+    m_tried: list[int]
+    bracket: Bracket
+
+
+def search(train: Callable[[list[int]], dict[int, float]], tau: float, cfg: AdaptiveConfig) -> list[Round]:
+    """The rounds of one search: `train(m values)` trains those cells (or finds them trained)
+    and returns the statistic of every cell tried so far."""
+    rounds, stat = [], {}
+    m_next = list(cfg.m)
+    for index in range(cfg.rounds + 1):
+        stat = train(m_next)
+        b = bracket(stat, tau, cfg)
+        rounds.append(Round(index, m_next, b))
+        if b.status:
+            return rounds
+        m_next = inside(b.lo, b.hi, cfg.per_round, cfg.integer, set(stat))
+        if not m_next:
+            rounds[-1] = Round(index, rounds[-1].m_tried, dataclasses.replace(b, status=DONE))
+            return rounds
+    last = rounds[-1]
+    rounds[-1] = Round(last.index, last.m_tried, dataclasses.replace(last.bracket, status=ROUNDS_OUT))
+    return rounds
+
+
+def cell_statistic(records: Sequence[dict], statistic: str) -> float:
+    """A cell's statistic from its models' records: the best accuracy, or the mean over seeds
+    (of the setting a halving race promoted, where one ran)."""
+    acc = [r["metrics"]["accuracy"] for r in records]
+    if statistic == "best":
+        return float(max(acc))
+    promoted = [r["metrics"]["accuracy"] for r in records if r.get("halving", {}).get("promoted", True)]
+    return float(np.mean(promoted or acc))
+
+
+def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[str], None] = print) -> list[dict]:
+    """The search of one job: trains round by round through `train_members` (the runner) and
+    returns its search.csv rows. The job's members at each round are its cohort axes (but m)
+    times the round's m values."""
+    from counting.plan import expand
+    from counting.runner import folder_of
+    from counting.store import read_record
+
+    cfg, adaptive = job.config, job.config.adaptive
+    tau = cfg.analysis.tau
+    by_m: dict[int, list[RunConfig]] = {}
+
+    def train(m_values: list[int]) -> dict[int, float]:
+        cohort = dataclasses.replace(cfg.cohort, m=tuple(m_values))
+        members = expand(cfg.run, cohort)
+        train_members(members)
+        for m in m_values:
+            by_m[m] = [c for c in members if c.task.m == m]
+        stat = {}
+        for m, cs in by_m.items():
+            records = [read_record(folder_of(c)) for c in cs]
+            usable = [r for r in records if r is not None and r.get("status") in ("complete", "diverged")]
+            if usable:
+                stat[m] = cell_statistic(usable, adaptive.statistic)
+        return stat
+
+    rounds = search(train, tau, adaptive)
+    run_cfg = cfg.run
+    rows = []
+    for r in rounds:
+        b = r.bracket
+        rows.append({"task": run_cfg.task.name, "d": run_cfg.model.d, "n": run_cfg.task.n, "w": run_cfg.model.w,
+                     "round": r.index, "m_tried": " ".join(map(str, r.m_tried)), "lo": b.lo, "hi": b.hi,
+                     "estimate": b.estimate, "status": b.status or "refining", "tau": tau,
+                     "statistic": adaptive.statistic, "ratio": adaptive.ratio,
+                     "models": sum(len(by_m[m]) for m in r.m_tried if m in by_m)})
+        say(f"search d={run_cfg.model.d} round {r.index}: m {r.m_tried} -> bracket [{b.lo}, {b.hi}], "
+            f"m_thr ~ {b.estimate:.3g} {b.status or '(refining)'}")
+    return rows
+
+
+def members_of(job) -> list[RunConfig]:
+    """The members of the search's first round (the coarse grid): what a job is planned and
+    checked with before any compute."""
+    from counting.plan import expand
+
+    cohort = dataclasses.replace(job.config.cohort, m=job.config.adaptive.m)
+    return expand(job.config.run, CohortConfig.from_dict(dataclasses.asdict(cohort)))
+
+
+def cell_file(run_cfg: RunConfig) -> str:
+    """The name of a job's search rows under <experiment>/search/: one file per job."""
+    import hashlib
+
+    key = json.dumps({k: v for k, v in run_cfg.identity().items()}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"
