@@ -224,8 +224,9 @@ class RunConfig(Checked):
         and the train fields that change the trained weights, with the budget resolved
         (train.steps, or train.stop.budget when set). Left out: where the record is stored
         (`experiment`, `results_dir`), the logging cadence `train.eval_every` and the stop
-        rule unless a rule is set (it is checked at every evaluation), and fields added by a
-        later version while they hold their default (`option(since=...)`). A record trained
+        rule unless a rule is set (it is checked at every evaluation), the halving section unless
+        it searches something, and fields added by a later version while they hold their
+        default (`option(since=...)`). A record trained
         under one experiment is therefore found by any other that asks for the same model."""
         d = self.to_dict()
         d.pop("results_dir")
@@ -239,6 +240,8 @@ class RunConfig(Checked):
             stop.pop("budget")
             train["stop"], train["eval_every"] = stop, eval_every
         _since_defaults(RunConfig, d)
+        if not self.halving.active:  # an unused search's settings define nothing
+            d.pop("halving", None)
         return d
 
     def hash(self) -> str:
@@ -281,6 +284,8 @@ class CohortConfig(Checked):
     weight_decay: tuple[float, ...] = option((), ge=0, help="weight decays")
     max_models: int | None = option(None, ge=1, help="at most this many members per program (null: as many as fit)")
     compact: bool = option(True, help="members that stopped leave the program (a smaller one continues)")
+    per_call: int | None = option(None, ge=1, help="members vmapped side by side on a device (null: the default rule "
+                                                   "of counting.program.members_per_call)")
 
     def axes(self) -> dict[str, tuple]:
         """The non-empty axes, in declaration order."""
@@ -344,8 +349,9 @@ class AdaptiveConfig(Checked):
     per_round: int = option(4, ge=1, help="new vocabulary sizes per refinement round (one cohort)")
     rounds: int = option(6, ge=1, help="at most this many refinement rounds")
     integer: bool = option(True, help="refine on integer m, down to neighbouring integers (m = d, d + 1, d + 2)")
-    statistic: str = option("best", choices=("best", "mean"),
-                            help="what must reach tau: the best model of a cell (capacity) or the mean over seeds")
+    statistic: str = option("best", choices=("best", "mean", "exact_best", "exact_mean"),
+                            help="what must reach tau: the best model of a cell (capacity) or the mean over seeds; "
+                                 "exact_*: the same of the worst-family accuracy, against analysis.exact")
 
     @property
     def active(self) -> bool:

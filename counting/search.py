@@ -91,13 +91,14 @@ def search(train: Callable[[list[int]], dict[int, float]], tau: float, cfg: Adap
     return rounds
 
 
-def cell_statistic(records: Sequence[dict], statistic: str) -> float:
+def cell_statistic(records: Sequence[dict], statistic: str, worst: Sequence[float] | None = None) -> float:
     """A cell's statistic from its models' records: the best accuracy, or the mean over seeds
-    (of the setting a halving race promoted, where one ran)."""
-    acc = [r["metrics"]["accuracy"] for r in records]
-    if statistic == "best":
+    (of the setting a halving race promoted, where one ran); `exact_*`: the same of the
+    models' worst-family accuracies (`worst`, in the order of the records)."""
+    acc = [r["metrics"]["accuracy"] for r in records] if worst is None else list(worst)
+    if statistic.endswith("best"):
         return float(max(acc))
-    promoted = [r["metrics"]["accuracy"] for r in records if r.get("halving", {}).get("promoted", True)]
+    promoted = [a for a, r in zip(acc, records) if r.get("halving", {}).get("promoted", True)]
     return float(np.mean(promoted or acc))
 
 
@@ -110,8 +111,11 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
     from counting.store import read_record
 
     cfg, adaptive = job.config, job.config.adaptive
-    tau = cfg.analysis.tau
+    exact = adaptive.statistic.startswith("exact")
+    tau = cfg.analysis.exact if exact else cfg.analysis.tau
     by_m: dict[int, list[RunConfig]] = {}
+    if exact and not cfg.families.size:
+        raise ValueError("adaptive.statistic: an exact_* statistic needs the families (families.size > 0)")
 
     def train(m_values: list[int]) -> dict[int, float]:
         cohort = dataclasses.replace(cfg.cohort, m=tuple(m_values))
@@ -121,11 +125,24 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
             by_m[m] = [c for c in members if c.task.m == m]
         stat = {}
         for m, cs in by_m.items():
-            records = [read_record(folder_of(c)) for c in cs]
-            usable = [r for r in records if r is not None and r.get("status") in ("complete", "diverged")]
-            if usable:
-                stat[m] = cell_statistic(usable, adaptive.statistic)
+            pairs = [(c, read_record(folder_of(c))) for c in cs]
+            usable = [(c, r) for c, r in pairs if r is not None and r.get("status") in ("complete", "diverged")]
+            if not usable:
+                continue
+            worst = [families_of(c).get("worst", float("nan")) for c, _ in usable] if exact else None
+            stat[m] = cell_statistic([r for _, r in usable], adaptive.statistic, worst)
         return stat
+
+    evaluator = None
+
+    def families_of(c: RunConfig) -> dict:
+        nonlocal evaluator
+        from counting.evaluate import Evaluator, evaluate_families
+        from counting.tasks import NUM_SPECIAL
+
+        if evaluator is None:
+            evaluator = Evaluator(max(adaptive.m) + NUM_SPECIAL)
+        return evaluate_families(folder_of(c), c, evaluator, cfg.families.size, cfg.families.seed)
 
     rounds = search(train, tau, adaptive)
     run_cfg = cfg.run
@@ -133,9 +150,9 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
     for r in rounds:
         b = r.bracket
         rows.append({"task": run_cfg.task.name, "d": run_cfg.model.d, "n": run_cfg.task.n, "w": run_cfg.model.w,
+                     "statistic": adaptive.statistic,
                      "round": r.index, "m_tried": " ".join(map(str, r.m_tried)), "lo": b.lo, "hi": b.hi,
-                     "estimate": b.estimate, "status": b.status or "refining", "tau": tau,
-                     "statistic": adaptive.statistic, "ratio": adaptive.ratio,
+                     "estimate": b.estimate, "status": b.status or "refining", "tau": tau, "ratio": adaptive.ratio,
                      "models": sum(len(by_m[m]) for m in r.m_tried if m in by_m)})
         say(f"search d={run_cfg.model.d} round {r.index}: m {r.m_tried} -> bracket [{b.lo}, {b.hi}], "
             f"m_thr ~ {b.estimate:.3g} {b.status or '(refining)'}")
@@ -151,9 +168,10 @@ def members_of(job) -> list[RunConfig]:
     return expand(job.config.run, CohortConfig.from_dict(dataclasses.asdict(cohort)))
 
 
-def cell_file(run_cfg: RunConfig) -> str:
-    """The name of a job's search rows under <experiment>/search/: one file per job."""
+def cell_file(job) -> str:
+    """The name of a job's search rows under <experiment>/search/: one file per job (its run
+    and its search)."""
     import hashlib
 
-    key = json.dumps({k: v for k, v in run_cfg.identity().items()}, sort_keys=True)
+    key = json.dumps([job.cfg.identity(), dataclasses.asdict(job.config.adaptive)], sort_keys=True, default=list)
     return hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"

@@ -73,7 +73,7 @@ def test_searched_hyperparameters_do_not_split_series():
 
 
 def test_one_reader_parses_every_committed_table_with_the_schema_types():
-    tables = sorted(RESULTS.glob("*/*.csv"))
+    tables = sorted(p for p in RESULTS.glob("*/*.csv") if p.name != "published.csv")  # published: a peer's numbers
     assert len(tables) > 30
     for path in tables:
         rows = read_rows(path)  # an empty table (no fit) parses to no rows

@@ -65,17 +65,37 @@ def schema_value(dotted, run, llm):
     return tree
 
 
+def base_file(base: str, folder: Path) -> Path:
+    """A defaults-list entry: /group/option of counting/conf, or a file beside the including one."""
+    if base.startswith("/"):
+        return CONF / f"{base.lstrip('/')}.yaml"
+    return folder / f"{base}.yaml"
+
+
+def inherited_leaves(path: Path) -> dict:
+    """Every value an experiment file's bases set (recursively, later bases winning)."""
+    raw = OmegaConf.to_container(OmegaConf.load(path)) or {}
+    out = {}
+    for base in (b for b in raw.get("defaults", []) if isinstance(b, str) and b != "_self_"):
+        target = base_file(base, path.parent)
+        out.update(inherited_leaves(target))
+        out.update(leaves({k: v for k, v in (OmegaConf.to_container(OmegaConf.load(target)) or {}).items()
+                           if k not in ("defaults", "hydra", "experiment")}))
+    return out
+
+
 @pytest.mark.parametrize("name", experiment_names())
 def test_no_experiment_restates_a_default(name):
-    """An experiment file sets only what differs from the dataclasses (and from the base it
-    includes): a restated default would hide which values the experiment chose."""
-    raw = OmegaConf.to_container(OmegaConf.load(experiment_dir() / f"{name}.yaml"))
+    """An experiment file sets only what differs from the dataclasses and from the bases it
+    includes (a default may be set to undo a base's value): a restated value would hide which
+    values the experiment chose."""
+    path = experiment_dir() / f"{name}.yaml"
+    raw = OmegaConf.to_container(OmegaConf.load(path))
     run = plain(compose([]))
     llm = plain(compose([], config_name="llm"))
-    bases = [b for b in raw.get("defaults", []) if isinstance(b, str)]
-    inherited = {}
-    for base in bases:
-        inherited.update(leaves(OmegaConf.to_container(OmegaConf.load(experiment_dir() / f"{base}.yaml"))))
+    inherited = inherited_leaves(path)
     for dotted, value in leaves({k: v for k, v in raw.items() if k not in ("defaults", "hydra", "experiment")}):
-        assert value != schema_value(dotted, run, llm), f"{name}.yaml: {dotted} = {value!r} is the default"
-        assert inherited.get(dotted, KeyError) != value, f"{name}.yaml: {dotted} = {value!r} restates its base"
+        base = inherited.get(dotted, KeyError)
+        assert base != value, f"{name}.yaml: {dotted} = {value!r} restates its base"
+        if base is KeyError:
+            assert value != schema_value(dotted, run, llm), f"{name}.yaml: {dotted} = {value!r} is the default"

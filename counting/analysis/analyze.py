@@ -191,6 +191,32 @@ def write(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
+def headline(analysis: Analysis, cfg: AnalysisConfig) -> str:
+    """One line: per series and d, where average accuracy and (where measured) exact counting
+    stop, from the interpolated thresholds (">= m" when censored above, "< m" below)."""
+    def text(r):
+        if r is None:
+            return "-"
+        if r["censored"] == "above":
+            return f">= {r['m_thr']:.3g}"
+        if r["censored"] == "below":
+            return f"< {r['m_thr']:.3g}"
+        return f"{r['m_thr']:.3g}"
+
+    parts = []
+    multi = len(analysis.series()) > 1
+    for series in analysis.series():
+        rows = [r for r in analysis.threshold_rows if series_of(r, analysis.columns) == series]
+        for d in sorted({r["d"] for r in rows}):
+            get = lambda method: next((r for r in rows if r["d"] == d and r["method"] == method), None)  # noqa: E731
+            label = (series_label(analysis.columns, series) + " ") if multi else ""
+            piece = f"{label}d = {d}: average accuracy >= {cfg.tau} up to m_thr {text(get('interpolated'))}"
+            if get("exact_interpolated") is not None:
+                piece += f", exact counting (worst family >= {cfg.exact}) up to {text(get('exact_interpolated'))}"
+            parts.append(piece)
+    return "found: " + "; ".join(parts) if parts else "found: no threshold (fewer than two m per d)"
+
+
 def report(analysis: Analysis, cfg: AnalysisConfig) -> str:
     """The human summary counting-analyze prints."""
     lines = []

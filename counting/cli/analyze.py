@@ -21,13 +21,15 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci", type=float, default=defaults.ci, help=f"interval coverage (default {defaults.ci})")
     parser.add_argument("--boot", type=int, default=defaults.boot, help=f"bootstrap replicates (default {defaults.boot})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed")
+    parser.add_argument("--exact", type=float, default=defaults.exact,
+                        help=f"worst-family accuracy that counts as exact (default {defaults.exact})")
     parser.add_argument("--mix-fingerprints", action="store_true",
                         help="analyse rows trained by different versions of the training code together")
 
 
 def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
     try:
-        return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed,
+        return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed, exact=args.exact,
                               mix_fingerprints=args.mix_fingerprints)
     except ConfigError as err:
         fail(err)

@@ -68,7 +68,8 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
         if on_members is not None:
             on_members([m.hash() for m in members])
         return execute_many(members, max_models=job.config.cohort.max_models, show_progress=show_progress,
-                            rerun=job.config.rerun, compact=job.config.cohort.compact)
+                            rerun=job.config.rerun, compact=job.config.cohort.compact,
+                            per_call=job.config.cohort.per_call)
 
     if not job.config.adaptive.active:
         return train(job.members)
@@ -88,7 +89,7 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
 
     rows = search.run(job, train_round)
     store = Store(job.cfg.results_dir, job.cfg.experiment)
-    atomic_write_json(store.path(SEARCH_DIR) / search.cell_file(job.cfg), rows)
+    atomic_write_json(store.path(SEARCH_DIR) / search.cell_file(job), rows)
     return total
 
 
@@ -224,14 +225,15 @@ def search_table(store) -> Path | None:
     if not files:
         return None
     rows = [r for f in files for r in json.loads(f.read_text())]
-    rows.sort(key=lambda r: (r["task"], r["n"], r["w"], r["d"], r["round"]))
+    rows.sort(key=lambda r: (r["task"], r["n"], r["w"], r["d"], r.get("statistic", ""), r["round"]))
     path = store.path(SEARCH_TABLE)
-    write_table(path, rows, ["task", "n", "w", "d", "round", "m_tried", "lo", "hi", "estimate", "status"], digits=6)
+    write_table(path, rows, ["task", "n", "w", "d", "statistic", "round", "m_tried", "lo", "hi", "estimate", "status"],
+                digits=6)
     return path
 
 
 def _after(store, job: JobConfig, result: ExperimentResult, step, tell) -> None:
-    from counting.analysis.analyze import analyze, report, write
+    from counting.analysis.analyze import analyze, headline, report, write
     from counting.analysis.budget import analyze_budgets, convergence_report, write_budget_table
     from counting.columns import read_table
     from counting.store import TABLE
@@ -266,6 +268,7 @@ def _after(store, job: JobConfig, result: ExperimentResult, step, tell) -> None:
         result.figures, line = drawn
         result.paths["figures"] = store.root / "figures"
         tell(line)
+    tell(headline(result.analysis, cfg))
 
 
 def run_experiment(name: str, overrides: Sequence[str] = (), results_dir: str | Path | None = None,

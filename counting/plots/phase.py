@@ -57,7 +57,7 @@ def phase_diagram(data: PlotData) -> list[Path]:
             ax.errorbar(m_T, d_T, xerr=err_2xT, fmt="o", color="red", ecolor="red", capsize=3,
                         markerfacecolor="none", label=f"m_thr(d), tau = {data.cfg.tau}")
         for f in rows_of(data.analysis.fit_rows, cols, series):
-            if f["method"] == "interpolated":
+            if f["method"] == "interpolated" and f.get("over", "all d") == "all d":
                 d_line, m_line = fit_line(f, d_D[0], d_D[-1])
                 ax.plot(m_line, d_line, color="red", linestyle=":", label=f"fit: m_thr ~ d^{f['slope']:.2f}")
         ax.set_xlim(log_edges(m_M)[0], log_edges(m_M)[-1])
@@ -88,12 +88,19 @@ def accuracy_vs_m(data: PlotData) -> list[Path]:
             ax.plot(m_K, [r["accuracy"] for r in rs], label=f"d = {d}", **st)
             ax.fill_between(m_K, [r["accuracy_low"] for r in rs], [r["accuracy_high"] for r in rs],
                             color=st["color"], alpha=0.2, linewidth=0)
+            if all(r.get("exact_accuracy") is not None and np.isfinite(r["exact_accuracy"]) for r in rs):
+                ax.plot(m_K, [r["exact_accuracy"] for r in rs], color=st["color"], linestyle="--", linewidth=1,
+                        marker=st["marker"], markerfacecolor="white", label=f"d = {d}: worst family")
         by_m: dict[int, list[float]] = {}
         for r in rows:
             by_m.setdefault(r["m"], []).append(r["baseline_accuracy"])
         m_B = sorted(by_m)
         ax.plot(m_B, [np.mean(by_m[m]) for m in m_B], color="gray", linestyle=(0, (1, 1)), label="trivial baseline")
         ax.axhline(data.cfg.tau, color="black", linewidth=0.8, linestyle="--", label=f"tau = {data.cfg.tau}")
+        if any(r.get("exact_accuracy") is not None for r in rows):
+            ax.axhline(data.cfg.exact, color="black", linewidth=0.6, linestyle=":", label=f"exact = {data.cfg.exact}")
+        for d in d_D:
+            ax.axvline(d, color="0.85", linewidth=0.6, zorder=0)  # m = d
         ax.set_xscale("log", base=2)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("vocabulary size m")
@@ -104,16 +111,21 @@ def accuracy_vs_m(data: PlotData) -> list[Path]:
     return paths
 
 
+# the methods threshold_vs_d draws (thresholds.csv holds them all): average accuracy over seeds,
+# the best model (capacity), and both for exact counting (the worst test family) where measured
+FIGURE_METHODS = ("interpolated", "best_seed", "exact_interpolated", "exact_best")
+
+
 def threshold_vs_d(data: PlotData) -> list[Path]:
-    """m_thr against d on log-log axes, each method with its fit, and m = d for reference."""
+    """m_thr against d on log-log axes, each method with its fit over every d, and m = d."""
     paths = []
     cols = data.analysis.columns
     for series, label, suffix in data.series_items():
-        thr = rows_of(data.analysis.threshold_rows, cols, series)
+        thr = [r for r in rows_of(data.analysis.threshold_rows, cols, series) if r["method"] in FIGURE_METHODS]
         if not thr:
             continue
         fig, ax = plt.subplots(figsize=(5.6, 4.4))
-        methods = sorted({r["method"] for r in thr}, key=lambda s: (s != "interpolated", s))
+        methods = [m for m in FIGURE_METHODS if any(r["method"] == m for r in thr)]
         for i, method in enumerate(methods):
             rs = [r for r in thr if r["method"] == method]
             st = curve_style(i, max(len(methods), 2))
@@ -125,7 +137,7 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
             if open_T.any():
                 ax.plot(d_T[open_T], m_T[open_T], st["marker"], markerfacecolor="white", color=st["color"])
             for f in rows_of(data.analysis.fit_rows, cols, series):
-                if f["method"] == method:
+                if f["method"] == method and f.get("over", "all d") == "all d":
                     d_line, m_line = fit_line(f, min(r["d"] for r in rs), max(r["d"] for r in rs))
                     ax.plot(d_line, m_line, color=st["color"],
                             linestyle=st["linestyle"],
@@ -135,7 +147,8 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
         ax.set_xlabel("embedding dimension d")
-        ax.set_ylabel(f"m_thr (accuracy >= {data.cfg.tau})")
+        exact = " (exact_*: worst family >= %g)" % data.cfg.exact if any(m.startswith("exact") for m in methods) else ""
+        ax.set_ylabel(f"m_thr (accuracy >= {data.cfg.tau}){exact}", fontsize=8)
         ax.legend(fontsize=7)
         ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
         paths += save(fig, data.out_dir, f"threshold_vs_d{suffix}")

@@ -44,7 +44,6 @@ class Histogram(Task):
         return tuple(range(lo, lo + self.n))
 
     def _sample(self, key, batch, m, k) -> Batch:
-        n = self.n
         k_perm, k_x, k_c, k_pos = jax.random.split(key, 4)
         x_BxN = SAMPLERS[self.cfg.sampler](self, k_perm, k_x, k_c, k_pos, batch, m, k)
         return self.batch_of(x_BxN)

@@ -1,0 +1,194 @@
+"""Where the compute goes: compaction, the adaptive search for m_thr and successive halving,
+each against the way it replaces, measured as model-steps (what was trained) and wall time.
+
+    python benchmarks/compute.py compaction [--d 8 16] [--tiny]
+    python benchmarks/compute.py search     [--d 8 16] [--tiny]
+    python benchmarks/compute.py halving    [--d 8]    [--tiny]
+    python benchmarks/compute.py all --out benchmarks/compute.json
+
+compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yaml) at each d,
+            trained twice in fresh folders: members that stopped leave the program (default)
+            against every member computing to the end. Ideal speedup = model-steps paid without
+            compaction / model-steps useful (each member's own steps); target: 80% of it.
+search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
+            10% steps in m over the same range (every integer m = round(2 * 1.1^k) in 2..64), at
+            the same protocol and seeds: model-steps, wall time and the two estimates (best
+            model, tau = 0.9); beside them the cost of the half-octave grid of phase_qc.
+halving     successive halving over lr x weight decay (search=halving) against the full
+            optimiser grid trained to the budget, on a few cells: model-steps, and whether each
+            cell's best accuracy is the same within 0.01.
+
+Each measurement runs `counting.experiment.run_experiment` in a subprocess of its own (fresh
+JAX, the persistent compilation cache as the commands use it). `--tiny` shrinks everything to
+a smoke test of a minute or two. Prints its figures; `--out` also writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FINE_GRID = sorted({round(2 * 1.1**k) for k in range(0, 37) if round(2 * 1.1**k) <= 64})
+HALF_OCTAVES = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64]
+
+
+def run(experiment: str, overrides: list[str], results_dir: Path) -> dict:
+    """One experiment in a fresh process: wall time and what every record says it trained."""
+    code = (
+        "import json, sys\n"
+        "from counting.devices import use_cpu_devices, use_compilation_cache\n"
+        "use_cpu_devices(); use_compilation_cache()\n"
+        "from counting.experiment import run_experiment\n"
+        f"r = run_experiment({experiment!r}, {overrides!r}, results_dir={str(results_dir)!r}, show_progress=False,"
+        " say=lambda line: None)\n"
+        "print(json.dumps({'ok': r.ok, 'failed': r.failed, 'rows': r.rows, 'thresholds': r.thresholds,"
+        " 'cells': r.analysis.cell_rows if r.analysis else []}, default=str))\n"
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{experiment} {overrides}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    out["layouts"] = [json.loads(p.read_text())["layout"] for p in (results_dir / out_name(overrides, experiment)
+                                                                     / "runs").glob("*/record.json")]
+    return out
+
+
+def out_name(overrides: list[str], experiment: str) -> str:
+    names = [o.split("=", 1)[1] for o in overrides if o.startswith("name=")]
+    return names[-1] if names else experiment
+
+
+def useful_steps(rows: list[dict]) -> int:
+    return int(sum(r["steps"] for r in rows))
+
+
+def paid_steps(layouts: list[dict], rows: list[dict]) -> int:
+    """Model-steps the programs ran: per program segment, its members (rows) times its steps."""
+    longest = max(r["steps"] for r in rows)
+    segments = next((lay["segments"] for lay in layouts if "segments" in lay), None)
+    if not segments:
+        return len(rows) * longest
+    seen = sorted({(s["from_step"], s["members"]) for lay in layouts for s in lay.get("segments", [])})
+    total = 0
+    for i, (start, members) in enumerate(seen):
+        end = seen[i + 1][0] if i + 1 < len(seen) else longest
+        total += members * (end - start)
+    return total
+
+
+def protocol(d: int, tiny: bool) -> list[str]:
+    base = ["experiment=phase_qc", f"model.d={d}", "analysis.budgets=[]", "families.size=0"]
+    if tiny:
+        base += ["train.steps=400", "train.eval_every=50", "train.stop.patience=2", "cohort.m=[2,4,8]",
+                 "cohort.seed=[0,1]", "task.eval_size=256"]
+    return base
+
+
+def compaction(ds: list[int], tiny: bool) -> list[dict]:
+    out = []
+    for d in ds:
+        row = {"benchmark": "compaction", "d": d}
+        for compact in (True, False):
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run("phase_qc", protocol(d, tiny)[1:] + [f"cohort.compact={str(compact).lower()}"], Path(tmp))
+            key = "on" if compact else "off"
+            row[f"wall_s_{key}"] = r["wall_s"]
+            row[f"paid_{key}"] = paid_steps(r["layouts"], r["rows"]) if compact else len(r["rows"]) * max(
+                x["steps"] for x in r["rows"])
+            row["useful"] = useful_steps(r["rows"])
+        row["ideal_speedup"] = row["paid_off"] / row["useful"]
+        row["speedup"] = row["wall_s_off"] / row["wall_s_on"]
+        row["share_of_ideal"] = (row["speedup"] - 1) / max(row["ideal_speedup"] - 1, 1e-9)
+        print(f"compaction d={d}: wall {row['wall_s_off']:.0f} s -> {row['wall_s_on']:.0f} s ({row['speedup']:.2f}x); "
+              f"ideal {row['ideal_speedup']:.2f}x (paid {row['paid_off']} / useful {row['useful']} model-steps; with "
+              f"compaction paid {row['paid_on']}); {100 * row['share_of_ideal']:.0f}% of the ideal gain", flush=True)
+        out.append(row)
+    return out
+
+
+def search(ds: list[int], tiny: bool) -> list[dict]:
+    out = []
+    for d in ds:
+        base = protocol(d, tiny)[1:] + (["cohort.seed=[0,1]"] if not tiny else [])
+        grid = [2, 3, 4, 5, 6, 8] if tiny else FINE_GRID
+        with tempfile.TemporaryDirectory() as tmp:
+            fine = run("phase_qc", base + [f"cohort.m=[{','.join(map(str, grid))}]", "name=fine"], Path(tmp))
+        with tempfile.TemporaryDirectory() as tmp:
+            adaptive = run("phase_qc", base + ["search=adaptive", "adaptive.m=[2,4,8]" if tiny else "adaptive.m=[2,4,8,16,32,64]",
+                                               "name=adaptive"], Path(tmp))
+        est = lambda r: next((t["m_thr"] for t in r["thresholds"] if t["method"] == "best_seed"), float("nan"))  # noqa: E731
+        row = {"benchmark": "search", "d": d, "fine_grid_m": len(grid),
+               "fine_model_steps": useful_steps(fine["rows"]), "fine_wall_s": fine["wall_s"], "fine_m_thr": est(fine),
+               "adaptive_model_steps": useful_steps(adaptive["rows"]), "adaptive_wall_s": adaptive["wall_s"],
+               "adaptive_m_thr": est(adaptive), "adaptive_cells": len({r["m"] for r in adaptive["rows"]})}
+        row["steps_ratio"] = row["fine_model_steps"] / max(row["adaptive_model_steps"], 1)
+        row["wall_ratio"] = row["fine_wall_s"] / row["adaptive_wall_s"]
+        row["estimates_agree_within_10pct"] = abs(row["adaptive_m_thr"] / row["fine_m_thr"] - 1) <= 0.1
+        seeds = 2
+        row["half_octave_model_steps_estimate"] = int(row["fine_model_steps"] / len(grid) * len(HALF_OCTAVES)) \
+            if not tiny else None
+        print(f"search d={d}: fine grid ({len(grid)} m x {seeds} seeds) {row['fine_model_steps']} model-steps, "
+              f"{row['fine_wall_s']:.0f} s, m_thr {row['fine_m_thr']:.3g}; adaptive ({row['adaptive_cells']} m) "
+              f"{row['adaptive_model_steps']} model-steps, {row['adaptive_wall_s']:.0f} s, m_thr {row['adaptive_m_thr']:.3g}: "
+              f"{row['steps_ratio']:.2f}x fewer model-steps, {row['wall_ratio']:.2f}x less wall time; estimates agree "
+              f"within 10%: {row['estimates_agree_within_10pct']}; half-octave grid about "
+              f"{row['half_octave_model_steps_estimate']} model-steps", flush=True)
+        out.append(row)
+    return out
+
+
+def halving(ds: list[int], tiny: bool) -> list[dict]:
+    out = []
+    for d in ds:
+        cells = ["cohort.m=[2,4]", "cohort.seed=[0]"] if tiny else ["cohort.m=[4,8,16]", "cohort.seed=[0,1]"]
+        base = protocol(d, tiny)[1:] + cells
+        space = ["halving.lr=[0.001,0.003,0.01]", "halving.weight_decay=[0.0,0.01]"]
+        with tempfile.TemporaryDirectory() as tmp:
+            full = run("phase_qc", base + ["cohort.lr=[0.001,0.003,0.01]", "cohort.weight_decay=[0.0,0.01]", "name=full"],
+                       Path(tmp))
+        with tempfile.TemporaryDirectory() as tmp:
+            sh = run("phase_qc", base + space + ["name=sh"], Path(tmp))
+        best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}  # noqa: E731
+        b_full, b_sh = best(full), best(sh)
+        same = {m: abs(b_full[m] - b_sh[m]) <= 0.01 for m in b_full}
+        row = {"benchmark": "halving", "d": d, "full_model_steps": useful_steps(full["rows"]),
+               "halving_model_steps": useful_steps(sh["rows"]), "full_wall_s": full["wall_s"], "halving_wall_s": sh["wall_s"],
+               "best_full": b_full, "best_halving": b_sh, "same_best_within_0.01": same}
+        row["steps_ratio"] = row["full_model_steps"] / max(row["halving_model_steps"], 1)
+        print(f"halving d={d}: full grid {row['full_model_steps']} model-steps ({row['full_wall_s']:.0f} s), successive "
+              f"halving {row['halving_model_steps']} ({row['halving_wall_s']:.0f} s): {row['steps_ratio']:.2f}x fewer; "
+              f"best accuracy per cell the same within 0.01: {sum(same.values())} of {len(same)} "
+              f"(full {b_full}, halving {b_sh})", flush=True)
+        out.append(row)
+    return out
+
+
+BENCHMARKS = {"compaction": (compaction, [8, 16]), "search": (search, [8, 16]), "halving": (halving, [8])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benchmark", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--d", type=int, nargs="+", help="embedding dimensions (default per benchmark)")
+    parser.add_argument("--tiny", action="store_true", help="a smoke test: tiny grids and budgets")
+    parser.add_argument("--out", help="write the rows as JSON")
+    args = parser.parse_args()
+    rows = []
+    for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
+        fn, ds = BENCHMARKS[name]
+        rows += fn(args.d or ds, args.tiny)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2, default=str) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Our numbers beside a published peer's: Behrens, Biggio and Zdeborova, *Counting in Small
+Transformers* (arXiv 2407.11542; code SPOC-group/counting-attention at 507b82d).
+
+`results/peer_behrens/published.csv` holds every number their repository prints (notebook
+outputs; each row names its notebook, cell and wandb run): the final validation accuracy of
+each run of their Fig. 7a (dot+softmax, T = 64, L = 10, p = 64, d in 2..128) and Fig. 7b
+(d = 64, p in 2..128), with mean, std, min and max over their 5 seeds derived from the printed
+runs. `compare` joins their mean per (d, p) with ours (mean over our seeds with its bootstrap
+interval, the seed range, and the difference), from our tables of the same cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from counting.analysis import bootstrap
+
+PUBLISHED = "published.csv"
+COMPARE = "compare.csv"
+VARIANTS = {"dot+sftm": "dot+softmax", "dotBOS+sftm": "dotBOS+softmax", "linear+sftm": "linear+softmax"}  # theirs -> ours
+
+
+def read_published(path: Path) -> list[dict]:
+    """The peer's numbers as the notes recorded them (strings; not a table this suite writes)."""
+    import csv
+
+    from counting.columns import TableError
+
+    if not Path(path).exists():
+        raise TableError(f"published: {path} does not exist")
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def published_means(rows: list[dict]) -> list[dict]:
+    """Their mean over seeds per (figure, variant, T, L, d, p), in percent, with its source."""
+    out = []
+    for r in rows:
+        if not str(r.get("statistic", "")).startswith("mean_over_seeds") or not r["figure"].startswith("Fig07"):
+            continue
+        out.append({"figure": r["figure"], "variant": VARIANTS.get(r["variant"], r["variant"]), "T": int(r["T"]),
+                    "L": int(r["L"]), "d": int(r["d"]), "p": int(r["p"]), "theirs": float(r["accuracy"]) / 100,
+                    "their_seeds": int(r["n_seeds"]), "source": f"{r['source_file']}, {r['source_cell']}"})
+    return out
+
+
+def ours_by_cell(rows: list[dict], ci: float = 0.95, boot: int = 2000, seed: int = 0) -> dict[tuple, dict]:
+    """(arch, T, L, d, p) -> our mean accuracy over seeds, its interval and seed range."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        groups[(r.get("arch"), r["m"], r["n"], r["d"], r["w"])].append(r["accuracy"])
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, acc in groups.items():
+        acc_S = np.array(acc, float)
+        low, high = bootstrap.interval(bootstrap.resampled_means(acc_S, boot, rng), ci)
+        out[key] = {"ours": float(acc_S.mean()), "ours_low": low, "ours_high": high, "ours_min": float(acc_S.min()),
+                    "ours_max": float(acc_S.max()), "our_seeds": len(acc_S)}
+    return out
+
+
+def compare(published: list[dict], ours: dict[tuple, dict], tolerance: float = 0.02) -> list[dict]:
+    """One row per published cell: theirs, ours (where trained), the difference, and whether
+    theirs lies in our seed range widened by `tolerance`."""
+    out = []
+    for p in published_means(published):
+        row = dict(p)
+        mine = ours.get((p["variant"], p["T"], p["L"], p["d"], p["p"]))
+        if mine is None:
+            row.update({"ours": math.nan, "difference": math.nan, "agrees": ""})
+        else:
+            row.update(mine)
+            row["difference"] = mine["ours"] - p["theirs"]
+            row["agrees"] = bool(mine["ours_min"] - tolerance <= p["theirs"] <= mine["ours_max"] + tolerance)
+        out.append(row)
+    return out

@@ -1,0 +1,62 @@
+"""counting-peer: our results beside a published peer's, per cell.
+
+    counting-peer behrens      # results/peer_behrens/compare.csv and figures/compare.{png,pdf}
+
+Reads the peer's published numbers (results/peer_behrens/published.csv, each row citing its
+notebook and cell) and our tables of the same cells (results/peer_behrens_t64_d/table.csv and
+results/peer_behrens_t64_p/table.csv: `counting-train -m experiment=peer_behrens_t64_d
+results_dir=results` and ..._p), writes the comparison and its figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from counting.cli import fail, prepare
+from counting.config import ConfigError
+
+PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p"))}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="counting-peer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("peer", help=f"one of: {', '.join(PEERS)}")
+    parser.add_argument("--results-dir", default="results", help="where the committed folders are (default results)")
+    parser.add_argument("--tolerance", type=float, default=0.02,
+                        help="their mean agrees when inside our seed range widened by this (default 0.02)")
+    args = parser.parse_args(argv)
+    if args.peer not in PEERS:
+        fail(ConfigError(f"peer: unknown peer {args.peer!r}; allowed: {', '.join(PEERS)}"))
+    prepare(devices=False)
+    from counting.analysis.peer import COMPARE, PUBLISHED, compare, ours_by_cell, read_published
+    from counting.columns import TableError, read_table
+    from counting.plots.peer import compare_figure
+    from counting.store import write_table
+
+    folder, experiments = PEERS[args.peer]
+    root = Path(args.results_dir) / folder
+    try:
+        published = read_published(root / PUBLISHED)
+        ours_rows = [r for e in experiments if (Path(args.results_dir) / e / "table.csv").exists()
+                     for r in read_table(Path(args.results_dir) / e / "table.csv")]
+    except TableError as err:
+        fail(err)
+    if not ours_rows:
+        fail(ConfigError(f"results: no table of {', '.join(experiments)} under {args.results_dir} (train them first)"))
+    rows = compare(published, ours_by_cell(ours_rows), args.tolerance)
+    write_table(root / COMPARE, rows, ["figure", "variant", "T", "L", "d", "p", "theirs", "ours", "ours_low", "ours_high",
+                                       "ours_min", "ours_max", "difference", "agrees", "their_seeds", "our_seeds"],
+                digits=6)
+    figures = compare_figure(rows, root / "figures")
+    matched = [r for r in rows if r["agrees"] != ""]
+    agree = sum(bool(r["agrees"]) for r in matched)
+    print(f"{args.peer}: {len(matched)} of {len(rows)} published cells trained here; {agree} agree (their mean inside "
+          f"our seed range +- {args.tolerance}); mean |difference| "
+          f"{sum(abs(r['difference']) for r in matched) / max(len(matched), 1):.3f}")
+    print(f"wrote {root / COMPARE} and {len(figures)} figure files in {root / 'figures'}")
+
+
+if __name__ == "__main__":
+    main()
