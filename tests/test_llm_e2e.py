@@ -122,6 +122,41 @@ def test_hf_loglik_scores_every_answer(tiny_model, tmp_path, monkeypatch, capsys
     assert all(float(r["invalid_rate"]) == 0 for r in table_rows(tmp_path / "llm_mfe"))
 
 
+def test_a_fresh_cache_gives_the_same_table(hf_run, tiny_model, tmp_path, monkeypatch, capsys):
+    """Determinism: the same prompts answered again from nothing (another cache) give the same
+    replies and the same table (but for the measured seconds)."""
+    results = hf_run[0]
+    status, out, err = run_cli(monkeypatch, capsys, "experiment=llm_qc", f"backend.model={tiny_model}",
+                               f"results_dir={tmp_path}", f"cache_dir={tmp_path / 'fresh'}", *GRID,
+                               "prompts.items=letters", "figures=false")
+    assert status == 0 and "0 cached, 12 to ask" in out, err
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_s", "seconds")} for r in rows]
+    assert strip(table_rows(tmp_path / "llm_qc")) == strip(table_rows(results / "llm_qc"))
+    again = {s["id"]: s["reply"] for s in answers(tmp_path / "llm_qc")}
+    assert again == {s["id"]: s["reply"] for s in answers(results / "llm_qc") if s["backend"] == "hf"}
+
+
+def test_loglik_with_a_shared_prompt_cache_matches_full_passes(tiny_model):
+    """The hf backend scores all n + 1 answers over one copy each of the prompt's key/value
+    cache; the scores equal those of a full forward pass per answer."""
+    from counting.llm.backends.hf import HFBackend
+    from counting.llm.config import HFConfig
+
+    b = HFBackend(HFConfig(model=tiny_model))
+    request = {"form": "completion", "prompt": "Here is a list of items separated by spaces :\na b a\n"
+               "How many times does the item ' a ' occur in the list ?", "reasoning": False}
+    prompt_ids = b.ids(request)
+    cands = [b.answer_ids(request, prompt_ids, f" {c}") for c in range(13)]
+    fast = b.loglik(prompt_ids, cands)
+    P, digits = len(prompt_ids), b.digit_start_ids()
+    with torch.no_grad():
+        for c, score in zip(cands, fast):
+            logp_TxV = torch.log_softmax(b.model(torch.tensor([prompt_ids + c])).logits[0].float(), -1)
+            full = sum(float(logp_TxV[P - 1 + t, tok]) for t, tok in enumerate(c))
+            full += float(torch.log1p(-logp_TxV[-1, digits].exp().sum().clamp(max=1 - 1e-6)))
+            assert score == pytest.approx(full, abs=1e-4)
+
+
 class Server:
     """An OpenAI-compatible server on 127.0.0.1 answering from the tiny model (greedy); it can be
     told to serve only `budget` more answers (then 503) or to stall for `delay_s`."""

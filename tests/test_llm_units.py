@@ -12,7 +12,7 @@ from counting.config import ConfigError
 from counting.llm import prompts
 from counting.llm.cache import AnswerCache, request_key
 from counting.llm.config import LLMConfig, PromptConfig
-from counting.llm.parse import WORD_VALUES, parse
+from counting.llm.parse import WORD_VALUES, first_line, parse
 from counting.llm.table import LEAD, build, wilson
 from counting.llm.vocab import VOCABULARIES
 
@@ -78,6 +78,14 @@ def test_prompt_set_round_trips(tmp_path):
 
 BAD = [
     ({"backend": {"name": "gpt"}}, "backend.name: unknown backend 'gpt'; allowed: hf, openai"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"fixed_n": 8}},
+     "prompts.fixed_n: a cross grid needs both prompts.fixed_n and prompts.fixed_m"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"fixed_n": 5, "fixed_m": 2}},
+     "prompts.fixed_n: must be one of prompts.n [8, 16, 32], got 5"),
+    ({"backend": {"name": "hf", "model": "x", "threads": 0}}, "backend.threads: must be >= 1 or null, got 0"),
+    ({"backend": {"name": "openai", "model": "x", "base_url": "http://h/v1", "max_wait_s": -1}},
+     "backend.max_wait_s: must be >= 0, got -1.0"),
+    ({"backend": {"name": "hf", "model": "x"}, "prompts": {"m": 4}}, "prompts.m: expected a list like [4], got 4"),
     ({"backend": {"name": "openai", "model": "x", "base_url": "http://h/v1", "api_key": "sk-1"}},
      "backend.api_key: keys are never read from a config"),
     ({"backend": {"name": "hf"}}, "backend.model: required for backend=hf"),
@@ -146,3 +154,56 @@ def test_table_counts_invalid_and_signed_error_apart(tmp_path):
     assert row["accuracy_parsed"] == pytest.approx(1 / 3) and row["invalid_rate"] == 0.25
     assert row["mean_signed_error"] == pytest.approx((0 - 2 + 1) / 3) and row["baseline_accuracy"] == 0.5
     assert row["fallback_rate"] == 0.25 and path.read_text().startswith(",".join(LEAD))
+
+
+@pytest.mark.parametrize("reply, line", [(" 3\nAnswer: 4", " 3"), ("\n\n3\nmore", "\n\n3"), ("3", "3"), ("", ""),
+                                         ("It occurs 3 times.\n", "It occurs 3 times.")])
+def test_a_direct_reply_ends_at_its_first_line(reply, line):
+    assert first_line(reply) == line
+
+
+def test_a_cross_grid_asks_the_same_prompts_as_the_full_grid():
+    full = PromptConfig(m=(2, 4, 8), n=(8, 16, 32), samples=3, items="words")
+    cross = PromptConfig(m=(2, 4, 8), n=(8, 16, 32), samples=3, items="words", fixed_n=16, fixed_m=4)
+    assert cross.cells() == [(2, 16), (4, 8), (4, 16), (4, 32), (8, 16)]
+    rows = prompts.generate(cross)
+    assert rows == [r for r in prompts.generate(full) if (r["m"], r["n"]) in cross.cells()]
+    # fewer samples: the first prompts of each cell, unchanged
+    fewer = prompts.generate(PromptConfig(m=(2, 4, 8), n=(8, 16, 32), samples=2, items="words", fixed_n=16, fixed_m=4))
+    assert fewer == [r for r in rows if int(r["id"].rsplit("-", 1)[1]) < 2]
+
+
+def scored(key, true, predicted, form="chat", method="generate", **more):
+    return {"prompt_key": key, "id": f"qc-m2-n4-{key}", "model": "M", "backend": "hf", "method": method, "form": form,
+            "task": "qc", "m": 2, "n": 4, "answer": true, "predicted": predicted,
+            "parse": "loglik" if method == "loglik" else ("strict" if predicted is not None else "invalid"),
+            "correct": predicted == true, "signed_error": None if predicted is None else predicted - true,
+            "single_token": True, "tokens_per_item": [1, 2], "prompt_tokens": 30, "sampler": "balanced",
+            "delimiter": "space", "reasoning": False, "reply": None if method == "loglik" else str(predicted),
+            "package": "pkg==1", "quantisation": "Q4_1 GGUF, dequantised to float32", "seconds": 0.5, **more}
+
+
+def test_the_table_keeps_forms_apart_and_records_the_weights_and_time(tmp_path):
+    rows = [scored("0", 3, 3), scored("1", 2, 1), scored("0", 3, 2, form="completion"),
+            scored("1", 2, 2, form="completion", seconds=None)]
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, table, _ = build(tmp_path, {"0", "1"})
+    chat, completion = sorted(table, key=lambda r: r["form"])
+    assert (chat["form"], chat["accuracy"], completion["accuracy"]) == ("chat", 0.5, 0.5)
+    assert chat["package"] == "pkg==1" and chat["quantisation"].startswith("Q4_1") and chat["wall_s"] == 1.0
+    assert completion["wall_s"] != completion["wall_s"]  # NaN: one answer has no time, so no total is claimed
+    assert chat["mean_tokens_per_item"] == 1.5
+    assert chat["baseline_mae"] == 0.5  # median of (3, 2) taken as 3: errors 0 and 1
+    assert chat["baseline_median_ae"] == 0.5 and chat["median_abs_error"] == 0.5  # errors 0 and 1
+
+
+def test_samples_show_the_raw_reply_beside_what_was_read():
+    from counting.llm.samples import render
+
+    text = render([scored("0", 3, 3), scored("1", 2, None, reply="It occurs | twice"),
+                   scored("2", 4, 4, method="loglik", best=[[4, -0.5], [3, -1.25]])], per_cell=2)
+    assert "## M, generate, chat" in text and "## M, loglik, chat" in text
+    assert "| qc-m2-n4-0 | 3 | `3` | 3 | strict |" in text
+    assert "| qc-m2-n4-1 | 2 | `It occurs \\| twice` |  | invalid |" in text
+    assert "loglik, best: 4 (-0.50), 3 (-1.25)" in text

@@ -30,6 +30,7 @@ class Cell:
     chosen_S: np.ndarray | None = None  # the chosen setting's seeds (None: no search, = acc_S)
     setting: tuple | None = None  # the chosen (lr, weight_decay), under a search
     worst_S: np.ndarray | None = None  # worst-family accuracy per model (exact counting), where evaluated
+    worst_chosen_S: np.ndarray | None = None  # the same for the chosen setting's seeds (None: no search)
 
     @property
     def mean(self) -> float:
@@ -39,6 +40,11 @@ class Cell:
     def seeds_S(self) -> np.ndarray:
         """The accuracies a mean over seeds is taken of: the chosen setting's."""
         return self.acc_S if self.chosen_S is None else self.chosen_S
+
+    @property
+    def worst_seeds_S(self) -> np.ndarray | None:
+        """The worst-family accuracies a mean over seeds is taken of: the chosen setting's."""
+        return self.worst_S if self.worst_chosen_S is None else self.worst_chosen_S
 
 
 def _order(rows: list[dict]) -> list[dict]:
@@ -68,12 +74,15 @@ def cells(rows: list[dict], columns: list[str], searched: tuple[str, ...] = ()) 
         rs = _order(rs)
         acc_S = np.array([r["accuracy"] for r in rs], np.float64)
         baseline = float(np.nanmean([r.get("baseline_accuracy", math.nan) for r in rs]))
-        chosen = setting = None
+        chosen = setting = worst_chosen = None
+        worst = np.array([r.get("worst", math.nan) for r in rs], np.float64)
+        has_worst = not np.isnan(worst).all()
         if searched:
             setting, best = chosen_setting(rs)
             chosen = np.array([r["accuracy"] for r in best], np.float64)
-        worst = np.array([r.get("worst", math.nan) for r in rs], np.float64)
-        out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, None if np.isnan(worst).all() else worst))
+            if has_worst:
+                worst_chosen = np.array([r.get("worst", math.nan) for r in best], np.float64)
+        out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, worst if has_worst else None, worst_chosen))
     return out
 
 

@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     prepare(devices=False)  # reads tables; no JAX
     path = table_path(args)
 
-    from counting.analysis.analyze import analyze, report, write
+    from counting.analysis.analyze import analyze, headline, report, write
     from counting.columns import TableError, read_table
 
     try:
@@ -69,6 +69,7 @@ def main(argv=None) -> None:
     out = Path(args.out) if args.out else path.parent
     paths = write(analysis, out)
     print(report(analysis, cfg))
+    print(headline(analysis, cfg))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if args.out is None:
         budget_study(path.parent, cfg)

@@ -1,6 +1,8 @@
 """counting-llm: the counting probe on a pretrained language model (Hydra app).
 
+    counting-llm -m experiment=llm_qc backend=smollm2-135m   # a packaged model (python -m counting.llm.models list)
     counting-llm -m experiment=llm_qc backend=hf backend.model=/path/to/checkpoint
+    counting-llm -m experiment=llm_qc backend=hf backend.model=/path/to/folder backend.gguf_file=NAME.gguf
     counting-llm -m experiment=llm_qc backend=openai backend.base_url=http://127.0.0.1:8000/v1 backend.model=NAME
     counting-llm experiment=llm_qc action=report      # table and figures from the answers so far
 
@@ -19,22 +21,27 @@ from counting.config import ConfigError
 
 
 def report(cfg) -> None:
-    """table.csv over every model answered so far, then the figures; prints a line per cell."""
+    """prompts.jsonl, table.csv over every model answered so far, samples.md, then the figures;
+    prints a line per cell."""
     from counting.llm import prompts, table
     from counting.llm.run import experiment_root
 
     root = experiment_root(cfg)
-    keys = {prompts.prompt_key(r) for r in prompts.generate(cfg.prompts)}
+    asked = prompts.generate(cfg.prompts)
+    prompts.write(root / prompts.PROMPTS, asked)  # the prompt set this table is over
+    keys = {prompts.prompt_key(r) for r in asked}
     path, rows, other = table.build(root, keys)
     for r in rows:
-        print(f"  {r['model']} {r['task']} m={r['m']} n={r['n']}: accuracy {r['accuracy']:.3f} "
+        print(f"  {r['model']} {r['method']} {r['form']} {r['task']} m={r['m']} n={r['n']}: accuracy {r['accuracy']:.3f} "
               f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], invalid {r['invalid_rate']:.3f}, "
               f"signed error {r['mean_signed_error']:+.2f} (baseline {r['baseline_accuracy']:.3f}, N={r['samples']})")
     print(f"table: {path} ({len(rows)} rows)" + (f"; left out {other} answers to other prompt sets" if other else ""))
-    if cfg.figures:
-        from counting.llm import figures
+    from counting.llm import figures, samples
 
-        written = figures.plot_all(figures.load(root, cfg.experiment, rows, keys))
+    data = figures.load(root, cfg.experiment, rows, keys)
+    print(f"sample answers: {samples.write(root, data.samples)}")
+    if cfg.figures:
+        written = figures.plot_all(data)
         pngs = [p for paths in written.values() for p in paths if p.suffix == ".png"]
         print(f"{len(pngs)} figures (PNG + PDF) in {root / 'figures'}")
 

@@ -1,19 +1,21 @@
-"""Typed, frozen configuration of an LLM counting probe and its validation.
+"""Typed, frozen configuration of an LLM counting probe.
 
 The raw Hydra config is turned into an `LLMConfig` once, in `counting.cli.llm`; nothing below
-reads the raw config. Every invalid value raises a one-line `ConfigError` naming the field and
-the allowed values, before any prompt is generated or any model is loaded.
+reads the raw config. Values are checked the suite's one way (`counting.spec`: field types,
+allowed values and bounds declared with each field, rules across fields in `check()`), so
+every invalid value is a one-line `ConfigError` naming the field and the allowed values, before
+any prompt is generated or any model is loaded; a scalar where a list is expected
+(`prompts.m=4`) is an error, as `cohort.m=4` is.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
-from counting.config import ConfigError, coerce
+from counting.spec import Checked, ConfigError, option
 
 TASKS = ("qc", "mfe")
 SAMPLERS = ("uniform", "balanced")
@@ -25,67 +27,141 @@ ACTIONS = ("run", "report")
 
 
 @dataclasses.dataclass(frozen=True)
-class PromptConfig:
-    """One prompt set: a grid over m (distinct items in the pool) and n (sequence length)."""
+class PromptConfig(Checked):
+    """One prompt set: a grid over m (distinct items in the pool) and n (sequence length),
+    either every (m, n) or, with fixed_n and fixed_m, a cross: every m at n = fixed_n and
+    every n at m = fixed_m (the same cells' prompts as in the full grid)."""
 
-    task: str = "qc"
-    m: tuple[int, ...] = (2, 4, 8, 16)
-    n: tuple[int, ...] = (8, 16, 32)
-    samples: int = 20  # prompts per (m, n) cell
-    sampler: str = "balanced"  # like the training samplers: answer drawn first, or i.i.d. items
-    items: str = "letters"  # letters (m <= 26) or words (the shipped list of common English words)
-    delimiter: str = "space"
-    seed: int = 0
-    form: str = "auto"  # chat, completion, or auto (chat when the model has a chat template)
-    reasoning: bool = False  # opt-in: think first, end with the line "Answer: <integer>"
-    require_single_token: bool = False  # fail when a tokenizer splits an item into several tokens
+    SECTION: ClassVar[str] = "prompts"
+
+    task: str = option("qc", choices=TASKS, help="the task asked: Query Count or Most Frequent Element")
+    m: tuple[int, ...] = option((2, 4, 8, 16), ge=1, help="distinct items in the pool")
+    n: tuple[int, ...] = option((8, 16, 32), ge=1, help="sequence lengths")
+    fixed_n: int | None = option(None, help="the n of the sweep over m (a cross grid; with fixed_m)")
+    fixed_m: int | None = option(None, help="the m of the sweep over n (a cross grid; with fixed_n)")
+    samples: int = option(20, ge=1, help="prompts per (m, n) cell")
+    sampler: str = option("balanced", choices=SAMPLERS, help="like the training samplers: answer first, or i.i.d.")
+    items: str = option("letters", choices=ITEMS, help="letters (m <= 26) or words (common English nouns)")
+    delimiter: str = option("space", choices=tuple(DELIMITERS), help="between items")
+    seed: int = option(0, help="the prompts' seed")
+    form: str = option("auto", choices=FORMS, help="chat, completion, or auto (chat when the model has a template)")
+    reasoning: bool = option(False, help="opt-in: think first, end with the line 'Answer: <integer>'")
+    require_single_token: bool = option(False, help="fail when a tokenizer splits an item into several tokens")
+
+    def check(self) -> None:
+        for field, grid in (("prompts.m", self.m), ("prompts.n", self.n)):
+            if not grid or len(set(grid)) != len(grid):
+                raise ConfigError(f"{field}: expected a non-empty list of distinct integers >= 1, got {list(grid)}")
+        if (self.fixed_n is None) != (self.fixed_m is None):
+            raise ConfigError("prompts.fixed_n: a cross grid needs both prompts.fixed_n and prompts.fixed_m (or neither)")
+        for field, value, grid in (("fixed_n", self.fixed_n, self.n), ("fixed_m", self.fixed_m, self.m)):
+            if value is not None and value not in grid:
+                raise ConfigError(f"prompts.{field}: must be one of prompts.{field[-1]} {list(grid)}, got {value}")
+        from counting.llm.vocab import VOCABULARIES
+
+        limit = len(VOCABULARIES[self.items]())
+        if max(self.m) > limit:
+            raise ConfigError(f"prompts.m: {self.items} allow m <= {limit}, got {max(self.m)}"
+                              + ("; use prompts.items=words" if self.items == "letters" else ""))
 
     @property
     def separator(self) -> str:
         return DELIMITERS[self.delimiter]
 
-
-@dataclasses.dataclass(frozen=True)
-class HFConfig:
-    """A local Hugging Face causal LM (`pip install -e '.[llm]'`)."""
-
-    name: str = "hf"
-    model: str = ""  # a local checkpoint folder (never downloaded: local files only)
-    method: str = "generate"  # generate and parse, or loglik: score every answer 0..n
-    max_new_tokens: int | None = None  # None: 8 for a direct answer, 512 with reasoning
-    batch: int = 8  # prompts per forward pass
-    device: str = "cpu"  # torch device: cpu, cuda, cuda:1, mps
-    dtype: str = "auto"  # auto, float32, bfloat16, float16
+    def cells(self) -> list[tuple[int, int]]:
+        """The (m, n) cells asked, in grid order (m, then n)."""
+        cross = self.fixed_n is not None
+        return [(m, n) for m in self.m for n in self.n if not cross or n == self.fixed_n or m == self.fixed_m]
 
 
 @dataclasses.dataclass(frozen=True)
-class OpenAIConfig:
+class HFConfig(Checked):
+    """A local Hugging Face causal LM (`pip install -e '.[llm]'`): a checkpoint folder, a GGUF
+    file, or a model shipped in PyPI packages (`python -m counting.llm.models list`)."""
+
+    SECTION: ClassVar[str] = "backend"
+
+    name: str = option("hf", choices=("hf",), help="the backend")
+    model: str = option("", help="a local checkpoint folder, a folder holding gguf_file, or a packaged model's "
+                                 "name (counting.llm.models); never downloaded")
+    gguf_file: str = option("", help="a GGUF file inside the folder `model` (transformers dequantises it)")
+    method: str = option("generate", choices=METHODS, help="generate and parse, or loglik: score every answer 0..n")
+    max_new_tokens: int | None = option(None, ge=1, help="null: 8 for a direct answer, 512 with reasoning")
+    batch: int = option(8, ge=1, help="prompts per forward pass (generate)")
+    device: str = option("cpu", help="torch device: cpu, cuda, cuda:1, mps")
+    dtype: str = option("auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="auto: the checkpoint's (a GGUF file: float32)")
+    threads: int | None = option(None, ge=1, help="torch CPU threads; null: torch's default")
+
+    def check(self) -> None:
+        from counting.llm.models import MODELS
+
+        if self.gguf_file and self.model in MODELS:
+            raise ConfigError(f"backend.gguf_file: {self.model} is a packaged model that knows its file; "
+                              "leave backend.gguf_file empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenAIConfig(Checked):
     """Any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, Ollama, a hosted API)."""
 
-    name: str = "openai"
-    model: str = ""  # the model name the server knows
-    base_url: str = ""  # e.g. http://127.0.0.1:8000/v1
-    api_key_env: str | None = "OPENAI_API_KEY"  # the variable holding the key; None: no key
-    method: str = "generate"
-    max_new_tokens: int | None = None
-    concurrency: int = 4  # requests in flight
-    retries: int = 3  # further tries after a refused, timed-out, 429 or 5xx request
-    backoff_s: float = 1.0  # wait before retry r: backoff_s * 2**r
-    timeout_s: float = 60.0  # per request
+    SECTION: ClassVar[str] = "backend"
+
+    name: str = option("openai", choices=("openai",), help="the backend")
+    model: str = option("", help="the model name the server knows")
+    base_url: str = option("", help="e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str | None = option("OPENAI_API_KEY", help="the variable holding the key; null: no key")
+    method: str = option("generate", choices=METHODS, help="generate and parse (loglik needs backend=hf)")
+    max_new_tokens: int | None = option(None, ge=1, help="null: 8 for a direct answer, 512 with reasoning")
+    concurrency: int = option(4, ge=1, help="requests in flight")
+    retries: int = option(3, ge=0, help="further tries after a refused, timed-out, 429 or 5xx request")
+    backoff_s: float = option(1.0, ge=0, help="wait before retry r: backoff_s * 2**r, or the server's Retry-After")
+    max_wait_s: float = option(120.0, ge=0, help="a Retry-After longer than this is an error, not a wait")
+    timeout_s: float = option(60.0, gt=0, help="per request")
 
 
-BACKEND_CONFIGS: dict[str, type] = {"hf": HFConfig, "openai": OpenAIConfig}
+BACKEND_CLASSES: dict[str, type] = {"hf": HFConfig, "openai": OpenAIConfig}  # backend.name -> config
+
+
+def packaged_options() -> dict[str, Callable[[], HFConfig]]:
+    """`backend=NAME` for every packaged model: the hf backend with backend.model=NAME."""
+    from counting.llm.models import MODELS
+
+    return {name: functools.partial(HFConfig, model=name) for name in MODELS}
+
+
+# the options of `backend=` (Hydra's config group): a backend, or a packaged model on the hf backend
+BACKEND_CONFIGS: dict[str, Callable[[], HFConfig | OpenAIConfig]] = {**BACKEND_CLASSES, **packaged_options()}
 
 
 @dataclasses.dataclass(frozen=True)
-class LLMConfig:
+class LLMConfig(Checked):
     prompts: PromptConfig = PromptConfig()
     backend: HFConfig | OpenAIConfig = HFConfig()
-    experiment: str = "llm"
-    results_dir: str = "results"
-    cache_dir: str | None = None  # answers cache; None: <results_dir>/llm_cache
-    action: str = "run"  # run: query the model, then table and figures; report: table and figures only
-    figures: bool = True  # false: the table only (figures later with action=report)
+    experiment: str = option("llm", help="the results folder: <results_dir>/<experiment>/")
+    results_dir: str = option("out", help="committed reference runs name results_dir=results explicitly")
+    cache_dir: str | None = option(None, help="answers cache; null: <results_dir>/llm_cache")
+    action: str = option("run", choices=ACTIONS, help="run: query the model, then table and figures; report: those only")
+    figures: bool = option(True, help="false: the table only (figures later with action=report)")
+
+    def check(self) -> None:
+        p, b = self.prompts, self.backend
+        if not isinstance(b, (HFConfig, OpenAIConfig)):
+            object.__setattr__(self, "backend", backend_from_dict(b))
+            b = self.backend
+        if b.method == "loglik" and (b.name != "hf" or p.reasoning):
+            raise ConfigError("backend.method: loglik needs backend=hf and prompts.reasoning=false; allowed here: generate")
+
+    def check_run(self) -> None:
+        """What a run needs besides valid values (the defaults name no model): a model, and for
+        an HTTP backend its URL."""
+        b = self.backend
+        if self.action == "run" and not b.model:
+            raise ConfigError(f"backend.model: required for backend={b.name} "
+                              f"({'a local checkpoint folder or a packaged model' if b.name == 'hf' else 'the name the server knows'})")
+        if isinstance(b, OpenAIConfig) and self.action == "run" and not b.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"backend.base_url: expected an http(s) URL such as http://127.0.0.1:8000/v1, "
+                              f"got {b.base_url!r}")
 
     @property
     def cache_root(self) -> str:
@@ -98,101 +174,27 @@ class LLMConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> LLMConfig:
-        kwargs: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == "prompts":
-                kwargs[key] = build(PromptConfig, key, value)
-            elif key == "backend":
-                kwargs[key] = backend_from_dict(value)
-            elif key == "figures":
-                kwargs[key] = coerce(key, value, bool)
-            elif key in ("experiment", "results_dir", "cache_dir", "action"):
-                kwargs[key] = value if value is None and key == "cache_dir" else coerce(key, value, str)
-            elif key != "hydra":
-                raise ConfigError(f"{key}: unknown config key; allowed: prompts, backend, experiment, "
-                                  "results_dir, cache_dir, action, figures")
-        cfg = cls(**kwargs)
-        validate(cfg)
+        """From a composed counting-llm config (Hydra's own `hydra` node is ignored)."""
+        raw = {k: v for k, v in raw.items() if k != "hydra"}
+        if "backend" in raw:
+            raw["backend"] = backend_from_dict(raw["backend"])
+        cfg = super().from_dict(raw)
+        cfg.check_run()
         return cfg
 
 
 def backend_from_dict(raw: Any) -> HFConfig | OpenAIConfig:
+    """The backend's config class, chosen by its `name`, built from its fields."""
+    if isinstance(raw, (HFConfig, OpenAIConfig)):
+        return raw
     if not isinstance(raw, Mapping):
         raise ConfigError(f"backend: expected a mapping of fields, got {raw!r}")
     name = raw.get("name", "hf")
-    if name not in BACKEND_CONFIGS:
-        raise ConfigError(f"backend.name: unknown backend {name!r}; allowed: {', '.join(BACKEND_CONFIGS)}")
+    if name not in BACKEND_CLASSES:
+        raise ConfigError(f"backend.name: unknown backend {name!r}; allowed: {', '.join(BACKEND_CLASSES)}")
     if "api_key" in raw:
         raise ConfigError("backend.api_key: keys are never read from a config; export the key and name "
                           "its variable in backend.api_key_env")
-    return build(BACKEND_CONFIGS[name], "backend", raw)
+    return BACKEND_CLASSES[name].from_dict(raw)
 
 
-def validate(cfg: LLMConfig) -> None:
-    p, b = cfg.prompts, cfg.backend
-    choice("prompts.task", p.task, TASKS)
-    choice("prompts.sampler", p.sampler, SAMPLERS)
-    choice("prompts.items", p.items, ITEMS)
-    choice("prompts.delimiter", p.delimiter, tuple(DELIMITERS))
-    choice("prompts.form", p.form, FORMS)
-    choice("action", cfg.action, ACTIONS)
-    choice("backend.method", b.method, METHODS)
-    for field, grid in (("prompts.m", p.m), ("prompts.n", p.n)):
-        if not grid or any(v < 1 for v in grid) or len(set(grid)) != len(grid):
-            raise ConfigError(f"{field}: expected a non-empty list of distinct integers >= 1, got {list(grid)}")
-    if p.samples < 1:
-        raise ConfigError(f"prompts.samples: must be >= 1, got {p.samples}")
-    from counting.llm.vocab import VOCABULARIES
-
-    limit = len(VOCABULARIES[p.items]())
-    if max(p.m) > limit:
-        raise ConfigError(f"prompts.m: {p.items} allow m <= {limit}, got {max(p.m)}"
-                          + ("; use prompts.items=words" if p.items == "letters" else ""))
-    if b.method == "loglik" and (b.name != "hf" or p.reasoning):
-        raise ConfigError("backend.method: loglik needs backend=hf and prompts.reasoning=false; allowed here: generate")
-    if b.max_new_tokens is not None and b.max_new_tokens < 1:
-        raise ConfigError(f"backend.max_new_tokens: must be >= 1, got {b.max_new_tokens}")
-    if cfg.action == "run" and not b.model:
-        raise ConfigError(f"backend.model: required for backend={b.name} "
-                          f"({'a local checkpoint folder' if b.name == 'hf' else 'the name the server knows'})")
-    if isinstance(b, HFConfig):
-        choice("backend.dtype", b.dtype, ("auto", "float32", "bfloat16", "float16"))
-        if b.batch < 1:
-            raise ConfigError(f"backend.batch: must be >= 1, got {b.batch}")
-    else:
-        if cfg.action == "run" and not b.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"backend.base_url: expected an http(s) URL such as http://127.0.0.1:8000/v1, "
-                              f"got {b.base_url!r}")
-        for field, lo in (("concurrency", 1), ("retries", 0)):
-            if getattr(b, field) < lo:
-                raise ConfigError(f"backend.{field}: must be >= {lo}, got {getattr(b, field)}")
-        if b.timeout_s <= 0 or b.backoff_s < 0:
-            raise ConfigError("backend.timeout_s: must be > 0 and backend.backoff_s >= 0")
-
-
-def build(cls: type, section: str, value: Any):
-    """A frozen dataclass from a mapping: unknown fields and mistyped values are ConfigErrors."""
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{section}: expected a mapping of fields, got {value!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, v in value.items():
-        if key not in hints:
-            raise ConfigError(f"{section}.{key}: unknown field; allowed: {', '.join(names)}")
-        kind = hints[key]
-        args = typing.get_args(kind)
-        if isinstance(kind, types.UnionType) and type(None) in args:
-            kwargs[key] = None if v is None else coerce(f"{section}.{key}", v, args[0])
-        elif typing.get_origin(kind) is tuple:
-            if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
-                v = [v]
-            kwargs[key] = tuple(coerce(f"{section}.{key}", x, int) for x in v)
-        else:
-            kwargs[key] = coerce(f"{section}.{key}", v, kind)
-    return cls(**kwargs)
-
-
-def choice(field: str, value: str, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{field}: unknown value {value!r}; allowed: {', '.join(allowed)}")

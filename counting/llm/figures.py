@@ -1,6 +1,7 @@
 """Figures of an LLM probe, looked up by name: accuracy against m at fixed n (one line per
-model), against n at fixed m, a heatmap over (m, n) per model, and predicted against true
-count. Each takes the experiment's `ProbeData` and returns the files it wrote (PNG + PDF)."""
+variant: model, method and form), against n at fixed m, a heatmap over (m, n) per variant,
+and predicted against true count. Each takes the experiment's `ProbeData` and returns the
+files it wrote (PNG + PDF)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class ProbeData:
         return f"_{task}" if len(self.tasks()) > 1 else ""
 
     def models(self, task: str) -> list[tuple]:
-        return sorted({(r["model"], r["method"]) for r in self.table if r["task"] == task})
+        """The variants answered on this task: (model, method, form)."""
+        return sorted({variant(r) for r in self.table if r["task"] == task})
 
     def header(self, task: str) -> str:
         rows = [r for r in self.table if r["task"] == task]
@@ -42,33 +44,44 @@ def load(root: Path, experiment: str, table: list[dict], prompt_keys: set[str]) 
     return ProbeData(experiment, Path(root) / "figures", table, samples)
 
 
-def label(model: str, method: str, many_methods: bool) -> str:
+def variant(row: dict) -> tuple[str, str, str]:
+    return row["model"], row["method"], row["form"]
+
+
+def label(var: tuple[str, str, str], variants: list[tuple]) -> str:
+    """The model's name, with the method and form where the figure shows more than one."""
+    model, method, form = var
     name = Path(model.rstrip("/")).name or model
-    return f"{name} ({method})" if many_methods else name
+    detail = [v for v, i in ((method, 1), (form, 2)) if len({x[i] for x in variants}) > 1]
+    return f"{name} ({', '.join(detail)})" if detail else name
 
 
 def accuracy_lines(data: ProbeData, x: str, panel: str) -> list[Path]:
-    """Accuracy against x, one panel per value of `panel`, one line per model, 95% intervals."""
+    """Accuracy against x, one panel per value of `panel`, one line per variant, 95% intervals."""
     paths = []
     for task in data.tasks():
         rows = [r for r in data.table if r["task"] == task]
         models = data.models(task)
-        many = len({m for _, m in models}) > 1
-        panels = sorted({r[panel] for r in rows})
+        # a panel per value of `panel` with at least two values of x (a cross grid has one such panel)
+        panels = sorted(p for p in {r[panel] for r in rows} if len({r[x] for r in rows if r[panel] == p}) > 1)
+        if not panels:
+            continue
         fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels) + 1.2, 3.2), sharey=True, squeeze=False)
         for ax, p in zip(axes[0], panels):
-            for i, (model, method) in enumerate(models):
-                cell = sorted((r for r in rows if r[panel] == p and (r["model"], r["method"]) == (model, method)),
-                              key=lambda r: r[x])
+            for i, var in enumerate(models):
+                cell = sorted((r for r in rows if r[panel] == p and variant(r) == var), key=lambda r: r[x])
                 if not cell:
                     continue
                 xs = [r[x] for r in cell]
                 acc = np.array([r["accuracy"] for r in cell])
                 err_2xX = np.clip([[a - r["ci_low"] for a, r in zip(acc, cell)],
                                    [r["ci_high"] - a for a, r in zip(acc, cell)]], 0, None)
-                ax.errorbar(xs, acc, yerr=err_2xX, label=label(model, method, many), capsize=2, markersize=4,
+                ax.errorbar(xs, acc, yerr=err_2xX, label=label(var, models), capsize=2, markersize=4,
                             **curve_style(i, len(models)))
-            base = sorted({(r[x], r["baseline_accuracy"]) for r in rows if r[panel] == p})
+            largest = {}  # per x, the baseline of the variant with the most prompts in that cell
+            for r in sorted((r for r in rows if r[panel] == p), key=lambda r: r["samples"]):
+                largest[r[x]] = r["baseline_accuracy"]
+            base = sorted(largest.items())
             ax.plot([b[0] for b in base], [b[1] for b in base], color="0.6", linestyle=":", label="majority baseline")
             ax.set_xscale("log", base=2)
             ticks = sorted({r[x] for r in rows})
@@ -86,21 +99,20 @@ def accuracy_lines(data: ProbeData, x: str, panel: str) -> list[Path]:
 
 
 def model_panels(data: ProbeData, task: str, width: float):
-    """A row of panels, one per (model, method) of the task: (fig, axes, [(ax, (model,
-    method), panel title)])."""
+    """A row of panels, one per variant (model, method, form) of the task: (fig, axes,
+    [(ax, variant, panel title)])."""
     models = data.models(task)
-    many = len({m for _, m in models}) > 1
     fig, axes = plt.subplots(1, len(models), figsize=(width * len(models) + 0.8, 3.2), squeeze=False)
     axes = axes[0].tolist()
-    return fig, axes, [(ax, mm, label(*mm, many)) for ax, mm in zip(axes, models)]
+    return fig, axes, [(ax, var, label(var, models)) for ax, var in zip(axes, models)]
 
 
 def heatmap(data: ProbeData) -> list[Path]:
     paths = []
     for task in data.tasks():
         fig, axes, panels = model_panels(data, task, 3.6)
-        for ax, (model, method), title in panels:
-            rows = [r for r in data.table if r["task"] == task and (r["model"], r["method"]) == (model, method)]
+        for ax, var, title in panels:
+            rows = [r for r in data.table if r["task"] == task and variant(r) == var]
             m_M, n_N = sorted({r["m"] for r in rows}), sorted({r["n"] for r in rows})
             acc_NxM = np.full((len(n_N), len(m_M)), np.nan)
             for r in rows:
@@ -128,8 +140,8 @@ def predicted_vs_true(data: ProbeData) -> list[Path]:
     paths = []
     for task in data.tasks():
         fig, axes, panels = model_panels(data, task, 3.4)
-        for ax, (model, method), title in panels:
-            s = [a for a in data.samples if a["task"] == task and (a["model"], a["method"]) == (model, method)]
+        for ax, var, title in panels:
+            s = [a for a in data.samples if a["task"] == task and variant(a) == var]
             parsed = [a for a in s if a["predicted"] is not None]
             top = max([a["answer"] for a in s] + [a["predicted"] for a in parsed if 0 <= a["predicted"] <= 4 * a["n"]])
             hist_PxT = np.zeros((top + 1, top + 1))

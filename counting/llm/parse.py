@@ -56,3 +56,11 @@ def parse(reply: str | None) -> tuple[int | None, str]:
     if found:
         return value_of(found[-1]), "fallback"
     return None, "invalid"
+
+
+def first_line(reply: str) -> str:
+    """A direct reply up to its first line break after some text (leading blank lines kept):
+    generation stops there, since a direct answer is one line."""
+    body = reply.lstrip()
+    cut = body.find("\n")
+    return reply if cut < 0 else reply[:len(reply) - len(body) + cut]

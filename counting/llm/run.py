@@ -1,5 +1,6 @@
 """One probe run: prompt set -> cached answers from one backend and model -> scored answers
-(results/<experiment>/answers/<backend>-<model>-<method>.jsonl, one line per prompt) -> the
+(<results_dir>/<experiment>/answers/<backend>-<model>-<method>-<form>.jsonl, one line per
+prompt, each with the model's package, quantisation and the seconds it took) -> the
 experiment's table.csv over every model answered so far -> figures."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from counting.llm.cache import AnswerCache, model_slug, request_key
 from counting.llm.config import LLMConfig
 from counting.llm.parse import parse
 from counting.llm.vocab import tokens_per_item
-from counting.record import atomic_write_text
+from counting.atomic import atomic_write_text
 
 ANSWERS = "answers"
 
@@ -25,9 +26,9 @@ def experiment_root(cfg: LLMConfig) -> Path:
     return Path(cfg.results_dir) / cfg.experiment
 
 
-def answers_path(cfg: LLMConfig) -> Path:
+def answers_path(cfg: LLMConfig, form: str) -> Path:
     b = cfg.backend
-    return experiment_root(cfg) / ANSWERS / f"{b.name}-{model_slug(b.model)}-{b.method}.jsonl"
+    return experiment_root(cfg) / ANSWERS / f"{b.name}-{model_slug(b.model)}-{b.method}-{form}.jsonl"
 
 
 def ask(cfg: LLMConfig, log: Callable[[str], None] = print) -> tuple[Path, int]:
@@ -40,7 +41,9 @@ def ask(cfg: LLMConfig, log: Callable[[str], None] = print) -> tuple[Path, int]:
     backend = make_backend(b)
     form = backend.resolve_form(cfg.prompts.form)
     requests = [{"form": form, "prompt": r["prompt"], "reasoning": r["reasoning"]} for r in rows]
-    identity = {"backend": b.name, "model": b.model, "method": b.method}
+    weights = getattr(backend, "weights", {})
+    identity = {"backend": b.name, "model": b.model, "method": b.method,
+                **{k: weights[k] for k in ("package", "quantisation") if k in weights}}
     if b.method == "generate":
         identity["max_new_tokens"] = cfg.max_new_tokens
     keys = [request_key({**identity, **q, "n": r["n"] if b.method == "loglik" else None})
@@ -48,8 +51,9 @@ def ask(cfg: LLMConfig, log: Callable[[str], None] = print) -> tuple[Path, int]:
     tokens = token_counts(cfg, backend, rows, requests)
     cache = AnswerCache(Path(cfg.cache_root), b.name, b.model)
     todo = [i for i, key in enumerate(keys) if cache.get(key) is None]
-    log(f"{b.name} {b.model}: {len(rows)} prompts ({form}, {b.method}), {len(rows) - len(todo)} cached, "
-        f"{len(todo)} to ask")
+    described = ", ".join(str(weights[k]) for k in ("package", "quantisation") if weights.get(k))
+    log(f"{b.name} {b.model}{f' ({described})' if described else ''}: {len(rows)} prompts ({form}, {b.method}), "
+        f"{len(rows) - len(todo)} cached, {len(todo)} to ask")
     start, got, lock = time.time(), [0], threading.Lock()
 
     def done(j: int, answer: dict) -> None:  # called from the backend's threads
@@ -65,9 +69,11 @@ def ask(cfg: LLMConfig, log: Callable[[str], None] = print) -> tuple[Path, int]:
         else:
             backend.score([requests[i] for i in todo], [rows[i]["n"] for i in todo], done)
     finally:  # also on failure: keep what arrived
-        scored = [score_row(cfg, form, r, cache.get(k), t) for r, k, t in zip(rows, keys, tokens) if cache.get(k)]
-        path = answers_path(cfg)
+        scored = [score_row(cfg, form, weights, r, cache.get(k), t)
+                  for r, k, t in zip(rows, keys, tokens) if cache.get(k)]
+        path = answers_path(cfg, form)
         atomic_write_text(path, "".join(json.dumps(s, sort_keys=True) + "\n" for s in scored))
+    log(f"{len(todo)} prompts answered in {time.time() - start:.1f} s")
     return path, len(scored)
 
 
@@ -89,11 +95,13 @@ def token_counts(cfg: LLMConfig, backend, rows: list[dict], requests: list[dict]
             for r, q in zip(rows, requests)]
 
 
-def score_row(cfg: LLMConfig, form: str, row: dict, answer: dict, tokens: dict) -> dict:
+def score_row(cfg: LLMConfig, form: str, weights: dict, row: dict, answer: dict, tokens: dict) -> dict:
     b = cfg.backend
+    best = None
     if "scores" in answer:
         scores = answer["scores"]
         predicted, method, reply = max(range(len(scores)), key=scores.__getitem__), "loglik", None
+        best = [[c, round(scores[c], 3)] for c in sorted(range(len(scores)), key=lambda c: -scores[c])[:3]]
     else:
         reply = answer["text"]
         predicted, method = parse(reply)
@@ -102,9 +110,11 @@ def score_row(cfg: LLMConfig, form: str, row: dict, answer: dict, tokens: dict) 
         "id": row["id"], "prompt_key": prompts.prompt_key(row), "backend": b.name, "model": b.model, "method": b.method, "form": form,
         "task": row["task"], "m": row["m"], "n": row["n"], "sampler": row["sampler"],
         "delimiter": row["delimiter"], "reasoning": row["reasoning"],
-        "answer": row["answer"], "reply": reply, "predicted": predicted, "parse": method,
+        "answer": row["answer"], "reply": reply, "predicted": predicted, "parse": method, "best": best,
         "correct": predicted == row["answer"],
         "signed_error": None if predicted is None else predicted - row["answer"],
         "tokens_per_item": per_item, "single_token": None if per_item is None else max(per_item) == 1,
         "prompt_tokens": tokens["prompt_tokens"],
+        "package": weights.get("package"), "quantisation": weights.get("quantisation"),
+        "seconds": answer.get("seconds"),
     }

@@ -26,10 +26,15 @@ class PlotData:
     ood: list[dict]  # ood.csv rows with status complete (may be empty)
     budget: Analysis | None = None  # the analysis of budget.csv (the budget study), if there is one
 
-    def seeds(self, series: tuple) -> int:
+    def seeds(self, series: tuple) -> int | str:
         """The number of seeds per cell of a series (the most common count)."""
-        per_cell = [len(c.acc_S) for c in self.analysis.cells if c.series == series]
-        return max(set(per_cell), key=per_cell.count) if per_cell else 0
+        cells = [c for c in self.analysis.cells if c.series == series]
+        per_cell = [len(c.seeds_S) for c in cells]
+        seeds = max(set(per_cell), key=per_cell.count) if per_cell else 0
+        searched = [len(c.acc_S) // max(len(c.seeds_S), 1) for c in cells if c.chosen_S is not None]
+        if searched:
+            return f"{seeds} seeds x {max(searched)} optimiser settings searched"
+        return seeds
 
     def series_items(self):
         """(series, its label, its file-name suffix) for every series of the table."""

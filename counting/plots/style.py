@@ -26,7 +26,7 @@ def curve_style(i: int, k: int) -> dict:
 
 def title(experiment: str, label: str, seeds: int | str, extra: str = "") -> str:
     """'quick: task=qc n=16, 3 seeds (tau = 0.9)'."""
-    s = f"{experiment}: {label}, {seeds} seed{'s' if seeds != 1 else ''}"
+    s = f"{experiment}: {label}, " + (seeds if isinstance(seeds, str) else f"{seeds} seed{'s' if seeds != 1 else ''}")
     return s + (f" {extra}" if extra else "")
 
 

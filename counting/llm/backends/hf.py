@@ -1,36 +1,84 @@
-"""`hf`: a local Hugging Face causal LM through transformers + torch (the `llm` extra).
+"""`hf`: a local Hugging Face causal LM through transformers + torch (the `llm` extra): a
+checkpoint folder, a GGUF file in a folder (`backend.gguf_file`; transformers dequantises it,
+which needs `gguf` and `accelerate`), or a packaged model by name (`counting.llm.models`).
 
-Greedy decoding (temperature 0) with left padding. `score` ranks the whole answers 0..n by
-log-likelihood: log p(digits of c | prompt) + log p(the next token does not continue the
-number), so that "1" does not win over "12" merely for being shorter."""
+Offline always: the hub's offline switches are set before transformers is imported and every
+load passes local_files_only. Greedy decoding (temperature 0) with left padding; a reply
+without reasoning ends at its first line break after some text (the rest is never read by
+the parser's strict rule, and a direct answer is one line). `score`
+ranks the whole answers 0..n by log-likelihood: log p(tokens of c | prompt) + log p(the next
+token does not continue the number), so that "1" does not win over "12" merely for being
+shorter; the prompt is read once and its key/value cache shared by all n + 1 answers."""
 
 from __future__ import annotations
 
+import copy
+import inspect
+import os
+import time
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from transformers.utils import logging as hf_logging
+os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers (and huggingface_hub) read them
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from counting.llm import templates
-from counting.llm.backends import BackendError, Done
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+from counting.llm import models, templates  # noqa: E402
+from counting.llm.parse import first_line  # noqa: E402
+from counting.llm.backends import BackendError, Done, checkpoint_problem  # noqa: E402
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve(cfg) -> tuple[Path, str, dict]:
+    """(folder, GGUF file name or "", what the answers record about the weights) of a config."""
+    if cfg.model in models.MODELS:
+        spec = models.MODELS[cfg.model]
+        try:
+            path = models.locate(cfg.model)
+        except models.ModelError as err:
+            raise BackendError(str(err)) from None
+        version = models.installed_version(spec.package)
+        package = f"{spec.package.partition('==')[0]}=={version}" if version else spec.package
+        return path.parent, path.name, {"package": package, "title": spec.title}
+    problem = checkpoint_problem(cfg.model, cfg.gguf_file)
+    if problem:
+        raise BackendError(problem)
+    return Path(cfg.model), cfg.gguf_file, {"package": "", "title": Path(cfg.model.rstrip("/")).name}
+
+
+def gguf_quantisation(path: Path) -> str:
+    """The file's own quantisation (general.file_type: Q4_1, Q4_K_M, ...)."""
+    from gguf import GGUFReader, LlamaFileType
+
+    field = GGUFReader(path).fields.get("general.file_type")
+    if field is None:
+        return "unknown"
+    return LlamaFileType(int(field.contents())).name.removeprefix("MOSTLY_")
 
 
 class HFBackend:
     def __init__(self, cfg):
         self.cfg = cfg
-        if not (Path(cfg.model) / "config.json").is_file():
-            raise BackendError(f"backend.model: no Hugging Face checkpoint (config.json) in {cfg.model!r}")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        folder, gguf_file, self.weights = resolve(cfg)
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        dtype = torch.float32 if gguf_file and cfg.dtype == "auto" else DTYPES[cfg.dtype]
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(cfg.model, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(cfg.model, local_files_only=True,
-                                                              dtype=DTYPES[cfg.dtype]).to(cfg.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype,
+                                                              **extra).to(cfg.device).eval()
         except (OSError, ValueError, RuntimeError) as err:
             raise BackendError(f"backend.model: cannot load {cfg.model!r}: {str(err).splitlines()[0]}") from None
+        loaded = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        self.weights["quantisation"] = (f"{gguf_quantisation(folder / gguf_file)} GGUF, dequantised to {loaded}"
+                                        if gguf_file else loaded)
+        self.weights["parameters"] = sum(p.numel() for p in self.model.parameters())
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
@@ -56,24 +104,28 @@ class HFBackend:
     @torch.no_grad()
     def generate(self, requests: list[dict], max_new_tokens: int, done: Done) -> None:
         for start in range(0, len(requests), self.cfg.batch):
+            began = time.perf_counter()
             chunk = requests[start:start + self.cfg.batch]
             ids_B, mask_BxT = self.pad([self.ids(r) for r in chunk])
+            stop = [] if any(r["reasoning"] for r in chunk) else [FirstLine(self.tokenizer, ids_B.shape[1])]
             out_BxS = self.model.generate(input_ids=ids_B, attention_mask=mask_BxT, max_new_tokens=max_new_tokens,
-                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-            texts = self.tokenizer.batch_decode(out_BxS[:, ids_B.shape[1]:], skip_special_tokens=True)
+                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id,
+                                          stopping_criteria=StoppingCriteriaList(stop))
+            texts = [first_line(t) if not r["reasoning"] else t for r, t in
+                     zip(chunk, self.tokenizer.batch_decode(out_BxS[:, ids_B.shape[1]:], skip_special_tokens=True))]
+            seconds = (time.perf_counter() - began) / len(chunk)
             for i, text in enumerate(texts):
-                done(start + i, {"text": text})
+                done(start + i, {"text": text, "seconds": seconds})
 
     @torch.no_grad()
     def score(self, requests: list[dict], n_R: list[int], done: Done) -> None:
         for r, (request, n) in enumerate(zip(requests, n_R)):
+            began = time.perf_counter()
             prompt_ids = self.ids(request)
             lead = " " if request["form"] == "completion" else ""
             cands = [self.answer_ids(request, prompt_ids, f"{lead}{c}") for c in range(n + 1)]
-            scores = []
-            for start in range(0, len(cands), self.cfg.batch):
-                scores += self.loglik(prompt_ids, cands[start:start + self.cfg.batch])
-            done(r, {"scores": scores})
+            scores = self.loglik(prompt_ids, cands)
+            done(r, {"scores": scores, "seconds": time.perf_counter() - began})
 
     def answer_ids(self, request: dict, prompt_ids: list[int], answer: str) -> list[int]:
         """The answer's tokens as they follow the prompt (joint tokenization where it keeps the prompt's)."""
@@ -83,23 +135,32 @@ class HFBackend:
             return full[len(prompt_ids):]
         return self.tokenizer(answer, add_special_tokens=False)["input_ids"]
 
+    @torch.no_grad()
     def loglik(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
-        ids_B, mask_BxT = self.pad([prompt_ids + c for c in cands])
-        K = max(len(c) for c in cands) + 1
-        pos_BxT = (mask_BxT.cumsum(-1) - 1).clamp(min=0)
-        try:
-            logits_BxKxV = self.model(input_ids=ids_B, attention_mask=mask_BxT, position_ids=pos_BxT,
-                                      logits_to_keep=K).logits[:, -K:]
-        except TypeError:
-            logits_BxKxV = self.model(input_ids=ids_B, attention_mask=mask_BxT, position_ids=pos_BxT).logits[:, -K:]
+        """log p(cand | prompt) + log p(no digit next) for every candidate: the prompt once,
+        then all candidates (right-padded) in one pass over copies of its key/value cache."""
+        dev = self.cfg.device
+        P, B, K = len(prompt_ids), len(cands), max(len(c) for c in cands)
+        prompt = self.model(input_ids=torch.tensor([prompt_ids], device=dev), use_cache=True)
+        first_logp_V = torch.log_softmax(prompt.logits[0, -1].float(), dim=-1)
+        cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        cache = copy.deepcopy(getattr(prompt, cache_arg))
+        cache.batch_repeat_interleave(B)
+        pad = self.tokenizer.pad_token_id
+        ids_BxK = torch.tensor([c + [pad] * (K - len(c)) for c in cands], device=dev)
+        mask_BxT = torch.tensor([[1] * (P + len(c)) + [0] * (K - len(c)) for c in cands], device=dev)
+        logits_BxKxV = self.model(input_ids=ids_BxK, attention_mask=mask_BxT, use_cache=True,
+                                  **{cache_arg: cache}).logits
         logp_BxKxV = torch.log_softmax(logits_BxKxV.float(), dim=-1)
-        p_digit_B = logp_BxKxV[:, -1, self.digit_start_ids()].exp().sum(-1).clamp(max=1 - 1e-6)
+        digits = self.digit_start_ids()
         out = []
         for b, c in enumerate(cands):
             L = len(c)
-            steps = logp_BxKxV[b, K - 1 - L:K - 1]  # the logits that predict each answer token
-            out.append(float(steps.gather(-1, torch.tensor(c, device=steps.device)[:, None]).sum()
-                             + torch.log1p(-p_digit_B[b])))
+            total = first_logp_V[c[0]]
+            if L > 1:  # position t - 1 predicts answer token t
+                total = total + logp_BxKxV[b, torch.arange(L - 1, device=dev), torch.tensor(c[1:], device=dev)].sum()
+            p_digit = logp_BxKxV[b, L - 1, digits].exp().sum().clamp(max=1 - 1e-6)
+            out.append(float(total + torch.log1p(-p_digit)))
         return out
 
     def digit_start_ids(self) -> torch.Tensor:
@@ -116,3 +177,14 @@ class HFBackend:
         ids = torch.tensor([[pad] * (T - len(s)) + s for s in seqs], device=self.cfg.device)
         mask = torch.tensor([[0] * (T - len(s)) + [1] * len(s) for s in seqs], device=self.cfg.device)
         return ids, mask
+
+
+class FirstLine(StoppingCriteria):
+    """Stops each sequence once its reply holds a line break after some text."""
+
+    def __init__(self, tokenizer, prompt_len: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+
+    def __call__(self, input_ids_BxS: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids_BxS[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([first_line(t) != t for t in texts], device=input_ids_BxS.device)

@@ -1,25 +1,44 @@
 """`openai`: any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, Ollama, a hosted API),
-through the standard library only.
+through `httpx` (the `llm` extra): one client with a pool of `concurrency` kept-alive
+connections, shared by the worker threads.
 
 Chat form: POST {base_url}/chat/completions; completion form: POST {base_url}/completions.
-Temperature 0, `concurrency` requests in flight, each with a timeout; a refused connection, a
-timeout, 429 or 5xx is retried `retries` times with exponential backoff. The API key is read
-from the environment variable named by `api_key_env`, never from a config, and never logged."""
+Temperature 0, `concurrency` requests in flight, each with a timeout. A refused connection, a
+timeout, 408, 409, 429 or 5xx is retried `retries` times: after the server's Retry-After
+(seconds or an HTTP date) where it sends one, else after backoff_s * 2**r; a Retry-After
+longer than `max_wait_s` ends the run with one line instead of a long sleep. The API key is
+read from the environment variable named by `api_key_env`, never from a config, and never
+logged."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+import httpx
 
 from counting.llm import templates
 from counting.llm.backends import BackendError, Done
 
 RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """The wait a response asks for (Retry-After: seconds or an HTTP date), or None."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class OpenAIBackend:
@@ -28,12 +47,16 @@ class OpenAIBackend:
     def __init__(self, cfg):
         self.cfg = cfg
         self.base_url = cfg.base_url.rstrip("/")
-        self.key = None
+        headers = {"Content-Type": "application/json"}
         if cfg.api_key_env:
-            self.key = os.environ.get(cfg.api_key_env)
-            if not self.key:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
                 raise BackendError(f"backend.api_key_env: the environment variable {cfg.api_key_env} is not set "
                                    "(export the key, or set backend.api_key_env=null for a server without keys)")
+            headers["Authorization"] = f"Bearer {key}"
+        self.client = httpx.Client(headers=headers, timeout=cfg.timeout_s, trust_env=False,
+                                   limits=httpx.Limits(max_connections=cfg.concurrency,
+                                                       max_keepalive_connections=cfg.concurrency))
         self.stop = threading.Event()
 
     def resolve_form(self, form: str) -> str:
@@ -51,40 +74,39 @@ class OpenAIBackend:
     def post(self, path: str, body: dict) -> dict:
         """One request with retries; BackendError (one line, no key in it) when it cannot succeed."""
         url = self.base_url + path
-        headers = {"Content-Type": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
-        problem = ""
+        problem, tries = "", 0
         for attempt in range(self.cfg.retries + 1):
             if self.stop.is_set():
                 raise BackendError("stopped after another request failed")
-            if attempt:
-                time.sleep(self.cfg.backoff_s * 2 ** (attempt - 1))
-            req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+            tries, asked = attempt + 1, None
             try:
-                with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
-                    return json.loads(resp.read().decode())
-            except urllib.error.HTTPError as err:
-                problem = f"HTTP {err.code} {err.reason}{said(err)}"
-                if err.code not in RETRY_STATUS:
+                response = self.client.post(url, content=json.dumps(body).encode())
+                if response.status_code < 400:
+                    return response.json()
+                problem = f"HTTP {response.status_code} {response.reason_phrase}{said(response)}"
+                if response.status_code not in RETRY_STATUS:
                     break
-            except TimeoutError:
+                asked = retry_after(response)
+            except httpx.TimeoutException:
                 problem = f"no answer within backend.timeout_s={self.cfg.timeout_s:g} s"
-            except urllib.error.URLError as err:
-                reason = err.reason
-                if isinstance(reason, TimeoutError):
-                    problem = f"no answer within backend.timeout_s={self.cfg.timeout_s:g} s"
-                else:
-                    problem = "connection refused" if isinstance(reason, ConnectionRefusedError) else str(reason)
-            except (ConnectionError, json.JSONDecodeError) as err:
-                problem = f"{type(err).__name__}: {err}"
-        tries = attempt + 1
+            except httpx.ConnectError as err:
+                problem = "connection refused" if refused(err) else f"cannot connect: {one_line(err)}"
+            except (httpx.TransportError, json.JSONDecodeError) as err:
+                problem = f"{type(err).__name__}: {one_line(err)}"
+            if attempt == self.cfg.retries:
+                break
+            if asked is not None and asked > self.cfg.max_wait_s:
+                raise BackendError(f"backend.base_url: {url}: {problem}, and the server asks to wait {asked:g} s "
+                                   f"(Retry-After), more than backend.max_wait_s={self.cfg.max_wait_s:g}")
+            if self.stop.wait(asked if asked is not None else self.cfg.backoff_s * 2 ** attempt):
+                raise BackendError("stopped after another request failed")
         raise BackendError(f"backend.base_url: {url}: {problem} (after {tries} tr{'y' if tries == 1 else 'ies'})")
 
     def generate(self, requests: list[dict], max_new_tokens: int, done: Done) -> None:
         """Every request, `concurrency` at a time; on a failure, those queued are dropped, those
         in flight finish (and are handed to `done`), then the first error is raised."""
         def one(i: int) -> None:
+            began = time.perf_counter()
             path, body = self.body(requests[i], max_new_tokens)
             reply = self.post(path, body)
             try:
@@ -92,7 +114,7 @@ class OpenAIBackend:
                 text = choice["message"]["content"] if "message" in choice else choice["text"]
             except (KeyError, IndexError, TypeError):
                 raise BackendError(f"backend.base_url: {self.base_url}{path}: a reply without choices") from None
-            done(i, {"text": text or ""})
+            done(i, {"text": text or "", "seconds": time.perf_counter() - began})
 
         self.stop.clear()
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
@@ -110,13 +132,26 @@ class OpenAIBackend:
         raise BackendError("backend.method: loglik is not offered by backend=openai; allowed: generate")
 
 
-def said(err: urllib.error.HTTPError) -> str:
+def refused(err: Exception) -> bool:
+    """Whether a connect error was a refused connection (somewhere in its causes)."""
+    while err is not None:
+        if isinstance(err, ConnectionRefusedError) or "refused" in str(err).lower():
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def one_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:160] or type(err).__name__
+
+
+def said(response: httpx.Response) -> str:
     """The server's own error message, on one line and short (', model not found')."""
+    body = response.text
     try:
-        body = err.read().decode(errors="replace")
         message = json.loads(body).get("error", body) if body.lstrip().startswith("{") else body
         message = message.get("message", message) if isinstance(message, dict) else message
-    except (OSError, ValueError, AttributeError):
-        return ""
+    except (ValueError, AttributeError):
+        message = body
     text = " ".join(str(message).split())[:160]
     return f": {text}" if text else ""
