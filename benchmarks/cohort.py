@@ -93,7 +93,6 @@ def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
 
 def measure_torch(d: int, models: int, steps: int) -> dict:
     import torch
-
     from torch_reference import device, train_one
 
     torch.set_num_threads(os.cpu_count() or 1)

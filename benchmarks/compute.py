@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FINE_GRID = sorted({round(2 * 1.1**k) for k in range(0, 37) if round(2 * 1.1**k) <= 64})
+FINE_GRID = sorted({round(2 * 1.1**k) for k in range(37) if round(2 * 1.1**k) <= 64})
 HALF_OCTAVES = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64]
 
 
@@ -124,7 +124,7 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             adaptive = run("phase_qc", base + ["search=adaptive", "adaptive.m=[2,4,8]" if tiny else "adaptive.m=[2,4,8,16,32,64]",
                                                "name=adaptive"], Path(tmp))
-        est = lambda r: next((t["m_thr"] for t in r["thresholds"] if t["method"] == "best_seed"), float("nan"))  # noqa: E731
+        est = lambda r: next((t["m_thr"] for t in r["thresholds"] if t["method"] == "best_seed"), float("nan"))
         row = {"benchmark": "search", "d": d, "fine_grid_m": len(grid),
                "fine_model_steps": useful_steps(fine["rows"]), "fine_wall_s": fine["wall_s"], "fine_m_thr": est(fine),
                "adaptive_model_steps": useful_steps(adaptive["rows"]), "adaptive_wall_s": adaptive["wall_s"],
@@ -156,7 +156,7 @@ def halving(ds: list[int], tiny: bool) -> list[dict]:
                        Path(tmp))
         with tempfile.TemporaryDirectory() as tmp:
             sh = run("phase_qc", base + space + ["name=sh"], Path(tmp))
-        best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}  # noqa: E731
+        best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}
         b_full, b_sh = best(full), best(sh)
         same = {m: abs(b_full[m] - b_sh[m]) <= 0.01 for m in b_full}
         row = {"benchmark": "halving", "d": d, "full_model_steps": useful_steps(full["rows"]),

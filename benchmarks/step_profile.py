@@ -30,7 +30,6 @@ def parts(d: int, members: int, steps: int, batch: int):
     from counting.metrics import loss_fn
     from counting.plan import expand
     from counting.program import cohort_mesh, compile_program, members_per_call, prepare_cohort, spread
-    from counting.train import make_chunk, make_eval
 
     cfg = RunConfig(task=TaskConfig(m=d, n=16, eval_size=1024), model=ModelConfig(d=d, w=64),
                     train=TrainConfig(steps=steps, batch=batch, eval_every=steps))

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from counting.spec import Checked, ConfigError, coerce, option  # noqa: F401  (ConfigError, coerce: the suite's names)
+from counting.spec import Checked, ConfigError, coerce, option
 
 TASKS = ("qc", "mfe", "histogram")
 SAMPLERS = ("uniform", "balanced", "partition")  # partition: Behrens et al.'s random-partition sequences
@@ -207,7 +207,7 @@ class RunConfig(Checked):
                               f"{str(self.task.bos).lower()}")
 
     @classmethod
-    def from_record(cls, raw: Mapping[str, Any]) -> "RunConfig":
+    def from_record(cls, raw: Mapping[str, Any]) -> RunConfig:
         """The config stored in a record (record.json, config.json), upgraded from the fields
         of earlier versions (model.softmax -> model.attention)."""
         raw = dict(raw)
@@ -381,7 +381,7 @@ class JobConfig(Checked):
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("task", "model", "train", "halving", "experiment", "results_dir")
 
     @classmethod
-    def from_dict(cls, raw: Any) -> "JobConfig":
+    def from_dict(cls, raw: Any) -> JobConfig:
         """From a composed counting-train config (Hydra's own `hydra` node is ignored)."""
         if isinstance(raw, cls):
             return raw

@@ -25,12 +25,11 @@ import numpy as np
 from flax import nnx
 
 from counting.aggregate import LEAD, row_of
-from counting.store import write_table
+from counting.atomic import atomic_write_json
 from counting.config import OODConfig, RunConfig, TaskConfig
 from counting.metrics import count_stats, summarize
-from counting.atomic import atomic_write_json
 from counting.record import load_params
-from counting.store import FINISHED, read_record
+from counting.store import FINISHED, read_record, write_table
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.train import build_model
 from counting.xla import jit

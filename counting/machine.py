@@ -25,7 +25,8 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "hydr
 def cpu_info() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
     try:
-        text = open("/proc/cpuinfo").read()
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
     except OSError:
         return {}
     out: dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
 
 def _clock(seconds: float) -> str:
@@ -80,7 +80,7 @@ class Heartbeat:
             self.stream.write(f"{self.label}: running, elapsed {_clock(time.perf_counter() - t0)}\n")
             self.stream.flush()
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Self:
         self.stream.write(f"{self.label}: started\n")
         self.stream.flush()
         self._thread.start()

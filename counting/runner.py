@@ -127,8 +127,8 @@ class SweepReport:
     retrained: dict[str, int] = dataclasses.field(default_factory=dict)  # why -> how many
 
     def summary(self) -> str:
-        lines = [f"{len(self.trained)} trained, {len(self.skipped)} already finished (not retrained), "
-                 f"{len(self.copied)} copied from other experiments, {len(self.failed)} failed"]
+        lines = [(f"{len(self.trained)} trained, {len(self.skipped)} already finished (not retrained), "
+                 f"{len(self.copied)} copied from other experiments, {len(self.failed)} failed")]
         by_error: dict[str, list[Path]] = {}
         for folder, error in self.failed:
             by_error.setdefault(error, []).append(folder)

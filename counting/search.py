@@ -57,7 +57,7 @@ def bracket(stat: dict[int, float], tau: float, cfg: AdaptiveConfig) -> Bracket:
 def inside(lo: int, hi: int, count: int, integer: bool, tried: set[int]) -> list[int]:
     """Up to `count` new m values spread geometrically strictly inside (lo, hi)."""
     points = np.geomspace(lo, hi, count + 2)[1:-1]
-    values = sorted({int(round(p)) for p in points} if integer else {int(p) for p in points})
+    values = sorted({int(np.rint(p)) for p in points} if integer else {int(p) for p in points})
     new = [m for m in values if lo < m < hi and m not in tried]
     if integer and not new:  # rounding met the ends: the nearest untried integers inside
         new = [m for m in range(lo + 1, hi) if m not in tried][:count]

@@ -63,7 +63,7 @@ class Store:
     def has_runs(self) -> bool:
         return (self.root / RUNS).is_dir() and any((self.root / RUNS).iterdir())
 
-    def others(self) -> list["Store"]:
+    def others(self) -> list[Store]:
         """The other experiments under the same results directory."""
         if not self.results_dir.is_dir():
             return []

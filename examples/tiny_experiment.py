@@ -20,9 +20,9 @@ use_cpu_devices()  # one XLA CPU device per core, as the counting-* commands do
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from counting.experiment import run_experiment  # noqa: E402
+from counting.experiment import run_experiment
 
 OVERRIDES = ["model.d=4,8", "cohort.m=[2,8]", "cohort.seed=[0,1]", "train.steps=100", "task.eval_size=256",
              "name=tiny_example"]

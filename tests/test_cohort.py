@@ -4,18 +4,18 @@ import io
 import jax
 import numpy as np
 import pytest
-
-from counting.cohort import train_cohort
-from counting.plan import expand, group, split_to_fit
-from counting.config import ConfigError, RunConfig
-from counting.progress import Progress
-from counting.record import load_params
-from counting.store import read_record
-from counting.runner import execute_many, folder_of
-from counting.tasks import make_task
-from counting.train import init_state
 from reference import train_alone
 from tiny import tiny
+
+from counting.cohort import train_cohort
+from counting.config import ConfigError, RunConfig
+from counting.plan import expand, group, split_to_fit
+from counting.progress import Progress
+from counting.record import load_params
+from counting.runner import execute_many, folder_of
+from counting.store import read_record
+from counting.tasks import make_task
+from counting.train import init_state
 
 BASE = tiny(task={"m": 5, "n": 6, "eval_size": 256}, model={"d": 16, "H": 2, "w": 32},
             train={"steps": 60, "batch": 32, "eval_every": 30})

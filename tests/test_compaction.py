@@ -6,10 +6,10 @@ model with compaction on or off, and a compacted cohort resumes from its checkpo
 import jax
 import numpy as np
 import pytest
+from tiny import tiny
 
 from counting.cohort import bucket, train_cohort
 from counting.plan import expand
-from tiny import tiny
 
 
 def test_program_sizes_are_few_and_divide_over_the_devices():
@@ -64,8 +64,8 @@ def test_members_that_take_turns_are_not_compacted():
 
 @pytest.mark.slow
 def test_a_compacted_cohort_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
+    from counting import cohort
     from counting.checkpoint import CohortCheckpoint
-    import counting.cohort as cohort
 
     whole = train_cohort(MEMBERS)
     assert any("segments" in r.layout for r in whole)

@@ -35,7 +35,8 @@ def test_the_experiments_sweep_params_come_first():
     assert sweep_arguments(master)[0] == "model.d=4,8,16,32"
     assert [c[0] for c in split_cells(sweep_arguments(master))] == [f"model.d={d}" for d in (4, 8, 16, 32)]
     grid = compose(["experiment=exact_qc"], return_hydra_config=True)  # a config group swept
-    assert [c[0] for c in split_cells(sweep_arguments(grid))] == ["grid=around_d8", "grid=around_d16"]
+    assert [c[0] for c in split_cells(sweep_arguments(grid))] == ["grid=around_d8", "grid=around_d16", "grid=below_d8",
+                                                               "grid=below_d16"]
 
 
 def test_every_cell_is_planned_and_checked_before_any_compute(tmp_path):
@@ -46,7 +47,7 @@ def test_every_cell_is_planned_and_checked_before_any_compute(tmp_path):
     with pytest.raises(ConfigError, match=r"cell 2/2 \(model.d=6 model.H=4\): model.d: must be divisible by model.H \(4\)"):
         plan_experiment("phase_qc", ["model.H=4", "model.d=8,6"], results_dir=tmp_path)
     grid = plan_experiment("exact_qc", results_dir=tmp_path)
-    assert [(j.cfg.model.d, len(j.members)) for _, j in grid.cells] == [(8, 9 * 3 * 3), (16, 10 * 3 * 3)]
+    assert [(j.cfg.model.d, len(j.members)) for _, j in grid.cells] == [(8, 81), (16, 90), (8, 90), (16, 99)]
     assert not any(tmp_path.iterdir())  # nothing was written
 
 

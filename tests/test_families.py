@@ -9,14 +9,14 @@ from collections import Counter
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference import expected
 
 from counting.config import TaskConfig
 from counting.evaluate import family_batch
 from counting.families import FAMILIES, aligned, counts, family_content, most_aligned, pairs, uniform, worst_of
 from counting.tasks import make_task
-from reference import expected
 
-RNG = lambda i=0: np.random.default_rng(i)  # noqa: E731
+RNG = lambda i=0: np.random.default_rng(i)
 
 
 def test_counts_holds_every_count_equally_often():
@@ -82,7 +82,7 @@ def accuracy_on(construction, task_cfg, content, size=512):
     from counting.theory.weights import forward
 
     task = make_task(task_cfg)
-    batch, rows = family_batch(task, content, size)
+    batch, _rows = family_batch(task, content, size)
     at = task.answer_positions
     _, logits = forward(construction.model, np.asarray(batch.tokens_BxT), at)
     labels = np.asarray(batch.labels_BxT)[:, list(at)]

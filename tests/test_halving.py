@@ -7,13 +7,13 @@ import dataclasses
 import math
 
 import pytest
+from tiny import tiny
 
 from counting.analysis.analyze import analyze
 from counting.config import AnalysisConfig, ConfigError, HalvingConfig
 from counting.halving import Halving, cell_key
 from counting.plan import expand, split_to_fit
 from counting.stop import StopRule
-from tiny import tiny
 
 SPACE = HalvingConfig(lr=(1e-3, 3e-3, 1e-2), weight_decay=(0.0,), eta=3, rungs=(0.25, 0.5))
 

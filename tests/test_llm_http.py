@@ -12,9 +12,9 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 
-from counting.llm.backends import BackendError  # noqa: E402
-from counting.llm.backends.openai import OpenAIBackend, retry_after  # noqa: E402
-from counting.llm.config import OpenAIConfig  # noqa: E402
+from counting.llm.backends import BackendError
+from counting.llm.backends.openai import OpenAIBackend, retry_after
+from counting.llm.config import OpenAIConfig
 
 
 class Scripted:

@@ -167,7 +167,7 @@ def real_requests(form, k=4):
 @needs_smollm2
 @pytest.mark.parametrize("form", ["chat", "completion"])
 def test_smollm2_answers_the_same_twice(smollm2, form):
-    rows, requests = real_requests(form)
+    _rows, requests = real_requests(form)
     replies = []
     for _ in range(2):
         got = {}

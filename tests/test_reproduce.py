@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 from counting import machine
-from counting.experiment.reproduce import (DIFFERS, EXACT, MISSING, WITHIN, compare, compare_thresholds,
-                                           reproduce, same_kind)
+from counting.experiment.reproduce import (
+    DIFFERS,
+    EXACT,
+    MISSING,
+    WITHIN,
+    compare,
+    compare_thresholds,
+    reproduce,
+    same_kind,
+)
 
 COMMITTED = Path(__file__).parents[1] / "results" / "quick" / "table.csv"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from counting.experiment import compose, experiment_dir, experiment_names
 from counting.cli.schema import node
 from counting.config import TASKS, JobConfig, TaskConfig
+from counting.experiment import compose, experiment_dir, experiment_names
 from counting.llm.config import BACKEND_CONFIGS, PromptConfig
 
 CONF = Path(__file__).parents[1] / "counting" / "conf"

@@ -38,7 +38,7 @@ def test_the_search_locates_a_planted_threshold_within_the_ratio(m_thr):
 
 
 def test_a_ratio_stops_it_sooner_without_integers():
-    train, asked = planted(37)
+    train, _asked = planted(37)
     rounds = search(train, 0.9, AdaptiveConfig(m=GRID, integer=False, ratio=0.1))
     b = rounds[-1].bracket
     assert b.status == DONE and b.lo <= 37 < b.hi and b.hi / b.lo <= 1.1

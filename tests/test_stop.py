@@ -5,14 +5,14 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
+from tiny import tiny
 
 from counting.cohort import train_cohort
-from counting.plan import expand
 from counting.config import ConfigError, RunConfig, StopConfig
+from counting.plan import expand
 from counting.runner import execute_many, folder_of
 from counting.stop import StopRule
 from counting.store import read_record
-from tiny import tiny
 
 BASE = tiny(task={"m": 2, "eval_size": 256}, model={"d": 16, "w": 64},
             train={"steps": 400, "batch": 64, "warmup": 20, "eval_every": 50})
@@ -80,15 +80,20 @@ def test_a_member_that_stops_early_is_bit_identical_to_the_same_model_trained_to
 @pytest.mark.slow
 def test_a_cohort_whose_members_all_stop_finishes_early(monkeypatch):
     """The program runs no train chunk after the last member has stopped."""
-    import counting.cohort as cohort
+    from counting import cohort
 
     calls = []
     real = cohort.compile_program
 
+    def counting_calls(f):
+        def call(*a):
+            calls.append(1)
+            return f(*a)
+        return call
+
     def counted(*args, **kwargs):
         program = real(*args, **kwargs)
-        program.chunks = {length: (lambda f: lambda *a: (calls.append(1), f(*a))[1])(f)
-                          for length, f in program.chunks.items()}
+        program.chunks = {length: counting_calls(f) for length, f in program.chunks.items()}
         return program
 
     monkeypatch.setattr(cohort, "compile_program", counted)

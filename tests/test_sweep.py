@@ -13,10 +13,10 @@ import pytest
 
 import counting.cohort
 from counting.aggregate import aggregate
-from counting.plan import expand
 from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-from counting.store import read_record
+from counting.plan import expand
 from counting.runner import execute_many, folder_of
+from counting.store import read_record
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.yaml"))
 TINY = ["task.n=4", "task.eval_size=64", "train.steps=20", "train.eval_every=10", "train.batch=16",
@@ -42,7 +42,8 @@ def test_every_study_has_an_experiment_config_with_its_command():
         if name.endswith("_base"):  # shared protocol, included by others
             continue
         app = "counting-llm" if name.startswith("llm_") else "counting-train"
-        assert f"{app} -m experiment={name}" in text.split("defaults:")[0]
+        head = text.split("defaults:")[0]
+        assert f"{app} -m experiment={name}" in head or f"{app} experiment={name}" in head, name
 
 
 def test_phase_experiments_load_and_every_cell_validates():
@@ -50,8 +51,7 @@ def test_phase_experiments_load_and_every_cell_validates():
     cohort axes, analysis, one member fits in memory), with the shared stop rule."""
     from omegaconf import OmegaConf
 
-    from counting.experiment import compose
-    from counting.experiment import plan_job
+    from counting.experiment import compose, plan_job
 
     for name in ("phase_qc", "phase_mfe", "phase_histogram", "phase_n", "phase_width"):
         params = compose([f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params

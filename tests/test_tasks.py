@@ -3,11 +3,10 @@ import itertools
 import jax
 import numpy as np
 import pytest
+from reference import expected, parse
 
 from counting.config import TaskConfig
 from counting.tasks import NUM_SPECIAL, REGISTRY, make_task
-
-from reference import expected, parse
 
 CASES = [
     dict(name=name, sampler=sampler, bos=bos, query=query)
@@ -60,7 +59,7 @@ def test_balanced_sampler_balances_the_answer(name):
     n, N = 8, 8000
     m, k = (400, None) if name == "histogram" else (12, 4)
     cfg = TaskConfig(name=name, m=m, n=n, k=k, sampler="balanced")
-    task, tokens, labels, mask = sample(cfg, N, seed=3)
+    _task, _tokens, labels, mask = sample(cfg, N, seed=3)
     if name == "histogram":
         answers = labels.max(-1)
     else:
@@ -76,13 +75,13 @@ def test_balanced_sampler_balances_the_answer(name):
 
 def test_uniform_qc_is_unbalanced_when_m_exceeds_n():
     """The reason the balanced sampler exists: with m >> n almost every answer is 1."""
-    task, tokens, labels, mask = sample(TaskConfig(name="qc", m=256, n=8, sampler="uniform"), 4000)
+    _task, _tokens, labels, mask = sample(TaskConfig(name="qc", m=256, n=8, sampler="uniform"), 4000)
     assert np.mean(labels[mask] == 1) > 0.9
 
 
 def test_tokens_stay_below_a_traced_m_inside_a_larger_vocabulary():
     cfg = TaskConfig(name="qc", m=64, n=16, sampler="balanced")
-    task, tokens, labels, mask = sample(cfg, 2000, m=np.int32(5), k=np.int32(5))
+    _task, tokens, _labels, _mask = sample(cfg, 2000, m=np.int32(5), k=np.int32(5))
     assert tokens[:, 1:].max() - NUM_SPECIAL < 5
 
 

@@ -21,7 +21,7 @@ from counting.theory.weights import forward
 SAMPLED = {TaskConfig("qc", m=5, n=7), TaskConfig("histogram", m=4, n=20), TaskConfig("mfe", m=4, n=30)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sampled(task: TaskConfig) -> sequences.Sequences:
     return sequences.from_sampler(task, 48, seed=3)
 

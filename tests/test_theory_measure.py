@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pytest
 
+from counting.analysis.scaling import loglog_fit, semilog_fit
 from counting.cli.theory import main
 from counting.config import TaskConfig
 from counting.theory import coherence as coh
 from counting.theory import interference, inversion, sequences
 from counting.theory.cost import adversarial_for, beta_min, theory_beta
 from counting.theory.count_attend import count_attend, default_directions
-from counting.analysis.scaling import loglog_fit, semilog_fit
 from counting.theory.histogram import histogram_solution
 from counting.theory.precision import exactness, largest_exact
 
@@ -169,7 +169,7 @@ def test_counting_theory_quick_writes_every_table_and_figure(tmp_path):
     main(["--quick", "--out", str(tmp_path)])
     stems = ["constructions", "positional", "countattend_width", "precision", "coherence", "interference_readouts",
              "interference_margin", "countattend_coherent", "fits"]
-    rows = {s: list(csv.DictReader(open(tmp_path / f"{s}.csv"))) for s in stems}
+    rows = {s: list(csv.DictReader((tmp_path / f"{s}.csv").read_text().splitlines())) for s in stems}
     assert all(rows.values())
     figs = ["countattend_cost", "precision", "coherence", "interference", "countattend_coherent"]
     assert all((tmp_path / f"{f}.{ext}").stat().st_size > 1000 for f in figs for ext in ("png", "pdf"))

@@ -99,7 +99,8 @@ def test_bad_attention_values_are_one_line_errors(model, words):
 
 def test_legacy_softmax_flag_is_read_as_attention():
     """Records written with model.softmax read back as attention softmax / linear."""
-    from counting.config import ModelConfig as M, RunConfig
+    from counting.config import ModelConfig as M
+    from counting.config import RunConfig
 
     assert M.upgrade({"softmax": False}) == {"attention": "linear"}
     assert RunConfig.from_record({"model": {"softmax": True}}).model.attention == "softmax"

@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tiny import tiny
 
-from counting.metrics import param_norms
 from counting.cohort import train_cohort
+from counting.metrics import param_norms
 from counting.tasks import make_task
 from counting.train import init_state, make_chunk
-from tiny import tiny
 
 
 def train(cfg, log=None):

@@ -10,15 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tiny import TINY
 
 from counting.aggregate import AggregateError, aggregate, failures
-from counting.experiment import compose
-from counting.experiment import plan_job
 from counting.config import ConfigError
+from counting.experiment import compose, plan_job
 from counting.plan import expand
 from counting.runner import execute_many, folder_of, write_failure
 from counting.store import PARAMS, RECORD, problem, read_record
-from tiny import TINY
 
 BASE = TINY
 

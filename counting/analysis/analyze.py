@@ -20,6 +20,7 @@ from counting.columns import TableError, searched, series_columns, series_of
 from counting.config import AnalysisConfig
 from counting.store import write_table
 
+
 def last_above(m_K: np.ndarray, stat_RxK: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(m_thr_R, censored_R): the largest grid m whose statistic reaches `level` (no
     interpolation, no "stays above": a curve that dips and recovers counts its recovery);
@@ -37,7 +38,7 @@ def last_above(m_K: np.ndarray, stat_RxK: np.ndarray, level: float) -> tuple[np.
 # `best` over every model of the cell (seeds and searched settings: the capacity envelope),
 # `share` of the seeds that reach tau (learnability: cut at one half), and their `exact_*`
 # twins on the worst-family accuracy where the families were evaluated (counting.families).
-LOGISTIC = lambda m_K, acc_RxK, level: (threshold.logistic(m_K, acc_RxK, level), None)  # noqa: E731
+LOGISTIC = lambda m_K, acc_RxK, level: (threshold.logistic(m_K, acc_RxK, level), None)
 METHODS = {
     "interpolated": ("mean", "tau", threshold.interpolated),
     "logistic": ("mean", "tau", LOGISTIC),
@@ -210,7 +211,7 @@ def headline(analysis: Analysis, cfg: AnalysisConfig) -> str:
     for series in analysis.series():
         rows = [r for r in analysis.threshold_rows if series_of(r, analysis.columns) == series]
         for d in sorted({r["d"] for r in rows}):
-            get = lambda method: next((r for r in rows if r["d"] == d and r["method"] == method), None)  # noqa: E731
+            get = lambda method: next((r for r in rows if r["d"] == d and r["method"] == method), None)
             label = (series_label(analysis.columns, series) + " ") if multi else ""
             piece = f"{label}d = {d}: average accuracy >= {cfg.tau} up to m_thr {text(get('interpolated'))}"
             if get("exact_interpolated") is not None:

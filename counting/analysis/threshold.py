@@ -24,7 +24,7 @@ MIN_LOGISTIC_POINTS = 4
 def interpolated(m_K: np.ndarray, acc_RxK: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """(m_thr_R, censored_R) by log-linear interpolation at the first crossing below tau."""
     x_K = np.log(np.asarray(m_K, np.float64))
-    R, K = acc_RxK.shape
+    R, _K = acc_RxK.shape
     below_RxK = acc_RxK < tau
     any_R = below_RxK.any(axis=1)
     i_R = np.argmax(below_RxK, axis=1)  # first failing grid point
@@ -63,7 +63,7 @@ def fit_logistic(m_K: np.ndarray, acc_RxK: np.ndarray) -> dict[str, np.ndarray]:
     mu_G = np.linspace(x_K[0] - 0.5 * span, x_K[-1] + 0.5 * span, 61)
     s_G = span * np.geomspace(0.02, 2.0, 40)
     mu_P, s_P = (a.ravel() for a in np.meshgrid(mu_G, s_G, indexing="ij"))
-    lo_RxP, hi_RxP, sse_RxP = _grid(x_K, mu_P, s_P, acc_RxK)
+    _lo_RxP, _hi_RxP, sse_RxP = _grid(x_K, mu_P, s_P, acc_RxK)
     best_R = np.argmin(sse_RxP, axis=1)
     mu_R, s_R = mu_P[best_R], s_P[best_R]
     # One refinement around each replicate's best point (a 9 x 9 local grid).

@@ -1,10 +1,15 @@
 """counting-inspect NAME: which counting mechanism each saved model of an experiment learned,
 and how its weights scale; writes results/NAME/inspect.csv (one row per model, joins with
-table.csv on hash), inspect_fit.csv (weight-norm exponents against m/d) and the figures
-inspect_coherence, inspect_attention, inspect_norms, inspect_mechanism (and, for top-k
-experiments, topk_accuracy_per_count) in results/NAME/figures/.
+table.csv on hash; its token-space summaries tok_*), inspect_fit.csv (weight-norm exponents
+against m/d), inspect_seeds.csv (the seeds of every cell compared: alignment of their token
+embeddings and residual streams), inspect_maps.npz (each model's token-space maps) and the
+figures inspect_coherence, inspect_attention, inspect_norms, inspect_mechanism,
+inspect_token_maps, inspect_seeds (and, for top-k experiments, topk_accuracy_per_count) in
+results/NAME/figures/. With --interventions, also the causal tests (counting.inspect.
+interventions): their success rates, null controls and the causal_mechanism label per model.
 
     counting-inspect quick
+    counting-inspect quick --interventions
     counting-inspect phase_qc --results-dir /data/results --sequences 256
 """
 
@@ -26,6 +31,8 @@ def main(argv=None) -> None:
     parser.add_argument("experiment")
     parser.add_argument("--results-dir", default=RESULTS_DIR, help=f"default {RESULTS_DIR}")
     parser.add_argument("--sequences", type=int, default=512, help="held-out sequences per model (default 512)")
+    parser.add_argument("--interventions", action="store_true",
+                        help="run the causal tests too (CountAttend and histogram interventions, null controls)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     add_analysis_options(parser)  # same options as counting-analyze (the figures' table analysis)
     args = parser.parse_args(argv)
@@ -40,13 +47,19 @@ def main(argv=None) -> None:
 
     log = lambda line: print(line, file=sys.stderr, flush=True)
     try:
-        path, rows = inspect_experiment(args.results_dir, args.experiment, log, args.sequences, args.seed)
+        path, rows = inspect_experiment(args.results_dir, args.experiment, log, args.sequences, args.seed,
+                                        args.interventions, cfg.tau)
     except InspectError as err:
         fail(err)
     done = [r for r in rows if r["inspect_status"] == "complete"]
     counts = {name: sum(r["mechanism"] == name for r in done) for name in ("histogram", "count_attend", "neither")}
     print(f"{len(done)}/{len(rows)} models inspected: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print(f"wrote {path} and {path.with_name('inspect_fit.csv')}")
+    if args.interventions:
+        causal = {name: sum(r.get("causal_mechanism") == name for r in done)
+                  for name in ("histogram", "count_attend", "unconfirmed")}
+        print("interventions: " + ", ".join(f"{k} {v}" for k, v in causal.items()))
+    print(f"wrote {path}, " + ", ".join(str(path.with_name(f)) for f in ("inspect_fit.csv", "inspect_seeds.csv",
+                                                                           "inspect_maps.npz")))
     root = Path(args.results_dir) / args.experiment
     if not args.no_figures:
         if (root / "table.csv").exists():

@@ -10,8 +10,16 @@ retrained and compared, exactly or within a stated tolerance).
 """
 
 from counting.experiment.compose import compose, experiment_dir, experiment_names
-from counting.experiment.run import (ExperimentResult, Job, Plan, finish, plan_experiment, plan_job, run_experiment,
-                                     train_job)
+from counting.experiment.run import (
+                                     ExperimentResult,
+                                     Job,
+                                     Plan,
+                                     finish,
+                                     plan_experiment,
+                                     plan_job,
+                                     run_experiment,
+                                     train_job,
+)
 
 __all__ = ["ExperimentResult", "Job", "Plan", "compose", "experiment_dir", "experiment_names", "finish",
            "plan_experiment", "plan_job", "run_experiment", "train_job"]

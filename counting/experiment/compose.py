@@ -28,7 +28,7 @@ from counting.spec import ConfigError
 
 CONF = "pkg://counting.conf"  # the package's Hydra configs (counting/conf/)
 EXPERIMENT = "experiment"  # the config group of experiments/*.yaml
-PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.M)
+PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 
 
 def experiment_dir() -> Path:

@@ -17,6 +17,13 @@ Calibrated on the hand-built constructions of `counting.theory` (tests/test_insp
 histogram (QC, histogram task, MFE) and CountAttend sit far inside their rules (accuracy 1;
 CountAttend's other_lift about 0.01 and K = 1; the histogram's lifts 1 and probe R^2 1),
 and untrained models fail rule 1.
+
+`causal_label`: the mechanism the interventions (counting.inspect.interventions) support,
+or `unconfirmed`: a test supports its mechanism when its success rate is >= CAUSAL_MIN and
+beats its null control by >= CAUSAL_MARGIN; when both do, the higher rate names it.
+Calibrated on the same constructions (tests/test_inspect_causal.py): the matching test
+succeeds on every pair, the other test and both controls on none or nearly none, and
+untrained models are unconfirmed.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ import math
 from collections.abc import Callable
 
 MECHANISMS = ("histogram", "count_attend", "neither")
+CAUSAL_MECHANISMS = ("histogram", "count_attend", "unconfirmed")
 
 COUNTS = 0.5  # held-out accuracy a model needs to be given a mechanism
 OTHER_MAX = 0.5  # CountAttend: mass on the non-matching tokens, relative to uniform
 BOS_MIN = 0.05  # CountAttend: mass on BOS
 UNIFORM_LIFT = 2.0  # histogram: match_lift in [1/2, 2]
 HIST_R2 = 0.8  # histogram: held-out R^2 of the histogram probe
+CAUSAL_MIN = 0.5  # an intervention's success rate that supports its mechanism
+CAUSAL_MARGIN = 0.25  # ... and its lead over the null control
 
 
 def _ok(x: float) -> bool:
@@ -66,3 +76,13 @@ def label(row: dict) -> str:
         if rule(row):
             return name
     return "neither"
+
+
+def supported(row: dict, name: str) -> bool:
+    rate, control = row.get(f"causal_{name}"), row.get(f"causal_{name}_control")
+    return _ok(rate) and _ok(control) and rate >= CAUSAL_MIN and rate - control >= CAUSAL_MARGIN
+
+
+def causal_label(row: dict) -> str:
+    found = [(row[f"causal_{name}"], name) for name in ("count_attend", "histogram") if supported(row, name)]
+    return max(found)[1] if found else "unconfirmed"

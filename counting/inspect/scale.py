@@ -7,6 +7,8 @@ logits), `norm_ov` (each head's W_v,h W_o,h), `norm_mlp` (||W_1|| ||W_2||, the
 scale of the MLP's linear pieces), `norm_head`, and `norm_total` (every parameter).
 `margin`: the median over held-out answers of the correct class's logit minus the largest
 other logit (negative where the model is wrong); `probe_accuracy` on the same answers.
+A Behrens et al. model (counting.behrens) has no W_V W_O and no head apart from its MLP:
+its norm_ov and norm_head are empty, and so is norm_qk with linear mixing.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import jax
 import numpy as np
 from flax import nnx
 
+from counting.behrens import BehrensModel
 from counting.inspect.geometry import content_embeddings
 from counting.inspect.trace import Trace
+from counting.model import Transformer
 
 
 def _w(linear) -> np.ndarray:
@@ -37,18 +41,38 @@ def per_head(A_DxD: np.ndarray, B_DxD: np.ndarray, H: int, transpose_b: bool) ->
     return math.sqrt(total)
 
 
-def norms(model, m: int) -> dict[str, float]:
+def transformer_norms(model, m: int) -> dict[str, float]:
     cfg = model.cfg
     quad = lambda xs: math.sqrt(sum(x * x for x in xs))
     blocks = list(model.blocks)
     K = cfg.d // cfg.H
-    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
     return {
-        "norm_embed": float(np.linalg.norm(content_embeddings(model, m)) / np.sqrt(m)),
         "norm_qk": quad(per_head(_w(b.attn.query), _w(b.attn.key), cfg.H, True) / math.sqrt(K) for b in blocks),
         "norm_ov": quad(per_head(_w(b.attn.value), _w(b.attn.out), cfg.H, False) for b in blocks),
         "norm_mlp": quad(np.linalg.norm(_w(b.mlp.hidden)) * np.linalg.norm(_w(b.mlp.out)) for b in blocks),
         "norm_head": float(np.linalg.norm(_w(model.head))),
+    }
+
+
+def behrens_norms(model, m: int) -> dict[str, float]:
+    """No W_V W_O (the value is the embedding: norm_ov empty), no head apart from the MLP
+    (norm_head empty); linear mixing has no W_Q W_K (norm_qk empty)."""
+    d = model.cfg.d
+    qk = (float(np.linalg.norm(_w(model.query) @ _w(model.key).T)) / math.sqrt(d) if model.mixing == "dot"
+          else float("nan"))
+    return {"norm_qk": qk, "norm_ov": float("nan"),
+            "norm_mlp": float(np.linalg.norm(_w(model.hidden)) * np.linalg.norm(_w(model.out))),
+            "norm_head": float("nan")}
+
+
+NORMS = {Transformer: transformer_norms, BehrensModel: behrens_norms}  # model class -> its weight norms
+
+
+def norms(model, m: int) -> dict[str, float]:
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    return {
+        "norm_embed": float(np.linalg.norm(content_embeddings(model, m)) / np.sqrt(m)),
+        **NORMS[type(model)](model, m),
         "norm_total": float(math.sqrt(sum(float((np.asarray(p, np.float64) ** 2).sum()) for p in leaves))),
     }
 

@@ -1,6 +1,6 @@
-"""What the diagnostics read from one model on held-out sequences: the first block's
-attention weights at the analysed positions, the residual stream there before that block's
-MLP, and the logits at the answer positions.
+"""What the diagnostics read from one model on held-out sequences: the counting layer's
+(`anatomy`: the first block's) attention weights at the analysed positions, the residual
+stream there before that layer's MLP, and the logits at the answer positions.
 
 Analysed positions: QC's answer position (the query); for the histogram task and MFE every
 content position (each position's own token plays the query). At position p with token t_p,
@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from counting.inspect.anatomy import anatomy
 from counting.tasks import BOS_ID, NUM_SPECIAL, Task
 
 PROBE_SEQUENCES = 512  # held-out sequences every diagnostic reads (the first of the task's eval set)
@@ -88,12 +89,12 @@ def analysed_positions(task: Task) -> tuple[int, ...]:
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def _run(graphdef, state, tokens_BxT, pos_A: tuple[int, ...], at_R: tuple[int, ...]):
     model = nnx.merge(graphdef, state)
-    x_BxTxD = model.embed_tokens(tokens_BxT)
-    block = model.blocks[0]
-    h_BxTxD = block.attn_input(x_BxTxD)
-    att_BxHxAxT = block.attn.weights(h_BxTxD, pos_A)
-    resid_BxAxD = x_BxTxD[:, np.asarray(pos_A)] + block.attn(h_BxTxD, pos_A)
-    return att_BxHxAxT, resid_BxAxD, model(tokens_BxT, at_R)
+    parts = anatomy(model)
+    x_BxTxD, att_BxHxTxT, v_BxTxHxK = parts.layer0(model, tokens_BxT)
+    y_BxTxD = parts.mix(model, att_BxHxTxT, v_BxTxHxK)
+    a_A = np.asarray(pos_A)
+    resid_BxAxD = x_BxTxD[:, a_A] + y_BxTxD[:, a_A]
+    return att_BxHxTxT[:, :, a_A], resid_BxAxD, parts.finish(model, x_BxTxD, y_BxTxD, at_R)
 
 
 def trace(graphdef, state, task: Task, batch, sequences: int = PROBE_SEQUENCES) -> Trace:

@@ -3,14 +3,12 @@ the per-count table and the out-of-distribution table (each optional)."""
 
 from __future__ import annotations
 
-from counting.columns import series_of
-
 import dataclasses
 from pathlib import Path
 
 from counting.analysis.analyze import Analysis, analyze
 from counting.analysis.table import series_label
-from counting.columns import read_table
+from counting.columns import read_table, series_of
 from counting.config import AnalysisConfig
 from counting.plots.style import file_suffix
 from counting.store import COUNTS, FIGURES, OOD_TABLE, TABLE

@@ -1,6 +1,8 @@
-"""Figures of `counting-inspect` (read from results/<experiment>/inspect.csv and
-inspect_fit.csv beside the table): embedding coherence, attention mass, weight norms and
-the mechanism label against m/d, and accuracy per true count against top-k."""
+"""Figures of `counting-inspect` (read from results/<experiment>/inspect.csv, inspect_fit.csv,
+inspect_seeds.csv and inspect_maps.npz beside the table): embedding coherence, attention
+mass, weight norms and the mechanism label against m/d, the token-space maps of a
+histogram, a CountAttend and a failed model of one cell, the seeds' alignment by whether
+they succeed, and accuracy per true count against top-k."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from counting.columns import read_rows
 from counting.plots.data import PlotData
@@ -193,10 +196,124 @@ def topk_figure(data: PlotData) -> list[Path]:
     return save(fig, data.out_dir, "topk_accuracy_per_count")
 
 
+# --- token-space maps and seeds compared (counting.inspect.token_space, counting.inspect.seeds) ---
+
+KINDS = ("histogram", "count_attend", "failed")
+CELL_COLUMNS = ("task", "arch", "d", "m", "n", "k", "w", "L", "H", "pos", "attention", "topk", "norm")
+
+
+def model_kind(r: dict, tau: float) -> str | None:
+    """failed (accuracy below tau), else the causal label where the interventions confirm
+    one, else the correlational label; None for a counting model labelled neither."""
+    if not r["accuracy"] >= tau:
+        return "failed"
+    for label in (r.get("causal_mechanism"), r.get("mechanism")):
+        if label in KINDS:
+            return label
+    return None
+
+
+def chosen_cell(rows: list[dict], tau: float) -> list[tuple[str, dict]]:
+    """(kind, row) for one model per kind of the cell showing the most kinds (at least two)."""
+    cells: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        kind = model_kind(r, tau)
+        if kind is not None:
+            cells[tuple(str(r.get(c)) for c in CELL_COLUMNS)].setdefault(kind, r)
+    if not cells:
+        return []
+    best = max(sorted(cells), key=lambda key: len(cells[key]))
+    if len(cells[best]) < 2:
+        return []
+    return [(kind, cells[best][kind]) for kind in KINDS if kind in cells[best]]
+
+
+def _matrix(ax, A: np.ndarray, title: str, xlabel: str, ylabel: str) -> None:
+    lim = float(np.nanmax(np.abs(A))) if np.isfinite(A).any() else 1.0
+    im = ax.imshow(A, cmap="RdBu_r", vmin=-lim or -1, vmax=lim or 1, aspect="auto", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def token_maps_figure(data: PlotData) -> list[Path]:
+    path = data.out_dir.parent / "inspect_maps.npz"
+    chosen = chosen_cell(inspected(data), data.cfg.tau)
+    if not chosen or not path.exists():
+        return []
+    maps = dict(np.load(path))
+    fig, axes = plt.subplots(len(chosen), 3, figsize=(12.0, 3.0 * len(chosen)), squeeze=False)
+    for row_axes, (kind, r) in zip(axes, chosen):
+        get = lambda name, h=r["hash"]: maps.get(f"{h}/{name}")
+        m = int(r["m"])
+        fmt = lambda k, r=r: f"{r.get(k, float('nan')):.2f}"
+        _matrix(row_axes[0], get("ov_VxM"), f"value/output map (diag share {fmt('tok_ov_diag_share')}, BOS share "
+                f"{fmt('tok_ov_bos_share')})", "read on token e_t", f"key token s (row {m}: BOS)")
+        qk, pos = get("qk_MxV"), get("qk_pos_MxP")
+        if qk is None:
+            row_axes[1].set_axis_off()
+            row_axes[1].set_title("no query-key map (linear mixing)", fontsize=7)
+        else:
+            full = qk if pos is None else np.concatenate([qk, np.full((len(qk), 1), np.nan), pos], axis=1)
+            _matrix(row_axes[1], full, f"query-key logits (match {fmt('tok_qk_match_mass')}, BOS "
+                    f"{fmt('tok_qk_bos_mass')})", f"key: tokens, BOS (col {m})" + (", | positions" if pos is not None
+                                                                              else ""), "query token")
+        _matrix(row_axes[2], get("mlp_VxW"), f"MLP input neurons (selectivity {fmt('tok_mlp_selectivity')}, BOS "
+                f"{fmt('tok_mlp_bos_share')})", "neuron", f"token (row {m}: BOS's write)")
+        row_axes[0].annotate(f"{kind}: seed {r['seed']}, accuracy {r['accuracy']:.2f}\nmechanism {r['mechanism']}"
+                             + (f", causal {r['causal_mechanism']}" if r.get("causal_mechanism") else ""),
+                             (-0.45, 0.5), xycoords="axes fraction", ha="right", va="center", fontsize=7)
+    r = chosen[0][1]
+    cell = ", ".join(f"{c} = {r.get(c)}" for c in ("task", "d", "m", "n", "w") if r.get(c) is not None)
+    fig.suptitle(f"{data.experiment}: the counting layer read in token space, one cell ({cell}); "
+                 f"failed = accuracy < {data.cfg.tau}", fontsize=9)
+    fig.tight_layout()
+    return save(fig, data.out_dir, "inspect_token_maps")
+
+
+SEED_PANELS = (("emb_procrustes_r2", "emb_procrustes_null", "token embeddings: Procrustes R^2"),
+               ("resid_lstsq_r2", None, "residual streams: least-squares held-out R^2"),
+               ("resid_procrustes_r2", "resid_procrustes_null", "residual streams: Procrustes R^2"))
+PAIRS = ("both_succeed", "one_succeeds", "both_fail")
+
+
+def seeds_figure(data: PlotData) -> list[Path]:
+    rows = _read(data.out_dir.parent / "inspect_seeds.csv")
+    if not rows:
+        return []
+    fig, axes = _panels(len(SEED_PANELS), h=3.4)
+    jitter = np.random.default_rng(0)
+    sides = (("m <= d", lambda r: r["m"] <= r["d"]), ("m > d", lambda r: r["m"] > r["d"]))
+    for ax, (y, null, name) in zip(axes, SEED_PANELS):
+        for i, (side, keep) in enumerate(sides):
+            part = [r for r in rows if keep(r) and r["pair"] in PAIRS]
+            x = np.array([PAIRS.index(r["pair"]) for r in part], np.float64) + (i - 0.5) * 0.3
+            st = curve_style(i, len(sides))
+            ax.scatter(x + jitter.uniform(-0.08, 0.08, len(x)), [r[y] for r in part], s=14, color=st["color"],
+                       marker=st["marker"], alpha=0.8, label=side)
+            if null:
+                ax.scatter(x, [r[null] for r in part], s=10, color="0.6", marker="x", lw=0.8,
+                           label="null (tokens permuted)" if i == 0 else None)
+        ax.set_xticks(range(len(PAIRS)), [p.replace("_", " ") for p in PAIRS], fontsize=7)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(name, fontsize=8)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(f"{data.experiment}: seeds of one cell aligned by a linear map, by whether they reach "
+                 f"accuracy {data.cfg.tau}", fontsize=9)
+    fig.tight_layout()
+    return save(fig, data.out_dir, "inspect_seeds")
+
+
 INSPECT_FIGURES = {
     "inspect_coherence": coherence_figure,
     "inspect_attention": attention_figure,
     "inspect_norms": norms_figure,
     "inspect_mechanism": mechanism_figure,
+    "inspect_token_maps": token_maps_figure,
+    "inspect_seeds": seeds_figure,
     "topk_accuracy_per_count": topk_figure,
 }

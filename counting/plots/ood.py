@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from counting.columns import series_of
 from counting.analysis.table import series_label
+from counting.columns import series_of
 from counting.plots.data import PlotData
 from counting.plots.style import curve_style, save, title
 

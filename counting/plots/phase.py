@@ -147,7 +147,7 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
         ax.set_xlabel("embedding dimension d")
-        exact = " (exact_*: worst family >= %g)" % data.cfg.exact if any(m.startswith("exact") for m in methods) else ""
+        exact = f" (exact_*: worst family >= {data.cfg.exact:g})" if any(m.startswith("exact") for m in methods) else ""
         ax.set_ylabel(f"m_thr (accuracy >= {data.cfg.tau}){exact}", fontsize=8)
         ax.legend(fontsize=7)
         ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)

@@ -23,7 +23,14 @@ from counting.config import TaskConfig
 from counting.theory import inversion, sequences
 from counting.theory.coherence import coherence, welch_bound
 from counting.theory.count_attend import (
-    INVERSES, beta_of, count_attend, default_directions, max_signed_coherence, rivals, set_beta, worst_query,
+    INVERSES,
+    beta_of,
+    count_attend,
+    default_directions,
+    max_signed_coherence,
+    rivals,
+    set_beta,
+    worst_query,
 )
 from counting.theory.precision import exactness
 from counting.theory.weights import Construction, max_abs_weight

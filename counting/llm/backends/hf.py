@@ -21,13 +21,13 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers (and huggingface_hub) read them
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers.utils import logging as hf_logging
 
-from counting.llm import models, templates  # noqa: E402
-from counting.llm.parse import first_line  # noqa: E402
-from counting.llm.backends import BackendError, Done, checkpoint_problem  # noqa: E402
+from counting.llm import models, templates
+from counting.llm.backends import BackendError, Done, checkpoint_problem
+from counting.llm.parse import first_line
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

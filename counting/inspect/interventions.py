@@ -1,0 +1,267 @@
+"""Interventions on the counting layer (`anatomy`): change what the mechanism says carries the
+count, and see whether the prediction moves the way the mechanism says it must.
+
+A *site* is one held-out sequence with the token t whose count c the answer reports, the
+answer position read, and the positions where the counting layer's output is changed:
+
+- QC: the query position (t = the query token);
+- histogram task: the last position holding t, the token of a random content position
+  (a causal mask then hides none of t's copies from it);
+- MFE: every position holding the most frequent token t (sequences with a unique most
+  frequent token only), the answer (last) position added for the histogram test.
+
+`matches` at a position p are the positions holding t that p may attend to (p itself
+included); M their number. Two tests, each with a null control:
+
+- **CountAttend test**: for a target c' (drawn from the task's counts, != c and != the
+  unchanged prediction), the counting head's mass on BOS and on the matches at the
+  intervened positions (S, their sum) is split again as the CountAttend law has it for
+  M' = M + c' - c matches: BOS gets S K / (M' + K), every actual match S M' / (M (M' + K));
+  the other keys keep their weights (the law says nothing of them; the construction puts
+  none there). K is the model's own ratio of the weight on BOS to the mean weight on one
+  match at the intervened positions (median over the sites; 1 in the construction, where
+  BOS and the matches share one logit, and 1 under uniform attention too). Success: the
+  prediction becomes c'. A histogram reads the matches' share of all the mass, which the
+  re-split moves only by the BOS share, so it fails. Needs a BOS token and a finite K > 0;
+  otherwise the rates are empty and `causal_note` says why.
+- **Histogram test**: one occurrence's worth of t is added (or removed) at the intervened
+  positions: in every head, the mean weight a match gets times the mean value of the
+  matches. Success: the prediction moves from its unchanged value by exactly +1 (or -1);
+  targets outside the task's counts are skipped.
+- **Null control** of each: the same change in size (the norm of the change to the
+  attention output at every intervened position) along a random direction, one per pair,
+  with the same success rule. A rate reads against its control.
+
+Rates are shares of (site, target) pairs, over the first INTERVENTION_SEQUENCES held-out
+sequences; TARGETS targets c' per site; pairs and directions from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from counting.inspect.anatomy import anatomy
+from counting.tasks import NUM_SPECIAL, Task
+
+INTERVENTION_SEQUENCES = 128
+TARGETS = 8  # targets c' per site in the CountAttend test
+CHUNK = 256  # pairs per compiled call (the last chunk padded: one program per model shape)
+SEED = 0
+COLUMNS = ("causal_count_attend", "causal_count_attend_control", "causal_histogram", "causal_histogram_control",
+           "causal_K", "causal_pairs_count_attend", "causal_pairs_histogram", "causal_note")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sites:
+    seq_S: np.ndarray  # the sequence of each site
+    at_SxT: np.ndarray  # bool: the positions whose counting-layer output changes
+    token_S: np.ndarray  # the token whose count is changed (its id)
+    c_S: np.ndarray  # its count (the label read)
+    r_S: np.ndarray  # the answer read: an index into task.answer_positions
+
+
+def qc_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    B, T = tokens_BxT.shape
+    at_SxT = np.zeros((B, T), bool)
+    at_SxT[:, T - 1] = True
+    return Sites(np.arange(B), at_SxT, tokens_BxT[:, T - 1], labels_BxR[:, 0], np.zeros(B, int))
+
+
+def histogram_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    B, T = tokens_BxT.shape
+    content = task.content_slice()
+    j_B = rng.integers(content.start, content.stop, B)
+    token_B = tokens_BxT[np.arange(B), j_B]
+    p_B = T - 1 - np.argmax((tokens_BxT == token_B[:, None])[:, ::-1], axis=1)  # its last position
+    at_SxT = np.eye(T, dtype=bool)[p_B]
+    r_B = np.searchsorted(np.asarray(task.answer_positions), p_B)
+    return Sites(np.arange(B), at_SxT, token_B, labels_BxR[np.arange(B), r_B], r_B)
+
+
+def mfe_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    content = task.content_slice()
+    x_BxN = tokens_BxT[:, content]
+    ids_M = np.arange(task.cfg.m) + NUM_SPECIAL
+    hist_BxM = (x_BxN[:, :, None] == ids_M[None, None, :]).sum(1)
+    top_B = hist_BxM.max(1)
+    unique_B = (hist_BxM == top_B[:, None]).sum(1) == 1
+    seq_S = np.flatnonzero(unique_B)
+    token_S = ids_M[hist_BxM[seq_S].argmax(1)]
+    at_SxT = tokens_BxT[seq_S] == token_S[:, None]
+    return Sites(seq_S, at_SxT, token_S, labels_BxR[seq_S, 0], np.zeros(len(seq_S), int))
+
+
+SITES = {"qc": qc_sites, "histogram": histogram_sites, "mfe": mfe_sites}  # task.name -> its sites
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _base(graphdef, state, tokens_BxT, at_R: tuple[int, ...]):
+    model = nnx.merge(graphdef, state)
+    parts = anatomy(model)
+    x_BxTxD, att_BxHxTxT, v_BxTxHxK = parts.layer0(model, tokens_BxT)
+    y_BxTxD = parts.mix(model, att_BxHxTxT, v_BxTxHxK)
+    return x_BxTxD, att_BxHxTxT, v_BxTxHxK, y_BxTxD, parts.finish(model, x_BxTxD, y_BxTxD, at_R)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 7))
+def _changed(graphdef, state, x_NxTxD, y_NxTxD, v_NxTxHxK, datt_NxHxTxT, u_NxD, at_R: tuple[int, ...]):
+    """Logits with the attention weights changed by datt, and with the same-size change
+    along the random unit direction u (the null control)."""
+    model = nnx.merge(graphdef, state)
+    parts = anatomy(model)
+    dy_NxTxD = parts.mix(model, datt_NxHxTxT, v_NxTxHxK)
+    size_NxTx1 = jnp.linalg.norm(dy_NxTxD, axis=-1, keepdims=True)
+    rand_NxTxD = size_NxTx1 * u_NxD[:, None, :]
+    return (parts.finish(model, x_NxTxD, y_NxTxD + dy_NxTxD, at_R),
+            parts.finish(model, x_NxTxD, y_NxTxD + rand_NxTxD, at_R))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairs:
+    site_N: np.ndarray  # the site of each pair
+    datt_NxHxTxT: np.ndarray  # the change of the attention weights (queries x keys)
+    target_N: np.ndarray  # the prediction that counts as success
+
+
+def count_attend_pairs(sites: Sites, match_SxTxT: np.ndarray, att_SxHxTxT: np.ndarray, pred_S: np.ndarray,
+                       counts: np.ndarray, head: int, K: float, bos: int, rng) -> Pairs:
+    S, H, T, _ = att_SxHxTxT.shape
+    site, target = [], []
+    for s in range(S):
+        options = counts[(counts != sites.c_S[s]) & (counts != pred_S[s])]
+        chosen = rng.choice(options, size=min(TARGETS, len(options)), replace=False)
+        site += [s] * len(chosen)
+        target += list(chosen)
+    site_N, target_N = np.array(site, int), np.array(target, int)
+    n_I, p_I = np.nonzero(sites.at_SxT[site_N])  # the intervened (pair, position) rows
+    s_I = site_N[n_I]
+    match_IxT, att_IxT = match_SxTxT[s_I, p_I], att_SxHxTxT[s_I, head, p_I]
+    M_I = match_IxT.sum(-1).astype(np.float64)  # the matches the position sees
+    Mp_I = np.maximum(M_I + target_N[n_I] - sites.c_S[s_I], 1.0)
+    held_I = att_IxT[:, bos] + (att_IxT * match_IxT).sum(-1)  # BOS + matches: re-split by the law
+    law_IxT = np.where(match_IxT, (held_I * Mp_I / (np.maximum(M_I, 1.0) * (Mp_I + K)))[:, None], att_IxT)
+    law_IxT[:, bos] = held_I * K / (Mp_I + K)
+    datt_NxHxTxT = np.zeros((len(site_N), H, T, T), np.float32)
+    datt_NxHxTxT[n_I, head, p_I] = law_IxT - att_IxT
+    return Pairs(site_N, datt_NxHxTxT, target_N)
+
+
+def histogram_pairs(sites: Sites, match_SxTxT: np.ndarray, att_SxHxTxT: np.ndarray, pred_S: np.ndarray,
+                    counts: np.ndarray, answer_S: np.ndarray) -> Pairs:
+    S = att_SxHxTxT.shape[0]
+    at_SxT = sites.at_SxT.copy()
+    at_SxT[np.arange(S), answer_S] = True  # MFE: the answer position too
+    M_SxTx1 = np.maximum(match_SxTxT.sum(-1, keepdims=True), 1)
+    per_match_SxHxT = (att_SxHxTxT * match_SxTxT[:, None]).sum(-1) / M_SxTx1[:, None, :, 0]
+    one_SxHxTxT = per_match_SxHxT[..., None] * (match_SxTxT / M_SxTx1)[:, None]
+    one_SxHxTxT = np.where(at_SxT[:, None, :, None], one_SxHxTxT, 0.0)
+    lo, hi = counts.min(), counts.max()
+    site, sign = [], []
+    for s in range(S):
+        for step in (1, -1):
+            if lo <= pred_S[s] + step <= hi:
+                site.append(s)
+                sign.append(step)
+    site_N, sign_N = np.array(site, int), np.array(sign, int)
+    datt = (sign_N[:, None, None, None] * one_SxHxTxT[site_N]).astype(np.float32)
+    return Pairs(site_N, datt, pred_S[site_N] + sign_N)
+
+
+def run_pairs(graphdef, state, pairs: Pairs, seq_S, pieces, r_S, at_R, one_layer: bool, rng) -> tuple[float, float]:
+    """(success rate, control's success rate) over the pairs. With one layer the answer at
+    position r depends on row r alone: only that row is run (the same numbers, less work)."""
+    x_BxTxD, v_BxTxHxK, y_BxTxD = pieces
+    N = len(pairs.site_N)
+    if N == 0:
+        return float("nan"), float("nan")
+    D = x_BxTxD.shape[-1]
+    u_NxD = rng.normal(size=(N, D))
+    u_NxD = (u_NxD / np.linalg.norm(u_NxD, axis=1, keepdims=True)).astype(np.float32)
+    hit, hit_rand = [], []
+    for start in range(0, N, CHUNK):
+        idx = np.arange(start, min(start + CHUNK, N))
+        idx_C = np.concatenate([idx, np.repeat(idx[:1], CHUNK - len(idx))])
+        b_C, r_C = seq_S[pairs.site_N[idx_C]], r_S[pairs.site_N[idx_C]]
+        if one_layer:
+            p_C = np.asarray(at_R)[r_C]
+            args = (x_BxTxD[b_C, p_C][:, None], y_BxTxD[b_C, p_C][:, None], v_BxTxHxK[b_C],
+                    pairs.datt_NxHxTxT[idx_C, :, p_C][:, :, None], u_NxD[idx_C], (0,))
+            read_C = np.zeros(CHUNK, int)
+        else:
+            args = (x_BxTxD[b_C], y_BxTxD[b_C], v_BxTxHxK[b_C], pairs.datt_NxHxTxT[idx_C], u_NxD[idx_C], at_R)
+            read_C = r_C
+        out, rand = _changed(graphdef, state, *args)
+        hit.append(np.asarray(out)[np.arange(CHUNK), read_C].argmax(-1)[: len(idx)] == pairs.target_N[idx])
+        hit_rand.append(np.asarray(rand)[np.arange(CHUNK), read_C].argmax(-1)[: len(idx)] == pairs.target_N[idx])
+    return float(np.concatenate(hit).mean()), float(np.concatenate(hit_rand).mean())
+
+
+def bos_to_match(sites: Sites, match_SxTxT: np.ndarray, att_SxTxT: np.ndarray, bos: int) -> float:
+    """K: the median over sites of the counting head's weight on BOS over its mean weight on
+    one match, at the intervened positions."""
+    M_SxT = match_SxTxT.sum(-1)
+    per_match_SxT = (att_SxTxT * match_SxTxT).sum(-1) / np.maximum(M_SxT, 1)
+    ok_SxT = sites.at_SxT & (per_match_SxT != 0) & (M_SxT > 0)
+    ratio = att_SxTxT[:, :, bos][ok_SxT] / per_match_SxT[ok_SxT]
+    return float(np.median(ratio)) if len(ratio) else float("nan")
+
+
+def count_attend_applies(task: Task, K: float) -> str:
+    """'' when the CountAttend test applies, else why not."""
+    if not task.cfg.bos:
+        return "count_attend: no BOS token"
+    if not (math.isfinite(K) and K > 0):
+        return f"count_attend: no positive BOS-to-match weight ratio (K = {K:.3g})"
+    return ""
+
+
+def interventions(graphdef, state, task: Task, batch, head: int = 0,
+                  sequences: int = INTERVENTION_SEQUENCES) -> dict:
+    """The intervention columns of one model (graphdef, state) on the first `sequences` of
+    `batch` (the task's held-out set); head = the counting head (`att_head`)."""
+    rng = np.random.default_rng(SEED)
+    at_R = task.answer_positions
+    r_R = np.asarray(at_R)
+    B = min(sequences, batch.tokens_BxT.shape[0])
+    tokens_BxT = np.asarray(batch.tokens_BxT[:B])
+    labels_BxR = np.asarray(batch.labels_BxT[:B])[:, r_R]
+    mask_all = np.asarray(batch.mask_BxT)[:, r_R]
+    counts = np.unique(np.asarray(batch.labels_BxT)[:, r_R][mask_all])
+    x, att, v, y, logits = (np.asarray(a) for a in _base(graphdef, state, jnp.asarray(tokens_BxT), at_R))
+    sites = SITES[task.cfg.name](task, tokens_BxT, labels_BxR, rng)
+    S, T = len(sites.seq_S), tokens_BxT.shape[1]
+    pred_S = logits[sites.seq_S, sites.r_S].argmax(-1)
+    cfg = nnx.merge(graphdef, state).cfg
+    causal, one_layer = bool(cfg.causal), cfg.L == 1
+    allowed_TxT = np.tril(np.ones((T, T), bool)) if causal else np.ones((T, T), bool)
+    holds_SxT = tokens_BxT[sites.seq_S] == sites.token_S[:, None]
+    match_SxTxT = holds_SxT[:, None, :] & allowed_TxT[None]
+    att_S = att[sites.seq_S].astype(np.float64)
+    pieces = (x, v, y)
+    out = {c: float("nan") for c in COLUMNS[:4]}
+    out.update({"causal_K": float("nan"), "causal_pairs_count_attend": 0, "causal_pairs_histogram": 0,
+                "causal_note": ""})
+    if S == 0:
+        out["causal_note"] = "no sites (no sequence with a unique most frequent token)"
+        return out
+    K = bos_to_match(sites, match_SxTxT, att_S[:, head], 0) if task.cfg.bos else float("nan")
+    note = count_attend_applies(task, K)
+    out.update({"causal_K": K, "causal_note": note})
+    if not note:
+        pairs = count_attend_pairs(sites, match_SxTxT, att_S, pred_S, counts, head, K, 0, rng)
+        out["causal_count_attend"], out["causal_count_attend_control"] = run_pairs(
+            graphdef, state, pairs, sites.seq_S, pieces, sites.r_S, at_R, one_layer, rng)
+        out["causal_pairs_count_attend"] = len(pairs.site_N)
+    answer_S = r_R[sites.r_S]
+    pairs = histogram_pairs(sites, match_SxTxT, att_S, pred_S, counts, answer_S)
+    out["causal_histogram"], out["causal_histogram_control"] = run_pairs(
+        graphdef, state, pairs, sites.seq_S, pieces, sites.r_S, at_R, one_layer, rng)
+    out["causal_pairs_histogram"] = len(pairs.site_N)
+    return out
