@@ -1,0 +1,126 @@
+"""Behrens et al.'s setting (counting.behrens, the partition sampler, their optimiser): every
+variant's forward pass against a dense numpy reference, the random-partition sampler's counts
+enumerated on small cases, and the options that make no sense for a variant as one line."""
+
+from collections import Counter
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from counting.behrens import VARIANTS, BehrensModel
+from counting.config import ConfigError, ModelConfig, TaskConfig
+from counting.tasks import NUM_SPECIAL, make_task
+from counting.tasks.base import partition_counts
+from tiny import tiny
+
+
+def peer(arch: str, **model):
+    return ModelConfig(arch=arch, pos="none", norm="none", **{"d": 6, "w": 5, **model})
+
+
+def numpy_forward(model: BehrensModel, tokens_BxT: np.ndarray, at_A) -> np.ndarray:
+    """The forward pass written out densely: X = E[x]; S = (XQ)(XK)^T / sqrt(d) or A; weights =
+    softmax(S) or S; Y = weights X + X; logits = relu(Y W1 + b1) W2 + b2."""
+    p = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    E = np.asarray(p["embed"]["embedding"], np.float64)
+    X = E[tokens_BxT]  # BxTxD
+    mixing, softmax, _ = VARIANTS[model.cfg.arch]
+    if mixing == "dot":
+        Q, K = np.asarray(p["query"]["kernel"], np.float64), np.asarray(p["key"]["kernel"], np.float64)
+        S = np.einsum("btd,bsd->bts", X @ Q, X @ K) / np.sqrt(X.shape[-1])
+    else:
+        S = np.broadcast_to(np.asarray(p["mix"], np.float64), (X.shape[0],) + p["mix"].shape)
+    if softmax:
+        S = np.exp(S - S.max(-1, keepdims=True))
+        S = S / S.sum(-1, keepdims=True)
+    Y = np.einsum("bts,bsd->btd", S, X) + X
+    h = np.maximum(Y @ np.asarray(p["hidden"]["kernel"]) + np.asarray(p["hidden"]["bias"]), 0.0)
+    logits = h @ np.asarray(p["out"]["kernel"]) + np.asarray(p["out"]["bias"])
+    return logits[:, list(at_A)]
+
+
+@pytest.mark.parametrize("arch", list(VARIANTS))
+def test_every_variant_matches_a_dense_numpy_reference(arch):
+    bos = arch.startswith("dotBOS")
+    task = make_task(TaskConfig(name="histogram", m=7, n=5, bos=bos, sampler="partition"))
+    model = BehrensModel(peer(arch), task.vocab_size(), task.length, task.num_classes, nnx.Rngs(params=jax.random.PRNGKey(3)))
+    batch = task.sample_jit(jax.random.PRNGKey(0), 16, None, None)
+    at = task.answer_positions
+    ours = np.asarray(model(batch.tokens_BxT, at))
+    np.testing.assert_allclose(ours, numpy_forward(model, np.asarray(batch.tokens_BxT), at), rtol=1e-4, atol=1e-5)
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    assert "value" not in params and "head" not in params  # the value is the embedding, the MLP the classifier
+    assert ("mix" in params) == arch.startswith("linear")
+
+
+def test_the_peer_initialisation_follows_pytorch_defaults():
+    model = BehrensModel(peer("dot+softmax", d=64, w=64), 66, 10, 11, nnx.Rngs(params=jax.random.PRNGKey(0)))
+    p = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    assert abs(float(np.std(p["embed"]["embedding"])) - 1.0) < 0.05  # N(0, 1)
+    for w, fan_in in ((p["query"]["kernel"], 64), (p["hidden"]["bias"], 64), (p["out"]["kernel"], 64)):
+        assert float(np.abs(w).max()) <= 1 / np.sqrt(fan_in) + 1e-6  # U(+-1/sqrt(fan_in))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_partition_counts_are_partitions_of_n_with_two_or_more_parts(n):
+    parts = np.asarray(partition_counts(jax.random.PRNGKey(n), 4000, n))
+    assert (parts.sum(1) == n).all()
+    assert ((parts > 0).sum(1) >= 2).all()  # the first part is at most n - 1: never one part
+    firsts = Counter(parts[:, 0].tolist())
+    assert set(firsts) == set(range(1, n))  # uniform on 1..n-1
+    assert max(firsts.values()) / min(firsts.values()) < 1.3
+
+
+def test_partition_sequences_give_each_part_its_own_token():
+    cfg = TaskConfig(name="histogram", m=20, n=6, bos=False, sampler="partition")
+    task = make_task(cfg)
+    batch = task.sample_jit(jax.random.PRNGKey(1), 2000, None, None)
+    x = np.asarray(batch.tokens_BxT) - NUM_SPECIAL
+    labels = np.asarray(batch.labels_BxT)
+    seen_shapes = set()
+    for row, lab in zip(x, labels):
+        counts = Counter(row.tolist())
+        assert all(lab[i] == counts[t] for i, t in enumerate(row))  # the histogram of the row
+        assert len(counts) >= 2 and max(counts.values()) < 6
+        seen_shapes.add(tuple(sorted(counts.values(), reverse=True)))
+    # the recursion never takes the whole rest, so it ends on a rest of 1: the shapes are exactly
+    # the partitions of 6 that have a part 1 (5+1, 4+1+1, 3+2+1, ..., 1*6), and each occurs
+    assert seen_shapes == {s for s in partitions(6) if 1 in s}
+    assert len(seen_shapes) == 7
+
+
+def partitions(n: int, most: int | None = None) -> set[tuple[int, ...]]:
+    """Every partition of n into parts of at most `most`, as descending tuples."""
+    most = n if most is None else most
+    if n == 0:
+        return {()}
+    return {(k,) + rest for k in range(min(n, most), 0, -1) for rest in partitions(n - k, k)}
+
+
+@pytest.mark.parametrize("model, task, words", [
+    ({"arch": "dot"}, {}, ["model.pos", "pos = none"]),
+    ({"arch": "dot", "pos": "none", "norm": "none", "L": 2}, {"bos": False}, ["model.L", "L = 1"]),
+    ({"arch": "linear", "pos": "none", "norm": "none", "attention": "linear"}, {"bos": False}, ["model.attention"]),
+    ({"arch": "dot+softmax", "pos": "none", "norm": "none"}, {"bos": True}, ["task.bos", "no BOS"]),
+    ({"arch": "dotBOS", "pos": "none", "norm": "none"}, {"bos": False}, ["task.bos", "a BOS token"]),
+    ({"arch": "attention"}, {}, ["model.arch", "dotBOS+softmax"]),
+])
+def test_options_a_variant_does_not_have_are_one_line(model, task, words):
+    with pytest.raises(ConfigError) as err:
+        tiny(model=model, task=task)
+    msg = str(err.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg
+
+
+def test_their_optimiser_options():
+    cfg = tiny(train={"b2": 0.98, "eps": 1e-9, "clip": None, "weight_decay": 0.0, "warmup": 0})
+    from counting.optimizer import make_optimizer
+
+    state = make_optimizer(cfg.train).init({"w": np.zeros(3, np.float32)})
+    assert "clip" not in str(type(state[0])).lower()  # no clipping transform first
+    with pytest.raises(ConfigError, match="train.b2: must be in"):
+        tiny(train={"b2": 1.0})
