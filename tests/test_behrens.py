@@ -8,12 +8,12 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from tiny import tiny
 
 from counting.behrens import VARIANTS, BehrensModel
 from counting.config import ConfigError, ModelConfig, TaskConfig
 from counting.tasks import NUM_SPECIAL, make_task
 from counting.tasks.base import partition_counts
-from tiny import tiny
 
 
 def peer(arch: str, **model):
@@ -124,3 +124,28 @@ def test_their_optimiser_options():
     assert "clip" not in str(type(state[0])).lower()  # no clipping transform first
     with pytest.raises(ConfigError, match="train.b2: must be in"):
         tiny(train={"b2": 1.0})
+
+
+def test_the_peer_comparison_joins_their_mean_with_ours_per_cell():
+    from counting.analysis.peer import compare, ours_by_budget, ours_by_cell
+
+    published = [{"figure": "Fig07.a", "variant": "dot+sftm", "T": "64", "L": "10", "d": "8", "p": "64",
+                  "statistic": "mean_over_seeds", "accuracy": "88.0", "n_seeds": "5", "source_file": "nb.ipynb",
+                  "source_cell": "cell 2"},
+                 {"figure": "Fig07.a", "variant": "dot+sftm", "T": "64", "L": "10", "d": "16", "p": "64",
+                  "statistic": "mean_over_seeds", "accuracy": "96.0", "n_seeds": "5", "source_file": "nb.ipynb",
+                  "source_cell": "cell 2"},
+                 {"figure": "Fig07.a", "variant": "dot+sftm", "T": "64", "L": "10", "d": "8", "p": "64",
+                  "statistic": "single_run_final_val_acc", "accuracy": "50.0", "n_seeds": "1", "source_file": "nb.ipynb",
+                  "source_cell": "cell 2"}]
+    cell = {"arch": "dot+softmax", "m": 64, "n": 10, "d": 8, "w": 64}
+    ours = [{**cell, "accuracy": a} for a in (0.86, 0.87, 0.90)]
+    budgets = [{**cell, "budget": b, "accuracy": a} for b, a in ((100, 0.5), (100, 0.7), (200, 0.9))]
+    rows = compare(published, ours_by_cell(ours), 0.02, ours_by_budget(budgets))
+    assert len(rows) == 2  # the per-run row is not a mean
+    d8, d16 = rows
+    assert d8["source"] == "nb.ipynb, cell 2" and d8["theirs"] == pytest.approx(0.88)
+    assert d8["ours"] == pytest.approx(0.876666, 1e-5) and d8["our_seeds"] == 3
+    assert d8["difference"] == pytest.approx(0.876666 - 0.88, abs=1e-5) and d8["agrees"] is True
+    assert d8["ours_at_100"] == pytest.approx(0.6) and d8["ours_at_200"] == pytest.approx(0.9)
+    assert d16["agrees"] == "" and np.isnan(d16["ours"])  # not trained here

@@ -63,13 +63,27 @@ def ours_by_cell(rows: list[dict], ci: float = 0.95, boot: int = 2000, seed: int
     return out
 
 
-def compare(published: list[dict], ours: dict[tuple, dict], tolerance: float = 0.02) -> list[dict]:
-    """One row per published cell: theirs, ours (where trained), the difference, and whether
-    theirs lies in our seed range widened by `tolerance`."""
+def ours_by_budget(budget_rows: list[dict]) -> dict[tuple, dict]:
+    """(arch, T, L, d, p) -> {"ours_at_<steps>": our mean accuracy after that many steps}, from
+    the budget study's rows (budget.csv: every model read at each budget), so the comparison
+    shows how far from converged our numbers are."""
+    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in budget_rows:
+        groups[(r.get("arch"), r["m"], r["n"], r["d"], r["w"])][int(r["budget"])].append(r["accuracy"])
+    return {key: {f"ours_at_{b}": float(np.mean(acc)) for b, acc in sorted(by.items())} for key, by in groups.items()}
+
+
+def compare(published: list[dict], ours: dict[tuple, dict], tolerance: float = 0.02,
+            budgets: dict[tuple, dict] | None = None) -> list[dict]:
+    """One row per published cell: theirs (with the notebook and cell it comes from), ours
+    (where trained), the difference, whether theirs lies in our seed range widened by
+    `tolerance`, and (from `ours_by_budget`) our mean at each budget read."""
     out = []
     for p in published_means(published):
         row = dict(p)
-        mine = ours.get((p["variant"], p["T"], p["L"], p["d"], p["p"]))
+        key = (p["variant"], p["T"], p["L"], p["d"], p["p"])
+        row.update((budgets or {}).get(key, {}))
+        mine = ours.get(key)
         if mine is None:
             row.update({"ours": math.nan, "difference": math.nan, "agrees": ""})
         else:

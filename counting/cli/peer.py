@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     if args.peer not in PEERS:
         fail(ConfigError(f"peer: unknown peer {args.peer!r}; allowed: {', '.join(PEERS)}"))
     prepare(devices=False)
-    from counting.analysis.peer import COMPARE, PUBLISHED, compare, ours_by_cell, read_published
+    from counting.analysis.peer import COMPARE, PUBLISHED, compare, ours_by_budget, ours_by_cell, read_published
     from counting.columns import TableError, read_table
     from counting.plots.peer import compare_figure
     from counting.store import write_table
@@ -41,13 +41,17 @@ def main(argv=None) -> None:
         published = read_published(root / PUBLISHED)
         ours_rows = [r for e in experiments if (Path(args.results_dir) / e / "table.csv").exists()
                      for r in read_table(Path(args.results_dir) / e / "table.csv")]
+        budget_rows = [r for e in experiments if (Path(args.results_dir) / e / "budget.csv").exists()
+                       for r in read_table(Path(args.results_dir) / e / "budget.csv")]
     except TableError as err:
         fail(err)
     if not ours_rows:
         fail(ConfigError(f"results: no table of {', '.join(experiments)} under {args.results_dir} (train them first)"))
-    rows = compare(published, ours_by_cell(ours_rows), args.tolerance)
+    rows = compare(published, ours_by_cell(ours_rows), args.tolerance, ours_by_budget(budget_rows))
+    at = sorted({k for r in rows for k in r if k.startswith("ours_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
     write_table(root / COMPARE, rows, ["figure", "variant", "T", "L", "d", "p", "theirs", "ours", "ours_low", "ours_high",
-                                       "ours_min", "ours_max", "difference", "agrees", "their_seeds", "our_seeds"],
+                                       "ours_min", "ours_max", "difference", "agrees", *at, "their_seeds", "our_seeds",
+                                       "source"],
                 digits=6)
     figures = compare_figure(rows, root / "figures")
     matched = [r for r in rows if r["agrees"] != ""]
