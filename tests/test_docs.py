@@ -26,3 +26,19 @@ def test_the_docs_build_strict(tmp_path):
     assert "task.m" in config and "train.stop.patience" in config and "halving.lr" in config  # from the dataclasses
     assert (site / "results" / "index.html").exists()
     assert (site / "reference" / "api" / "index.html").read_text().count("run_experiment") >= 1
+
+
+def test_the_readme_fits_on_two_screens_and_ci_runs_its_test_command():
+    """The README holds the two commands; .ci/run ends with exactly its test command; every
+    local file it links exists."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.DOTALL)
+    install_run, install_test = blocks[0], blocks[1]
+    assert install_run.endswith("counting-train -m experiment=quick")
+    assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == install_test
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target

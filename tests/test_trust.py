@@ -163,7 +163,7 @@ CONCURRENT = textwrap.dedent("""
     use_cpu_devices()
     from counting.plan import expand
     from counting.runner import execute_many
-    base = tiny(train={"steps": 400, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
+    base = tiny(train={"steps": 200, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
     seeds, max_models = int(sys.argv[2]), int(sys.argv[3])
     report = execute_many(expand(base, {"seed": list(range(seeds))}), max_models=max_models, show_progress=False)
     print(json.dumps({"trained": [p.name for p in report.trained], "skipped": len(report.skipped),
@@ -172,7 +172,7 @@ CONCURRENT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seeds, max_models", [(6, 2), (4, 1)])
+@pytest.mark.parametrize("seeds, max_models", [(4, 1)])
 def test_two_sweeps_at_once_train_each_model_once(tmp_path, seeds, max_models):
     """Two processes, one experiment, jobs of several chunks: every model is trained by exactly
     one of them (decided under its lock, re-checked after waiting), every record complete."""
@@ -190,5 +190,5 @@ def test_two_sweeps_at_once_train_each_model_once(tmp_path, seeds, max_models):
         record = read_record(folder)
         assert record["status"] == "complete" and problem(folder) is None
         steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-        assert steps == list(range(50, 401, 50))  # no duplicated or missing rows
+        assert steps == list(range(50, 201, 50))  # no duplicated or missing rows
     assert not any((tmp_path / "c" / "checkpoints").glob("*/*"))
