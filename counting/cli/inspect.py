@@ -66,7 +66,7 @@ def main(argv=None) -> None:
             from counting.cli.plot import draw
             from counting.plots.inspect import INSPECT_FIGURES
 
-            print(draw(root, args.experiment, cfg, list(INSPECT_FIGURES)))
+            print(draw(root, args.experiment, cfg, list(INSPECT_FIGURES))[1])
         else:
             print(f"no figures: {root / 'table.csv'} does not exist (run counting-aggregate {args.experiment})")
     print(f"{time.time() - start:.0f} s")

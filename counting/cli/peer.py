@@ -17,6 +17,7 @@ from counting.cli import fail, prepare
 from counting.config import ConfigError
 
 PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p"))}
+DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced: no published numbers
 
 
 def main(argv=None) -> None:
@@ -32,7 +33,7 @@ def main(argv=None) -> None:
     prepare(devices=False)
     from counting.analysis.peer import COMPARE, PUBLISHED, compare, ours_by_budget, ours_by_cell, read_published
     from counting.columns import TableError, read_table
-    from counting.plots.peer import compare_figure
+    from counting.plots.peer import compare_figure, diagram_figure
     from counting.store import write_table
 
     folder, experiments = PEERS[args.peer]
@@ -54,6 +55,15 @@ def main(argv=None) -> None:
                                        "source"],
                 digits=6)
     figures = compare_figure(rows, root / "figures")
+    diagram = [r for e in DIAGRAMS.get(args.peer, ()) if (Path(args.results_dir) / e / "table.csv").exists()
+               for r in read_table(Path(args.results_dir) / e / "table.csv")]
+    if diagram:  # (d, p) cells of the reduced phase diagram: ours only (their cells live in wandb)
+        cells = [{"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4], **mine}
+                 for key, mine in sorted(ours_by_cell(diagram).items())]
+        write_table(root / "diagram_t32.csv", cells, ["variant", "T", "L", "d", "p", "ours", "ours_low", "ours_high",
+                                                      "ours_min", "ours_max", "our_seeds"], digits=6)
+        figures += diagram_figure(cells, root / "figures")
+        print(f"{args.peer}: reduced phase diagram, {len(cells)} cells: {root / 'diagram_t32.csv'}")
     matched = [r for r in rows if r["agrees"] != ""]
     agree = sum(bool(r["agrees"]) for r in matched)
     print(f"{args.peer}: {len(matched)} of {len(rows)} published cells trained here; {agree} agree (their mean inside "

@@ -31,3 +31,33 @@ def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
     axes[0].set_ylabel("per-token accuracy (histogram task)")
     axes[0].legend(fontsize=8)
     return save(fig, out_dir, "compare")
+
+
+def diagram_figure(cells: list[dict], out_dir: Path, name: str = "diagram_t32") -> list[Path]:
+    """Their Fig. 1/2 in our runs: mean accuracy over the (d, p) grid, one panel per variant."""
+    import numpy as np
+
+    variants = sorted({c["variant"] for c in cells})
+    if not variants:
+        return []
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.6), squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        mine = [c for c in cells if c["variant"] == variant]
+        ds, ps = sorted({c["d"] for c in mine}), sorted({c["p"] for c in mine})
+        acc_PxD = np.full((len(ps), len(ds)), np.nan)
+        for c in mine:
+            acc_PxD[ps.index(c["p"]), ds.index(c["d"])] = c["ours"]
+        image = ax.imshow(acc_PxD, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i in range(len(ps)):
+            for j in range(len(ds)):
+                if not np.isnan(acc_PxD[i, j]):
+                    ax.text(j, i, f"{acc_PxD[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color="white" if acc_PxD[i, j] < 0.6 else "black")
+        ax.set_xticks(range(len(ds)), [str(d) for d in ds])
+        ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+        ax.set_xlabel("embedding dimension d")
+        ax.set_ylabel("MLP width p")
+        T, L = mine[0]["T"], mine[0]["L"]
+        ax.set_title(f"{variant}, T = {T}, L = {L} (mean of {mine[0]['our_seeds']} seeds)", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), label="per-token accuracy")
+    return save(fig, out_dir, name)
