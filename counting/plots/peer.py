@@ -40,7 +40,7 @@ def diagram_figure(cells: list[dict], out_dir: Path, name: str = "diagram_t32") 
     variants = sorted({c["variant"] for c in cells})
     if not variants:
         return []
-    fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(variants), figsize=(4.8 * len(variants), 3.8), squeeze=False)
     for ax, variant in zip(axes[0], variants):
         mine = [c for c in cells if c["variant"] == variant]
         ds, ps = sorted({c["d"] for c in mine}), sorted({c["p"] for c in mine})
@@ -58,6 +58,6 @@ def diagram_figure(cells: list[dict], out_dir: Path, name: str = "diagram_t32") 
         ax.set_xlabel("embedding dimension d")
         ax.set_ylabel("MLP width p")
         T, L = mine[0]["T"], mine[0]["L"]
-        ax.set_title(f"{variant}, T = {T}, L = {L} (mean of {mine[0]['our_seeds']} seeds)", fontsize=9)
+        ax.set_title(f"{variant}: T = {T}, L = {L}, {mine[0]['our_seeds']} seeds", fontsize=8)
     fig.colorbar(image, ax=axes[0].tolist(), label="per-token accuracy")
     return save(fig, out_dir, name)
