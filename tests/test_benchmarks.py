@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parents[1] / "benchmarks" / "cohort.py"
 
 
@@ -15,6 +17,7 @@ def run(tmp_path, *args, env=None):
                           capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_the_cohort_benchmark_runs_every_mode_at_a_tiny_size(tmp_path):
     out = tmp_path / "bench.json"
     proc = run(tmp_path, "--modes", "single", "cohort", "--out", str(out))

@@ -109,6 +109,7 @@ def test_experiment_writes_causal_columns_seed_pairs_maps_and_figures(tmp_path, 
     assert token_maps_figure(data) == []
 
 
+@pytest.mark.slow
 def test_token_maps_figure_draws_one_model_per_kind_of_the_richest_cell(tmp_path):
     from counting.config import AnalysisConfig
     from counting.inspect.run import write_maps

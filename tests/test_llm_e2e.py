@@ -89,6 +89,7 @@ def hf_run(tiny_model, tmp_path_factory):
     return results, status, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_hf_backend_end_to_end(hf_run, tiny_model, monkeypatch, capsys):
     results, status, out, err = hf_run
     assert status == 0, err

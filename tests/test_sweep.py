@@ -46,6 +46,7 @@ def test_every_study_has_an_experiment_config_with_its_command():
         assert f"{app} -m experiment={name}" in head or f"{app} experiment={name}" in head, name
 
 
+@pytest.mark.slow
 def test_phase_experiments_load_and_every_cell_validates():
     """Every cell of the phase experiments' sweeps composes into a valid job (config fields,
     cohort axes, analysis, one member fits in memory), with the shared stop rule."""
