@@ -132,7 +132,7 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
         row["steps_ratio"] = row["fine_model_steps"] / max(row["adaptive_model_steps"], 1)
         row["wall_ratio"] = row["fine_wall_s"] / row["adaptive_wall_s"]
         row["estimates_agree_within_10pct"] = abs(row["adaptive_m_thr"] / row["fine_m_thr"] - 1) <= 0.1
-        seeds = 2
+        seeds = len({r["seed"] for r in fine["rows"]})  # the protocol's seeds, 2 at full size
         row["half_octave_model_steps_estimate"] = int(row["fine_model_steps"] / len(grid) * len(HALF_OCTAVES)) \
             if not tiny else None
         print(f"search d={d}: fine grid ({len(grid)} m x {seeds} seeds) {row['fine_model_steps']} model-steps, "
