@@ -158,15 +158,19 @@ def halving(ds: list[int], tiny: bool) -> list[dict]:
             sh = run("phase_qc", base + space + ["name=sh"], Path(tmp))
         best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}
         b_full, b_sh = best(full), best(sh)
+        setting = lambda r: {m: max((x["accuracy"], x["lr"], x["weight_decay"]) for x in r["rows"] if x["m"] == m)[1:]
+                             for m in {x["m"] for x in r["rows"]}}  # (lr, weight decay) of each cell's best member
         same = {m: abs(b_full[m] - b_sh[m]) <= 0.01 for m in b_full}
         row = {"benchmark": "halving", "d": d, "full_model_steps": useful_steps(full["rows"]),
                "halving_model_steps": useful_steps(sh["rows"]), "full_wall_s": full["wall_s"], "halving_wall_s": sh["wall_s"],
-               "best_full": b_full, "best_halving": b_sh, "same_best_within_0.01": same}
+               "best_full": b_full, "best_halving": b_sh, "same_best_within_0.01": same,
+               "best_setting_full": setting(full), "best_setting_halving": setting(sh)}
         row["steps_ratio"] = row["full_model_steps"] / max(row["halving_model_steps"], 1)
         print(f"halving d={d}: full grid {row['full_model_steps']} model-steps ({row['full_wall_s']:.0f} s), successive "
               f"halving {row['halving_model_steps']} ({row['halving_wall_s']:.0f} s): {row['steps_ratio']:.2f}x fewer; "
               f"best accuracy per cell the same within 0.01: {sum(same.values())} of {len(same)} "
-              f"(full {b_full}, halving {b_sh})", flush=True)
+              f"(full {b_full} at (lr, wd) {row['best_setting_full']}, halving {b_sh} at {row['best_setting_halving']})",
+              flush=True)
         out.append(row)
     return out
 

@@ -3,6 +3,7 @@ variant's forward pass against a dense numpy reference, the random-partition sam
 enumerated on small cases, and the options that make no sense for a variant as one line."""
 
 from collections import Counter
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -149,3 +150,38 @@ def test_the_peer_comparison_joins_their_mean_with_ours_per_cell():
     assert d8["difference"] == pytest.approx(0.876666 - 0.88, abs=1e-5) and d8["agrees"] is True
     assert d8["ours_at_100"] == pytest.approx(0.6) and d8["ours_at_200"] == pytest.approx(0.9)
     assert d16["agrees"] == "" and np.isnan(d16["ours"])  # not trained here
+    # the same cells at their full length join beside, with the suffix _full; cells without them stay empty
+    full = [{**cell, "accuracy": a} for a in (0.70, 0.72)]
+    d8, d16 = compare(published, ours_by_cell(ours), 0.02, None, ours_by_cell(full))
+    assert d8["ours"] == pytest.approx(0.876666, 1e-5) and d8["ours_full"] == pytest.approx(0.71)
+    assert d8["our_seeds_full"] == 2 and d8["ours_full_max"] == pytest.approx(0.72)
+    assert d8["difference_full"] == pytest.approx(0.71 - 0.88) and d8["agrees_full"] is False
+    assert d16["agrees_full"] == "" and np.isnan(d16["ours_full"])
+
+
+def test_counting_peer_writes_the_comparison_with_the_full_length_cells(tmp_path, capsys):
+    """`counting-peer behrens` from tables: the 150-epoch cells and, where a run at their full
+    length exists, its columns beside them (and the approach to it, budget by budget)."""
+    import csv
+    import shutil
+
+    from counting.cli.peer import main
+    from counting.store import write_table
+
+    (tmp_path / "peer_behrens").mkdir()
+    shutil.copy(Path(__file__).parents[1] / "results" / "peer_behrens" / "published.csv", tmp_path / "peer_behrens")
+    cell = {"arch": "dot+softmax", "m": 64, "n": 10, "d": 16, "w": 64, "task": "histogram"}
+    for name, accs, budgets in (("peer_behrens_t64_d", (0.80, 0.90), (46950,)),
+                                ("peer_behrens_t64_full", (0.94, 0.96), (46950, 156500))):
+        (tmp_path / name).mkdir()
+        write_table(tmp_path / name / "table.csv", [{**cell, "seed": s, "accuracy": a} for s, a in enumerate(accs)])
+        write_table(tmp_path / name / "budget.csv", [{"budget": b, **cell, "seed": s, "accuracy": a * b / budgets[-1]}
+                                                     for b in budgets for s, a in enumerate(accs)])
+    main(["behrens", "--results-dir", str(tmp_path)])
+    with (tmp_path / "peer_behrens" / "compare.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["figure"] == "Fig07.a" and r["d"] == "16"]
+    (row,) = rows
+    assert float(row["ours"]) == pytest.approx(0.85) and float(row["ours_full"]) == pytest.approx(0.95)
+    assert float(row["ours_full_at_156500"]) == pytest.approx(0.95) and row["our_seeds_full"] == "2"
+    assert float(row["difference_full"]) == pytest.approx(0.95 - float(row["theirs"]), abs=1e-5)
+    assert "at their full length 1 cells" in capsys.readouterr().out

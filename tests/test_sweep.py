@@ -130,3 +130,19 @@ def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
     monkeypatch.setattr(counting.cohort, "train_cohort", real)  # the fixed code retrains only the failed
     again = execute_many(cfgs, show_progress=False)
     assert len(again.trained) == 2 and len(again.skipped) == 2
+
+
+def test_a_sweep_reusing_a_sweep_folder_is_judged_on_its_own_cells(tmp_path):
+    """An abandoned invocation's manifest in the same hydra.sweep.dir (cells it asked for and
+    never finished) is set aside: the new sweep reports only its own cells."""
+    from counting.cli.manifest import MANIFEST, sweep_cells
+
+    (tmp_path / "multirun").mkdir()
+    (tmp_path / "multirun" / MANIFEST).write_text(json.dumps({"job": 0, "hashes": ["0123456789abcdef"]}) + "\n")
+    proc = sweep(tmp_path, "experiment=quick", *TINY, "model.d=4", "analysis.budgets=[]", "families.size=0")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:]
+    assert "no record" not in out
+    mine = sweep_cells(str(tmp_path / "multirun"))
+    assert mine and "0123456789abcdef" not in mine and mine <= set(records(tmp_path / "results" / "quick"))
+    assert (tmp_path / "multirun" / (MANIFEST + ".previous")).exists()

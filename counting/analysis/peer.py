@@ -74,21 +74,29 @@ def ours_by_budget(budget_rows: list[dict]) -> dict[tuple, dict]:
 
 
 def compare(published: list[dict], ours: dict[tuple, dict], tolerance: float = 0.02,
-            budgets: dict[tuple, dict] | None = None) -> list[dict]:
+            budgets: dict[tuple, dict] | None = None, full: dict[tuple, dict] | None = None) -> list[dict]:
     """One row per published cell: theirs (with the notebook and cell it comes from), ours
     (where trained), the difference, whether theirs lies in our seed range widened by
-    `tolerance`, and (from `ours_by_budget`) our mean at each budget read."""
+    `tolerance`, (from `ours_by_budget`) our mean at each budget read, and (from `ours_by_cell`
+    of the runs at their full training length, where there are any) the same four columns with
+    the suffix `_full`."""
     out = []
     for p in published_means(published):
         row = dict(p)
         key = (p["variant"], p["T"], p["L"], p["d"], p["p"])
         row.update((budgets or {}).get(key, {}))
-        mine = ours.get(key)
-        if mine is None:
-            row.update({"ours": math.nan, "difference": math.nan, "agrees": ""})
-        else:
-            row.update(mine)
-            row["difference"] = mine["ours"] - p["theirs"]
-            row["agrees"] = bool(mine["ours_min"] - tolerance <= p["theirs"] <= mine["ours_max"] + tolerance)
+        row.update(_joined(p["theirs"], ours.get(key), tolerance, ""))
+        if full is not None:
+            row.update(_joined(p["theirs"], full.get(key), tolerance, "_full"))
         out.append(row)
     return out
+
+
+def _joined(theirs: float, mine: dict | None, tolerance: float, suffix: str) -> dict:
+    """Our cell's columns (named with `suffix`), the difference to theirs and the agreement."""
+    if mine is None:
+        return {f"ours{suffix}": math.nan, f"difference{suffix}": math.nan, f"agrees{suffix}": ""}
+    row = {k.replace("ours", f"ours{suffix}", 1) if k.startswith("ours") else f"{k}{suffix}": v for k, v in mine.items()}
+    row[f"difference{suffix}"] = mine["ours"] - theirs
+    row[f"agrees{suffix}"] = bool(mine["ours_min"] - tolerance <= theirs <= mine["ours_max"] + tolerance)
+    return row

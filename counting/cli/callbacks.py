@@ -44,10 +44,14 @@ def validate_cells(config: DictConfig) -> None:
 
 
 class SweepStart(Callback):
-    """Before a multirun: every cell checked (see validate_cells)."""
+    """Before a multirun: every cell checked (see validate_cells), and a manifest of this
+    invocation's own (see counting.cli.manifest)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from counting.cli.manifest import start_manifest
+
         validate_cells(config)
+        start_manifest(config.hydra.sweep.dir)
 
 
 class SweepEnd(Callback):

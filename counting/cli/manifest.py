@@ -3,7 +3,9 @@
 Each job appends its run ids (hashes) to `<hydra.sweep.dir>/manifest.jsonl` before it trains;
 when the sweep ends, it is judged on its own cells only: a failed record from an earlier sweep
 that this one did not ask for is not reported, and one of this sweep's cells that has no
-finished record is.
+finished record is. A new invocation starts a new manifest (`start_manifest`), also when it
+reuses an earlier one's `hydra.sweep.dir`, so the cells an abandoned invocation asked for are
+not reported as this one's failures.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ import json
 from pathlib import Path
 
 MANIFEST = "manifest.jsonl"
+
+
+def start_manifest(sweep_dir: str) -> None:
+    """Called once before a multirun's first job: the manifest of an earlier invocation in the
+    same sweep folder is set aside (renamed `manifest.jsonl.previous`), not read as this one's."""
+    path = Path(sweep_dir) / MANIFEST
+    if path.exists():
+        path.replace(path.with_name(MANIFEST + ".previous"))
 
 
 def record_cells(hashes: list[str]) -> None:

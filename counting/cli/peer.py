@@ -5,7 +5,10 @@
 Reads the peer's published numbers (results/peer_behrens/published.csv, each row citing its
 notebook and cell) and our tables of the same cells (results/peer_behrens_t64_d/table.csv and
 results/peer_behrens_t64_p/table.csv: `counting-train -m experiment=peer_behrens_t64_d
-results_dir=results` and ..._p), writes the comparison and its figure.
+results_dir=results` and ..._p; the p = 128 cell trained on its own as peer_behrens_t64_p128:
+`counting-train -m experiment=peer_behrens_t64_p model.w=128 name=peer_behrens_t64_p128
+results_dir=results`), and the cells at their full length (peer_behrens_t64_full), writes the
+comparison and its figure.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 from counting.cli import fail, prepare
 from counting.config import ConfigError
 
-PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p"))}
+PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
+FULL = {"behrens": ("peer_behrens_t64_full",)}  # the same cells at their full training length
 DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced: no published numbers
 
 
@@ -44,15 +48,29 @@ def main(argv=None) -> None:
                      for r in read_table(Path(args.results_dir) / e / "table.csv")]
         budget_rows = [r for e in experiments if (Path(args.results_dir) / e / "budget.csv").exists()
                        for r in read_table(Path(args.results_dir) / e / "budget.csv")]
+        full_rows = [r for e in FULL.get(args.peer, ()) if (Path(args.results_dir) / e / "table.csv").exists()
+                     for r in read_table(Path(args.results_dir) / e / "table.csv")]
+        full_budget_rows = [r for e in FULL.get(args.peer, ()) if (Path(args.results_dir) / e / "budget.csv").exists()
+                            for r in read_table(Path(args.results_dir) / e / "budget.csv")]
     except TableError as err:
         fail(err)
     if not ours_rows:
         fail(ConfigError(f"results: no table of {', '.join(experiments)} under {args.results_dir} (train them first)"))
-    rows = compare(published, ours_by_cell(ours_rows), args.tolerance, ours_by_budget(budget_rows))
+    ours_rows = list({r.get("hash") or id(r): r for r in ours_rows}.values())  # a cell trained in two folders counts once
+    budget_rows = list({(r.get("hash") or id(r), r["budget"]): r for r in budget_rows}.values())
+    rows = compare(published, ours_by_cell(ours_rows), args.tolerance, ours_by_budget(budget_rows),
+                   ours_by_cell(full_rows) if full_rows else None)
     at = sorted({k for r in rows for k in r if k.startswith("ours_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    approach = ours_by_budget(full_budget_rows)  # at their length: the approach to it, budget by budget
+    for r in rows:
+        r.update({k.replace("ours_at_", "ours_full_at_"): v
+                  for k, v in approach.get((r["variant"], r["T"], r["L"], r["d"], r["p"]), {}).items()})
+    full_at = sorted({k for r in rows for k in r if k.startswith("ours_full_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    full_columns = ["ours_full", "ours_full_low", "ours_full_high", "ours_full_min", "ours_full_max", "difference_full",
+                    "agrees_full", *full_at, "our_seeds_full"] if full_rows else []
     write_table(root / COMPARE, rows, ["figure", "variant", "T", "L", "d", "p", "theirs", "ours", "ours_low", "ours_high",
-                                       "ours_min", "ours_max", "difference", "agrees", *at, "their_seeds", "our_seeds",
-                                       "source"],
+                                       "ours_min", "ours_max", "difference", "agrees", *at, *full_columns, "their_seeds",
+                                       "our_seeds", "source"],
                 digits=6)
     figures = compare_figure(rows, root / "figures")
     diagram = [r for e in DIAGRAMS.get(args.peer, ()) if (Path(args.results_dir) / e / "table.csv").exists()
@@ -69,6 +87,11 @@ def main(argv=None) -> None:
     print(f"{args.peer}: {len(matched)} of {len(rows)} published cells trained here; {agree} agree (their mean inside "
           f"our seed range +- {args.tolerance}); mean |difference| "
           f"{sum(abs(r['difference']) for r in matched) / max(len(matched), 1):.3f}")
+    full = [r for r in rows if r.get("agrees_full", "") != ""]
+    if full:
+        print(f"{args.peer}: at their full length {len(full)} cells: " + "; ".join(
+            f"d = {r['d']}, p = {r['p']}: theirs {r['theirs']:.3f}, ours {r['ours_full']:.3f} (150 epochs {r['ours']:.3f})"
+            for r in full))
     print(f"wrote {root / COMPARE} and {len(figures)} figure files in {root / 'figures'}")
 
 

@@ -23,7 +23,13 @@ def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
         if mine:
             ax.errorbar([r[x] for r in mine], [r["ours"] for r in mine],
                         yerr=[[r["ours"] - r["ours_min"] for r in mine], [r["ours_max"] - r["ours"] for r in mine]],
-                        fmt="o--", color="tab:red", capsize=3, label="this suite (mean, seed range)")
+                        fmt="o--", color="tab:red", capsize=3, label="this suite, 150 epochs (mean, seed range)")
+        full = [r for r in rs if not math.isnan(r.get("ours_full", math.nan))]
+        if full:
+            ax.errorbar([r[x] for r in full], [r["ours_full"] for r in full],
+                        yerr=[[r["ours_full"] - r["ours_full_min"] for r in full],
+                              [r["ours_full_max"] - r["ours_full"] for r in full]],
+                        fmt="D", color="tab:blue", capsize=3, label="this suite, their 500 epochs")
         ax.set_xscale("log", base=2)
         ax.set_xlabel(label)
         ax.set_title(f"their {figure}: dot+softmax, T = 64, L = 10", fontsize=9)
