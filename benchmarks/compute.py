@@ -1,15 +1,17 @@
 """Where the compute goes: compaction, the adaptive search for m_thr and successive halving,
 each against the way it replaces, measured as model-steps (what was trained) and wall time.
 
-    python benchmarks/compute.py compaction [--d 8 16] [--tiny]
+    python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3]
     python benchmarks/compute.py search     [--d 8 16] [--tiny]
     python benchmarks/compute.py halving    [--d 8]    [--tiny]
     python benchmarks/compute.py all --out benchmarks/compute.json
 
 compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yaml) at each d,
-            trained twice in fresh folders: members that stopped leave the program (default)
-            against every member computing to the end. Ideal speedup = model-steps paid without
-            compaction / model-steps useful (each member's own steps); target: 80% of it.
+            trained in fresh folders once per arm: every member computing to the end (off),
+            members that stopped leaving the program re-packed into power-of-two sizes (pow2,
+            the default) or into sizes 2^j and 3 * 2^j (pow2_3: less padding, more compiles).
+            Ideal speedup = model-steps paid without compaction / model-steps useful (each
+            member's own steps); target: 80% of it.
 search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
             10% steps in m over the same range (every integer m = round(2 * 1.1^k) in 2..64), at
             the same protocol and seeds: model-steps, wall time and the two estimates (best
@@ -92,24 +94,37 @@ def protocol(d: int, tiny: bool) -> list[str]:
     return base
 
 
-def compaction(ds: list[int], tiny: bool) -> list[dict]:
+ARMS = {"off": ["cohort.compact=false"], "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2"],
+        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3"]}  # compaction's arms
+
+
+def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None) -> list[dict]:
+    arms = arms or list(ARMS)
     out = []
     for d in ds:
         row = {"benchmark": "compaction", "d": d}
-        for compact in (True, False):
+        for arm in arms:
             with tempfile.TemporaryDirectory() as tmp:
-                r = run("phase_qc", protocol(d, tiny)[1:] + [f"cohort.compact={str(compact).lower()}"], Path(tmp))
-            key = "on" if compact else "off"
-            row[f"wall_s_{key}"] = r["wall_s"]
-            row[f"paid_{key}"] = paid_steps(r["layouts"], r["rows"]) if compact else len(r["rows"]) * max(
-                x["steps"] for x in r["rows"])
+                r = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], Path(tmp))
+            longest = max(x["steps"] for x in r["rows"])
+            row[f"wall_s_{arm}"] = r["wall_s"]
+            row[f"paid_{arm}"] = len(r["rows"]) * longest if arm == "off" else paid_steps(r["layouts"], r["rows"])
+            row[f"sizes_{arm}"] = sorted({s["members"] for lay in r["layouts"] for s in lay.get("segments", [])},
+                                         reverse=True)
             row["useful"] = useful_steps(r["rows"])
-        row["ideal_speedup"] = row["paid_off"] / row["useful"]
-        row["speedup"] = row["wall_s_off"] / row["wall_s_on"]
-        row["share_of_ideal"] = (row["speedup"] - 1) / max(row["ideal_speedup"] - 1, 1e-9)
-        print(f"compaction d={d}: wall {row['wall_s_off']:.0f} s -> {row['wall_s_on']:.0f} s ({row['speedup']:.2f}x); "
-              f"ideal {row['ideal_speedup']:.2f}x (paid {row['paid_off']} / useful {row['useful']} model-steps; with "
-              f"compaction paid {row['paid_on']}); {100 * row['share_of_ideal']:.0f}% of the ideal gain", flush=True)
+            row["ideal_speedup"] = len(r["rows"]) * longest / row["useful"]  # paid without compaction / useful
+        for arm in arms:
+            line = f"compaction d={d} {arm}: wall {row[f'wall_s_{arm}']:.0f} s, paid {row[f'paid_{arm}']} model-steps"
+            if arm != "off":
+                line += f" (program sizes {row[f'sizes_{arm}']})"
+            if arm != "off" and "wall_s_off" in row:
+                row[f"speedup_{arm}"] = row["wall_s_off"] / row[f"wall_s_{arm}"]
+                row[f"share_of_ideal_{arm}"] = (row[f"speedup_{arm}"] - 1) / max(row["ideal_speedup"] - 1, 1e-9)
+                line += (f": {row[f'speedup_{arm}']:.2f}x faster than off, {100 * row[f'share_of_ideal_{arm}']:.0f}% "
+                         f"of the ideal gain")
+            print(line, flush=True)
+        print(f"compaction d={d}: ideal {row['ideal_speedup']:.2f}x (paid without compaction / useful "
+              f"{row['useful']} model-steps)", flush=True)
         out.append(row)
     return out
 
@@ -183,12 +198,14 @@ def main() -> None:
     parser.add_argument("benchmark", choices=[*BENCHMARKS, "all"])
     parser.add_argument("--d", type=int, nargs="+", help="embedding dimensions (default per benchmark)")
     parser.add_argument("--tiny", action="store_true", help="a smoke test: tiny grids and budgets")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS),
+                        help="compaction only: which arms to train (default: off, pow2, pow2_3)")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        rows += fn(args.d or ds, args.tiny)
+        rows += fn(args.d or ds, args.tiny, args.arms) if name == "compaction" else fn(args.d or ds, args.tiny)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2, default=str) + "\n")
         print(f"wrote {args.out}")

@@ -125,19 +125,39 @@ class Members:
         return out
 
 
-def bucket(active: int, devices: int) -> int:
-    """The program size for `active` members after compaction: the smallest power of two that
-    holds them while that is below the number of devices, else the smallest devices * 2^j, so
-    that members still divide over the devices and few sizes are ever compiled."""
-    size = _pow2(active)
-    return size if size < devices else devices * _pow2(-(-active // devices))
-
-
 def _pow2(x: int) -> int:
     p = 1
     while p < x:
         p *= 2
     return p
+
+
+def _pow2_3(x: int) -> int:
+    """The smallest 2^j or 3 * 2^j that holds x: at most a third of a program is padding."""
+    p = _pow2(x)
+    return 3 * p // 4 if p >= 4 and 3 * p // 4 >= x else p
+
+
+SIZES = {"pow2": _pow2, "pow2_3": _pow2_3}  # cohort.compact_sizes -> the size rule
+
+
+def bucket(active: int, devices: int, sizes: str = "pow2") -> int:
+    """The program size for `active` members after compaction: the smallest size of the rule
+    `sizes` (SIZES) that holds them while that is below the number of devices, else the
+    smallest devices * size, so that members still divide over the devices and few sizes are
+    ever compiled."""
+    up = SIZES[sizes]
+    size = up(active)
+    return size if size < devices else devices * up(-(-active // devices))
+
+
+def first_rows(N: int, devices: int) -> list[int]:
+    """The first program's rows: every member once and, when N > 1 members do not divide over
+    the devices, pad rows (member 0 again, inactive) up to the next multiple, so that the
+    cohort runs on every device: 33 members on a 2-core CPU would otherwise all stay on one
+    device (counting.program.cohort_mesh) and leave the other core idle."""
+    pad = -N % devices if N > 1 else 0
+    return list(range(N)) + [0] * pad
 
 
 def writable(tree):
@@ -152,8 +172,8 @@ class Packing:
     `segments` says which program each stretch of steps ran in: what decides a member's
     arithmetic after compaction (written in its layout)."""
 
-    def __init__(self, cohort, state, per_call: int | None, compact: bool):
-        self.cohort, self.per_call, self.compact = cohort, per_call, compact
+    def __init__(self, cohort, state, per_call: int | None, compact: bool, sizes: str = "pow2"):
+        self.cohort, self.per_call, self.compact, self.sizes = cohort, per_call, compact, sizes
         self.N = len(cohort.cfgs)
         self.full = writable(state)
         self.programs: dict[int, tuple] = {}
@@ -195,7 +215,7 @@ class Packing:
         program = self.programs[len(self.rows)][0]
         if not self.compact or not active or program.layout["members_per_call"] < 2:
             return None
-        size = bucket(len(active), devices)
+        size = bucket(len(active), devices, self.sizes)
         if size >= len(self.rows):
             return None
         pad = next(i for i in range(self.N) if not active_N[i])
@@ -227,12 +247,14 @@ def train_cohort(
     checkpoint: CohortCheckpoint | None = None,
     per_call: int | None = None,
     compact: bool = True,
+    sizes: str = "pow2",
 ) -> list[TrainResult]:
     """Trains members that share a shape key as one program; one TrainResult per member,
     with parameters in the member's own (unpadded) shapes. With a checkpoint, the loop saves
     at every evaluation and starts from the latest one if there is one. `per_call`: members
     vmapped together on a device (default: `program.members_per_call`). `compact`: when
-    members have stopped, the others continue in a smaller program (sizes `bucket`), so that
+    members have stopped, the others continue in a smaller program (sizes: `bucket` with the
+    rule `sizes`, a key of SIZES), so that
     stopped members no longer cost compute under vmap; each record's layout says which
     programs its member ran in."""
     cfgs = list(cfgs)
@@ -241,12 +263,12 @@ def train_cohort(
     shared, N = cfgs[0], len(cfgs)
     t0 = time.perf_counter()
     cohort, state = prepare_cohort(cfgs)
-    pack = Packing(cohort, state, per_call, compact)
+    pack = Packing(cohort, state, per_call, compact, sizes)
     book = Members(cfgs, logs if logs is not None else [lambda row: None] * N)
     halving = Halving.of(cfgs)
     total = shared.train.total_steps
     devices = len(jax.local_devices())
-    done, rows = 0, list(range(N))
+    done, rows = 0, first_rows(N, devices)
     restored = checkpoint.restore(pack.full) if checkpoint is not None else None
     if restored is not None:  # every member's state, the program's rows and its segments so far
         full, meta = restored

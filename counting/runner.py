@@ -239,7 +239,7 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_progress: bool,
-                compact: bool = True, per_call: int | None = None) -> None:
+                compact: bool = True, per_call: int | None = None, sizes: str = "pow2") -> None:
     """Trains one chunk of a cohort into its folders (the caller holds their locks)."""
     from counting.checkpoint import CohortCheckpoint
     from counting.cohort import train_cohort
@@ -255,7 +255,7 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
         for cfg, folder in zip(chunk, folders):
             atomic_write_json(folder / CONFIG, cfg.to_dict())
         results = train_cohort(chunk, [MetricsLog(f, resume_at) for f in folders], progress, checkpoint,
-                               per_call=per_call, compact=compact)
+                               per_call=per_call, compact=compact, sizes=sizes)
         for cfg, folder, result in zip(chunk, folders, results):
             write_result(folder, cfg, result, time.perf_counter() - t0)
             report.trained.append(folder)
@@ -274,7 +274,8 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
 
 
 def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_progress: bool = True,
-                 rerun: str = "stale", compact: bool = True, per_call: int | None = None) -> SweepReport:
+                 rerun: str = "stale", compact: bool = True, per_call: int | None = None,
+                 sizes: str = "pow2") -> SweepReport:
     """Trains every config that needs it, grouped into cohorts that share shapes and split to
     fit the device memory. Models another process is training right now are waited for and
     then looked at again. Returns what was trained, skipped, copied and failed. DiskError
@@ -297,13 +298,14 @@ def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_
         with locked([folder_of(c) for c in chunk], wait=False) as held:
             mine = decide([c for c in chunk if folder_of(c) in held], rerun, since, report, force)
             if mine:
-                train_chunk(mine, label, report, show_progress, compact, per_call)
+                train_chunk(mine, label, report, show_progress, compact, per_call, sizes)
         busy = [c for c in chunk if folder_of(c) not in held]
         if busy:  # trained by another process right now: wait for it, then look again
             with locked([folder_of(c) for c in busy], wait=True):
                 again = decide(busy, rerun, since, report)
                 if again:
-                    train_chunk(again, label + " (after another process)", report, show_progress, compact, per_call)
+                    train_chunk(again, label + " (after another process)", report, show_progress, compact, per_call,
+                                sizes)
     for why, count in sorted(report.retrained.items()):
         print(f"{cfgs[0].experiment}: {count} record(s) {why}: retrained"
               + (" (rerun=never keeps stale records)" if why == "stale" else ""), file=sys.stderr)

@@ -18,6 +18,24 @@ def test_program_sizes_are_few_and_divide_over_the_devices():
     assert [bucket(a, 4) for a in (1, 2, 3, 5)] == [1, 2, 4, 8]
 
 
+def test_the_finer_size_rule_pads_at_most_a_third():
+    assert [bucket(a, 1, "pow2_3") for a in (1, 2, 3, 4, 5, 6, 7, 9, 13, 17, 25)] == [1, 2, 3, 4, 6, 6, 8, 12, 16, 24, 32]
+    assert [bucket(a, 2, "pow2_3") for a in (1, 3, 5, 9, 17, 18, 25)] == [1, 4, 6, 12, 24, 24, 32]
+    for devices in (1, 2, 4):
+        for active in range(1, 70):
+            size = bucket(active, devices, "pow2_3")
+            assert size >= active and (size < devices or size % devices == 0)
+            assert size <= bucket(active, devices) and (active < 3 or size <= 1.5 * active + devices)
+
+
+def test_an_unknown_size_rule_is_a_one_line_error():
+    from counting.config import CohortConfig
+    from counting.spec import ConfigError
+
+    with pytest.raises(ConfigError, match="cohort.compact_sizes.*pow2, pow2_3"):
+        CohortConfig.from_dict({"compact_sizes": "exact"})
+
+
 # m = 2 reaches the target long before m = 8: the cohort compacts from 4 members to 2.
 MEMBERS = expand(tiny(task={"n": 4, "eval_size": 128}, train={"steps": 600, "eval_every": 50, "lr": 1e-2},
                       stop={"target": 0.95}), {"m": [2, 8], "seed": [0, 1]})
@@ -85,3 +103,26 @@ def test_a_compacted_cohort_resumes_from_its_checkpoint_exactly(tmp_path, monkey
     resumed = train_cohort(MEMBERS, checkpoint=checkpoint)
     assert summary(resumed) == summary(whole)
     assert [r.layout for r in resumed] == [r.layout for r in whole]
+
+
+def test_a_cohort_that_does_not_divide_over_the_devices_is_padded_onto_all_of_them():
+    from counting.cohort import first_rows
+
+    assert first_rows(33, 2) == [*range(33), 0] and first_rows(4, 2) == [0, 1, 2, 3]
+    assert first_rows(1, 2) == [0] and first_rows(5, 4) == [0, 1, 2, 3, 4, 0, 0, 0]
+    assert first_rows(7, 1) == list(range(7))
+
+
+@pytest.mark.slow
+def test_a_padded_member_trains_as_in_the_cohort_without_the_pad():
+    """Three members on two devices run as four rows, two per device (the pad row, member 0
+    again, stays inactive): each member is bit for bit what it is beside a real fourth."""
+    if len(jax.local_devices()) != 2:
+        pytest.skip("the layout below assumes 2 CPU devices")
+    three = train_cohort(MEMBERS[:3], compact=False)
+    four = train_cohort(MEMBERS, compact=False)
+    assert {(r.layout["devices"], r.layout["members"], r.layout["members_per_call"]) for r in three} == {(2, 4, 2)}
+    assert summary(three) == summary(four[:3])
+    for a, b in zip(three, four[:3]):
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+            np.testing.assert_array_equal(x, y)

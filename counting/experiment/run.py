@@ -69,7 +69,7 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
             on_members([m.hash() for m in members])
         return execute_many(members, max_models=job.config.cohort.max_models, show_progress=show_progress,
                             rerun=job.config.rerun, compact=job.config.cohort.compact,
-                            per_call=job.config.cohort.per_call)
+                            per_call=job.config.cohort.per_call, sizes=job.config.cohort.compact_sizes)
 
     if not job.config.adaptive.active:
         return train(job.members)
