@@ -3,13 +3,14 @@ each against the way it replaces, measured as model-steps (what was trained) and
 
     python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3]
     python benchmarks/compute.py search     [--d 8 16] [--tiny]
-    python benchmarks/compute.py halving    [--d 8]    [--tiny]
+    python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
     python benchmarks/compute.py all --out benchmarks/compute.json
 
 compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yaml) at each d,
             trained in fresh folders once per arm: every member computing to the end (off),
             members that stopped leaving the program re-packed into power-of-two sizes (pow2,
-            the default) or into sizes 2^j and 3 * 2^j (pow2_3: less padding, more compiles).
+            the default), into sizes 2^j and 3 * 2^j (pow2_3: less padding, more compiles) or
+            into the active members' own number (exact: a compile per size).
             Ideal speedup = model-steps paid without compaction / model-steps useful (each
             member's own steps); target: 80% of it.
 search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
@@ -58,8 +59,12 @@ def run(experiment: str, overrides: list[str], results_dir: Path) -> dict:
         raise RuntimeError(f"{experiment} {overrides}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["wall_s"] = wall
-    out["layouts"] = [json.loads(p.read_text())["layout"] for p in (results_dir / out_name(overrides, experiment)
-                                                                     / "runs").glob("*/record.json")]
+    records = [json.loads(p.read_text()) for p in (results_dir / out_name(overrides, experiment) / "runs").glob("*/record.json")]
+    out["layouts"] = [rec["layout"] for rec in records]
+    # a cohort's members share its loop's times: the sum over distinct cohorts (first member's row)
+    loops = {(rec["layout"].get("members"), rec.get("train_s"), rec.get("compile_s")) for rec in records}
+    out["train_s"] = sum(t or 0 for _, t, _ in loops)
+    out["compile_s"] = sum(c or 0 for _, _, c in loops)
     return out
 
 
@@ -76,8 +81,8 @@ def paid_steps(layouts: list[dict], rows: list[dict]) -> int:
     """Model-steps the programs ran: per program segment, its members (rows) times its steps."""
     longest = max(r["steps"] for r in rows)
     segments = next((lay["segments"] for lay in layouts if "segments" in lay), None)
-    if not segments:
-        return len(rows) * longest
+    if not segments:  # one program throughout: its rows (members and pads) to the longest member's end
+        return max(lay.get("members", len(rows)) for lay in layouts) * longest
     seen = sorted({(s["from_step"], s["members"]) for lay in layouts for s in lay.get("segments", [])})
     total = 0
     for i, (start, members) in enumerate(seen):
@@ -95,7 +100,8 @@ def protocol(d: int, tiny: bool) -> list[str]:
 
 
 ARMS = {"off": ["cohort.compact=false"], "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2"],
-        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3"]}  # compaction's arms
+        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3"],
+        "exact": ["cohort.compact=true", "cohort.compact_sizes=exact"]}  # compaction's arms
 
 
 def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None) -> list[dict]:
@@ -107,21 +113,23 @@ def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None) -> list
             with tempfile.TemporaryDirectory() as tmp:
                 r = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], Path(tmp))
             longest = max(x["steps"] for x in r["rows"])
-            row[f"wall_s_{arm}"] = r["wall_s"]
-            row[f"paid_{arm}"] = len(r["rows"]) * longest if arm == "off" else paid_steps(r["layouts"], r["rows"])
+            row[f"wall_s_{arm}"], row[f"train_s_{arm}"], row[f"compile_s_{arm}"] = r["wall_s"], r["train_s"], r["compile_s"]
+            row[f"paid_{arm}"] = paid_steps(r["layouts"], r["rows"])  # program rows (pad rows too) x steps
             row[f"sizes_{arm}"] = sorted({s["members"] for lay in r["layouts"] for s in lay.get("segments", [])},
                                          reverse=True)
             row["useful"] = useful_steps(r["rows"])
             row["ideal_speedup"] = len(r["rows"]) * longest / row["useful"]  # paid without compaction / useful
         for arm in arms:
-            line = f"compaction d={d} {arm}: wall {row[f'wall_s_{arm}']:.0f} s, paid {row[f'paid_{arm}']} model-steps"
+            line = (f"compaction d={d} {arm}: wall {row[f'wall_s_{arm}']:.0f} s (training loop {row[f'train_s_{arm}']:.0f} s, "
+                    f"compiling {row[f'compile_s_{arm}']:.0f} s), paid {row[f'paid_{arm}']} model-steps")
             if arm != "off":
                 line += f" (program sizes {row[f'sizes_{arm}']})"
             if arm != "off" and "wall_s_off" in row:
                 row[f"speedup_{arm}"] = row["wall_s_off"] / row[f"wall_s_{arm}"]
                 row[f"share_of_ideal_{arm}"] = (row[f"speedup_{arm}"] - 1) / max(row["ideal_speedup"] - 1, 1e-9)
+                row[f"loop_speedup_{arm}"] = row["train_s_off"] / max(row[f"train_s_{arm}"], 1e-9)
                 line += (f": {row[f'speedup_{arm}']:.2f}x faster than off, {100 * row[f'share_of_ideal_{arm}']:.0f}% "
-                         f"of the ideal gain")
+                         f"of the ideal gain (training loop alone {row[f'loop_speedup_{arm}']:.2f}x)")
             print(line, flush=True)
         print(f"compaction d={d}: ideal {row['ideal_speedup']:.2f}x (paid without compaction / useful "
               f"{row['useful']} model-steps)", flush=True)
@@ -137,13 +145,19 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             fine = run("phase_qc", base + [f"cohort.m=[{','.join(map(str, grid))}]", "name=fine"], Path(tmp))
         with tempfile.TemporaryDirectory() as tmp:
-            adaptive = run("phase_qc", base + ["search=adaptive", "adaptive.m=[2,4,8]" if tiny else "adaptive.m=[2,4,8,16,32,64]",
+            adaptive = run("phase_qc", [o for o in base if not o.startswith("cohort.m=")] + ["search=adaptive", "adaptive.m=[2,4,8]" if tiny else "adaptive.m=[2,4,8,16,32,64]",
                                                "name=adaptive"], Path(tmp))
-        est = lambda r: next((t["m_thr"] for t in r["thresholds"] if t["method"] == "best_seed"), float("nan"))
+        est = lambda r, method="best_seed": next((t["m_thr"] for t in r["thresholds"] if t["method"] == method),
+                                                 float("nan"))
+        best_m = lambda r: {m: round(max(x["accuracy"] for x in r["rows"] if x["m"] == m), 3)
+                            for m in sorted({x["m"] for x in r["rows"]})}  # each m's best model
         row = {"benchmark": "search", "d": d, "fine_grid_m": len(grid),
                "fine_model_steps": useful_steps(fine["rows"]), "fine_wall_s": fine["wall_s"], "fine_m_thr": est(fine),
                "adaptive_model_steps": useful_steps(adaptive["rows"]), "adaptive_wall_s": adaptive["wall_s"],
                "adaptive_m_thr": est(adaptive), "adaptive_cells": len({r["m"] for r in adaptive["rows"]})}
+        row["fine_best_accuracy"], row["adaptive_best_accuracy"] = best_m(fine), best_m(adaptive)
+        row["other_estimators"] = {method: (est(fine, method), est(adaptive, method))
+                                   for method in ("interpolated", "learnability", "last_above")}
         row["steps_ratio"] = row["fine_model_steps"] / max(row["adaptive_model_steps"], 1)
         row["wall_ratio"] = row["fine_wall_s"] / row["adaptive_wall_s"]
         row["estimates_agree_within_10pct"] = abs(row["adaptive_m_thr"] / row["fine_m_thr"] - 1) <= 0.1
@@ -156,11 +170,16 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
               f"{row['steps_ratio']:.2f}x fewer model-steps, {row['wall_ratio']:.2f}x less wall time; estimates agree "
               f"within 10%: {row['estimates_agree_within_10pct']}; half-octave grid about "
               f"{row['half_octave_model_steps_estimate']} model-steps", flush=True)
+        print(f"  best model per m, fine grid: {row['fine_best_accuracy']}", flush=True)
+        print(f"  best model per m, adaptive: {row['adaptive_best_accuracy']}", flush=True)
+        print("  other estimators (fine, adaptive): " + ", ".join(f"{k} ({a:.3g}, {b:.3g})" for k, (a, b) in
+                                                             row["other_estimators"].items()), flush=True)
         out.append(row)
     return out
 
 
-def halving(ds: list[int], tiny: bool) -> list[dict]:
+def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> list[dict]:
+    """`schedule`: overrides of the halving arm's rungs and eta (default: the preset's)."""
     out = []
     for d in ds:
         cells = ["cohort.m=[2,4]", "cohort.seed=[0]"] if tiny else ["cohort.m=[4,8,16]", "cohort.seed=[0,1]"]
@@ -170,18 +189,18 @@ def halving(ds: list[int], tiny: bool) -> list[dict]:
             full = run("phase_qc", base + ["cohort.lr=[0.001,0.003,0.01]", "cohort.weight_decay=[0.0,0.01]", "name=full"],
                        Path(tmp))
         with tempfile.TemporaryDirectory() as tmp:
-            sh = run("phase_qc", base + space + ["name=sh"], Path(tmp))
+            sh = run("phase_qc", base + space + list(schedule or []) + ["name=sh"], Path(tmp))
         best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}
         b_full, b_sh = best(full), best(sh)
         setting = lambda r: {m: max((x["accuracy"], x["lr"], x["weight_decay"]) for x in r["rows"] if x["m"] == m)[1:]
                              for m in {x["m"] for x in r["rows"]}}  # (lr, weight decay) of each cell's best member
         same = {m: abs(b_full[m] - b_sh[m]) <= 0.01 for m in b_full}
-        row = {"benchmark": "halving", "d": d, "full_model_steps": useful_steps(full["rows"]),
+        row = {"benchmark": "halving", "d": d, "schedule": list(schedule or []), "full_model_steps": useful_steps(full["rows"]),
                "halving_model_steps": useful_steps(sh["rows"]), "full_wall_s": full["wall_s"], "halving_wall_s": sh["wall_s"],
                "best_full": b_full, "best_halving": b_sh, "same_best_within_0.01": same,
                "best_setting_full": setting(full), "best_setting_halving": setting(sh)}
         row["steps_ratio"] = row["full_model_steps"] / max(row["halving_model_steps"], 1)
-        print(f"halving d={d}: full grid {row['full_model_steps']} model-steps ({row['full_wall_s']:.0f} s), successive "
+        print(f"halving d={d} {' '.join(schedule or ['(preset schedule)'])}: full grid {row['full_model_steps']} model-steps ({row['full_wall_s']:.0f} s), successive "
               f"halving {row['halving_model_steps']} ({row['halving_wall_s']:.0f} s): {row['steps_ratio']:.2f}x fewer; "
               f"best accuracy per cell the same within 0.01: {sum(same.values())} of {len(same)} "
               f"(full {b_full} at (lr, wd) {row['best_setting_full']}, halving {b_sh} at {row['best_setting_halving']})",
@@ -199,13 +218,17 @@ def main() -> None:
     parser.add_argument("--d", type=int, nargs="+", help="embedding dimensions (default per benchmark)")
     parser.add_argument("--tiny", action="store_true", help="a smoke test: tiny grids and budgets")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS),
-                        help="compaction only: which arms to train (default: off, pow2, pow2_3)")
+                        help="compaction only: which arms to train (default: all)")
+    parser.add_argument("--rungs", help="halving only: the arm's rungs, e.g. [0.333] (default: the preset's)")
+    parser.add_argument("--eta", type=int, help="halving only: the arm's eta (default: the preset's)")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        rows += fn(args.d or ds, args.tiny, args.arms) if name == "compaction" else fn(args.d or ds, args.tiny)
+        extra = {"compaction": (args.arms,),
+                 "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
+        rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2, default=str) + "\n")
         print(f"wrote {args.out}")

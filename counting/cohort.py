@@ -138,7 +138,7 @@ def _pow2_3(x: int) -> int:
     return 3 * p // 4 if p >= 4 and 3 * p // 4 >= x else p
 
 
-SIZES = {"pow2": _pow2, "pow2_3": _pow2_3}  # cohort.compact_sizes -> the size rule
+SIZES = {"pow2": _pow2, "pow2_3": _pow2_3, "exact": lambda x: x}  # cohort.compact_sizes -> the size rule
 
 
 def bucket(active: int, devices: int, sizes: str = "pow2") -> int:

@@ -29,7 +29,7 @@ PEER_ARCHS = ("linear", "linear+softmax", "dot", "dot+softmax", "dotBOS", "dotBO
 ARCHS = ("transformer", *PEER_ARCHS)
 SCHEDULES = ("cosine", "constant")
 RERUN = ("stale", "never", "all")
-COMPACT_SIZES = ("pow2", "pow2_3")  # program sizes after compaction: see counting.cohort.SIZES
+COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.cohort.SIZES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +287,8 @@ class CohortConfig(Checked):
     compact: bool = option(True, help="members that stopped leave the program (a smaller one continues)")
     compact_sizes: str = option("pow2", choices=COMPACT_SIZES, since="0.2",
                                 help="program sizes compaction re-packs into: pow2 = 1, 2, 4, 8, ...; pow2_3 = "
-                                     "1, 2, 3, 4, 6, 8, 12, ... (less padding, more compiles)")
+                                     "1, 2, 3, 4, 6, 8, 12, ... (less padding, more compiles); exact = the "
+                                     "active members, rounded up to divide over the devices (a compile per size)")
     per_call: int | None = option(None, ge=1, help="members vmapped side by side on a device (null: the default rule "
                                                    "of counting.program.members_per_call)")
 

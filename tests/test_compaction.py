@@ -28,12 +28,17 @@ def test_the_finer_size_rule_pads_at_most_a_third():
             assert size <= bucket(active, devices) and (active < 3 or size <= 1.5 * active + devices)
 
 
+def test_the_exact_size_rule_only_rounds_up_to_the_devices():
+    assert [bucket(a, 2, "exact") for a in (1, 2, 3, 17, 18)] == [1, 2, 4, 18, 18]
+    assert [bucket(a, 1, "exact") for a in (1, 3, 17)] == [1, 3, 17]
+
+
 def test_an_unknown_size_rule_is_a_one_line_error():
     from counting.config import CohortConfig
     from counting.spec import ConfigError
 
-    with pytest.raises(ConfigError, match="cohort.compact_sizes.*pow2, pow2_3"):
-        CohortConfig.from_dict({"compact_sizes": "exact"})
+    with pytest.raises(ConfigError, match="cohort.compact_sizes.*pow2, pow2_3, exact"):
+        CohortConfig.from_dict({"compact_sizes": "powers"})
 
 
 # m = 2 reaches the target long before m = 8: the cohort compacts from 4 members to 2.
