@@ -33,6 +33,13 @@ def test_the_exact_size_rule_only_rounds_up_to_the_devices():
     assert [bucket(a, 1, "exact") for a in (1, 3, 17)] == [1, 3, 17]
 
 
+def test_the_config_offers_exactly_the_size_rules_the_cohort_has():
+    from counting.cohort import SIZES
+    from counting.config import COMPACT_SIZES
+
+    assert tuple(SIZES) == COMPACT_SIZES  # config.py names them without importing JAX
+
+
 def test_an_unknown_size_rule_is_a_one_line_error():
     from counting.config import CohortConfig
     from counting.spec import ConfigError
