@@ -1,23 +1,35 @@
-"""Which code produced a record's numbers: a fingerprint of the numerics, and the suite's version.
+"""Which code produced a record's numbers: a fingerprint of what the numerics compute, and the
+suite's version.
 
-The fingerprint hashes the syntax trees (`ast`, without docstrings) of the modules whose code
-decides a trained model's numbers, and nothing else:
+The fingerprint hashes the *content* of the code that decides a trained model's numbers, not
+where that code lives:
 
-- shared by every run (`NUMERICS`): the train step and its chunk (`train.py`), the loss and
-  metrics, the optimiser, the stopping rule (it decides where a model stops), the XLA options,
-  the cohort's programs (`program.py`) and the task protocol with its samplers (`tasks/base.py`);
-- the run's own task module (`tasks/qc.py`, ...) and the module of its model class, found from
-  the registries, so that adding a task or a model leaves every other run's records current,
-  and `halving.py` for a run trained under successive halving (its rungs decide where a
-  pruned member stops);
-- and every counting module these import, transitively, but the registries and the configs
-  (`REGISTRIES`: they name the modules above, and a config value is part of a run's identity).
+- the modules it is read from: shared by every run (`NUMERICS`: the train step and its chunk,
+  the loss and metrics, the optimiser, the stopping rule, the XLA options, the cohort's
+  programs and the task protocol with its samplers); the run's own task module and the module
+  of its model class, found from the registries (so adding a task or a model leaves every other
+  run's records current); `EXTRA` modules a run's config switches on (successive halving's
+  rungs, ...); and every counting module these import, transitively, but the registries and
+  the configs (`REGISTRIES`: they name the modules above, and a config value is part of a
+  run's identity);
+- what is hashed: the set of the top-level statements of those modules (functions, classes,
+  constants, imports of other libraries), each as its normalised syntax tree (`ast`, without
+  docstrings), with every import of a counting module reduced to the names it imports. No file
+  path, module name or statement order enters the hash.
 
+So moving or renaming a numerics file, or moving a function from one numerics file to another,
+keeps every record current; changing what any of them computes (a constant, an operation)
+stales the records it trained. Comments, docstrings and formatting do not change it either.
 Host bookkeeping is out: the driver's loop (`cohort.py`), planning (`plan.py`: which members
 share a program is written in each record's `layout`), the runner, records, logging and
-configs. Comments, docstrings and formatting do not change it. `tests/test_golden.py` guards
-the rule: one short training's exact loss and accuracy are stored with the fingerprint they
-were produced under; a change that moves them without moving the fingerprint fails there.
+configs. `tests/test_golden.py` guards the rule: one short training's exact loss and accuracy
+are stored with the fingerprint they were produced under; a change that moves them without
+moving the fingerprint fails there. `tests/test_fingerprint.py` moves a module (not stale) and
+changes a constant (stale).
+
+Until suite version 0.2 the fingerprint also hashed each module's path; the committed records
+were re-fingerprinted once, by `scripts/migrate_fingerprints.py`, where the old rule proved
+their code unchanged.
 """
 
 from __future__ import annotations
@@ -26,12 +38,14 @@ import ast
 import functools
 import hashlib
 import inspect
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 NUMERICS = ("train.py", "metrics.py", "optimizer.py", "stop.py", "xla.py", "program.py", "tasks/base.py")
 REGISTRIES = ("architectures.py", "tasks/__init__.py", "config.py", "spec.py")  # followed no further
+EXTRA = {"halving": "halving.py"}  # config switch (counting.fingerprint.switches) -> module it brings in
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -44,7 +58,40 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def _imports(path: Path) -> list[Path]:
+def _own(node: ast.AST) -> bool:
+    """An import of a counting module (absolute or relative)."""
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").split(".")[0] == "counting"
+    return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "counting" for a in node.names)
+
+
+class _Placeless(ast.NodeTransformer):
+    """Imports of counting modules inside functions reduced to the names they import."""
+
+    def visit_Import(self, node):
+        return ast.Import(names=[ast.alias("counting", a.asname) for a in node.names]) if _own(node) else node
+
+    def visit_ImportFrom(self, node):
+        if not _own(node):
+            return node
+        return ast.ImportFrom(module="counting", names=sorted((ast.alias(a.name, a.asname) for a in node.names),
+                                                              key=lambda a: (a.name, a.asname or "")), level=0)
+
+
+def statements(path: Path) -> frozenset[str]:
+    """The normalised top-level statements of one module: what it computes, not where it is."""
+    return _statements(path.read_text())
+
+
+@functools.cache
+def _statements(text: str) -> frozenset[str]:  # parsed once per distinct source text
+    tree = _without_docstrings(ast.parse(text))
+    body = [node for node in tree.body if not _own(node)]
+    return frozenset(ast.dump(_Placeless().visit(node), annotate_fields=False, include_attributes=False)
+                     for node in body)
+
+
+def _imports(path: Path, package: Path) -> list[Path]:
     """The counting modules a file imports (anywhere in it)."""
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
@@ -52,45 +99,52 @@ def _imports(path: Path) -> list[Path]:
             [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
         for name in names:
             if name.startswith("counting."):
-                base = PACKAGE.joinpath(*name.split(".")[1:])
+                base = package.joinpath(*name.split(".")[1:])
                 out += [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
     return out
 
 
-def run_files(cfg) -> list[Path]:
-    """The numerics modules of one run: the shared ones, its task's and its model's, and what
-    they import (the registries and configs excepted)."""
-    from counting.architectures import model_class
-    from counting.tasks import REGISTRY
-
-    stop = {PACKAGE / name for name in REGISTRIES}
-    todo = [PACKAGE / name for name in NUMERICS]
-    todo += [Path(inspect.getsourcefile(REGISTRY[cfg.task.name])), Path(inspect.getsourcefile(model_class(cfg.model)))]
-    if cfg.halving.active:  # the rungs decide where a pruned member stops
-        todo.append(PACKAGE / "halving.py")
-    seen: list[Path] = []
+def closure(roots: Iterable[Path], package: Path = PACKAGE, registries: Iterable[str] = REGISTRIES) -> list[Path]:
+    """The modules `roots` and everything of the package they import, the registries excepted."""
+    stop = {package / name for name in registries}
+    todo, seen = list(roots), []
     while todo:
         path = todo.pop(0)
         if path in seen or path in stop:
             continue
         seen.append(path)
-        todo += _imports(path)
+        todo += _imports(path, package)
     return sorted(seen)
 
 
-@functools.cache
-def _hash_files(files: tuple[Path, ...]) -> str:
+def switches(cfg) -> list[str]:
+    """The config switches that bring numerics modules of their own into a run (EXTRA)."""
+    return ["halving"] if cfg.halving.active else []  # the rungs decide where a pruned member stops
+
+
+def run_files(cfg) -> list[Path]:
+    """The numerics modules of one run: the shared ones, its task's and its model's, the ones its
+    switches bring in, and what they import (the registries and configs excepted)."""
+    from counting.architectures import model_class
+    from counting.tasks import REGISTRY
+
+    roots = [PACKAGE / name for name in NUMERICS]
+    roots += [Path(inspect.getsourcefile(REGISTRY[cfg.task.name])), Path(inspect.getsourcefile(model_class(cfg.model)))]
+    roots += [PACKAGE / EXTRA[name] for name in switches(cfg)]
+    return closure(roots)
+
+
+def hash_files(files: tuple[Path, ...]) -> str:
+    """16 hex digits over the set of the files' normalised top-level statements."""
     h = hashlib.sha256()
-    for path in files:
-        tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
-        h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
-        h.update(ast.dump(tree, annotate_fields=False, include_attributes=False).encode() + b"\0")
+    for text in sorted(set().union(*(statements(path) for path in files))):
+        h.update(text.encode() + b"\0")
     return h.hexdigest()[:16]
 
 
 def code_fingerprint(cfg) -> str:
-    """16 hex digits over the normalised syntax of the numerics code that trains `cfg`."""
-    return _hash_files(tuple(run_files(cfg)))
+    """16 hex digits over what the numerics code that trains `cfg` computes."""
+    return hash_files(tuple(run_files(cfg)))
 
 
 def suite_version() -> str:

@@ -1,0 +1,97 @@
+"""The numerics fingerprint hashes what the code computes, not where it lives
+(counting.fingerprint): moving a module or a function keeps records current; changing a
+number stales them; the committed records were migrated to this rule once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from counting.config import RunConfig
+from counting.fingerprint import NUMERICS, PACKAGE, closure, code_fingerprint, hash_files, run_files
+
+ROOTS = (*NUMERICS, "tasks/qc.py", "model.py")
+
+
+def fingerprint_of(package: Path, roots=ROOTS) -> str:
+    return hash_files(tuple(closure([package / r for r in roots], package)))
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "counting"
+    shutil.copytree(PACKAGE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.yaml"))
+    return dest
+
+
+def rewrite(package: Path, old: str, new: str) -> None:
+    """Every import of module `old` (dotted) now names `new`."""
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        changed = re.sub(rf"\b{re.escape(old)}\b", new, text)
+        if changed != text:
+            path.write_text(changed)
+
+
+def test_the_run_files_of_qc_are_the_roots_closure():
+    cfg = RunConfig.from_dict({"task": {"name": "qc"}, "model": {"arch": "transformer"}})
+    assert run_files(cfg) == closure([PACKAGE / r for r in ROOTS])
+    assert code_fingerprint(cfg) == fingerprint_of(PACKAGE)
+
+
+def test_moving_a_numerics_module_keeps_the_fingerprint(copy):
+    before = fingerprint_of(copy)
+    (copy / "training").mkdir()
+    (copy / "training" / "__init__.py").write_text('"""The training stage."""\n')
+    shutil.move(copy / "metrics.py", copy / "training" / "losses.py")
+    rewrite(copy, "counting.metrics", "counting.training.losses")
+    roots = [("training/losses.py" if r == "metrics.py" else r) for r in ROOTS]
+    assert fingerprint_of(copy, roots) == before
+
+
+def test_moving_a_function_between_modules_keeps_the_fingerprint(copy):
+    before = fingerprint_of(copy)
+    train = (copy / "train.py").read_text()
+    source = re.search(r"\ndef chunk_lengths\(.*?(?=\n\n|\Z)", train, re.DOTALL).group(0)
+    (copy / "train.py").write_text(train.replace(source, "") + "\n")
+    (copy / "xla.py").write_text((copy / "xla.py").read_text() + "\n" + source + "\n")
+    assert "chunk_lengths" in (copy / "xla.py").read_text()
+    assert fingerprint_of(copy) == before
+
+
+def test_docstrings_and_comments_do_not_count(copy):
+    before = fingerprint_of(copy)
+    path = copy / "stop.py"
+    path.write_text(path.read_text().replace('"""The stopping rule', '"""Reworded: the stopping rule', 1)
+                    + "\n# a comment\n")
+    assert fingerprint_of(copy) == before
+
+
+def test_changing_a_numeric_constant_stales(copy):
+    before = fingerprint_of(copy)
+    path = copy / "tasks" / "base.py"
+    text = path.read_text()
+    assert "SORT_ABOVE = 256" in text
+    path.write_text(text.replace("SORT_ABOVE = 256", "SORT_ABOVE = 255"))
+    assert fingerprint_of(copy) != before
+
+
+def test_changing_an_operation_stales(copy):
+    before = fingerprint_of(copy)
+    path = copy / "metrics.py"
+    text = path.read_text()
+    path.write_text(text.replace("jnp.maximum(m_BxA.sum(), 1.0)", "jnp.maximum(m_BxA.sum(), 2.0)"))
+    assert fingerprint_of(copy) != before
+
+
+def test_the_committed_records_were_migrated():
+    """Every committed table trained by today's code carries today's fingerprint (the migration
+    ran; scripts/migrate_fingerprints.py proves which rows it re-labelled)."""
+    import csv
+
+    quick = list(csv.DictReader((PACKAGE.parent / "results" / "quick" / "table.csv").open()))
+    cfg = RunConfig.from_dict({"task": {"name": "qc"}, "model": {"arch": "transformer"}})
+    assert {r["fingerprint"] for r in quick} == {code_fingerprint(cfg)}
