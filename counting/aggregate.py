@@ -15,6 +15,7 @@ from counting import machine
 from counting.columns import identity_row
 from counting.config import RunConfig
 from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record, write_table
+from counting.store import METRICS as LOG
 
 LEAD = ["task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps",
         "accuracy", "baseline_accuracy", "status"]
@@ -51,6 +52,29 @@ def read_families(folder: Path | None) -> dict | None:
         return None
 
 
+def exactness(record: dict, folder: Path | None, exact: float | None = None) -> dict:
+    """Steps to exactness of a run that watched its validation families (counting.support): the
+    first evaluation whose worst in-support validation family reached `exact` (default
+    analysis.exact), the total weight norm then, and whether it never did (right-censored at its
+    last step). Empty for other runs."""
+    if folder is None or "support_worst" not in record.get("metrics", {}) or not (Path(folder) / LOG).exists():
+        return {}
+    from counting.config import AnalysisConfig
+
+    exact = AnalysisConfig().exact if exact is None else exact
+    last = None
+    for line in (Path(folder) / LOG).read_text().splitlines():
+        row = json.loads(line)
+        if row.get("support_worst") is None:
+            continue
+        last = row
+        if row["support_worst"] >= exact:
+            norm = sum(v * v for v in row.get("param_norms", {}).values()) ** 0.5
+            return {"steps_to_exact": row["step"], "exact_norm": norm, "exact_censored": False}
+    return {"steps_to_exact": record.get("steps") if last is None else max(last["step"], record.get("steps") or 0),
+            "exact_norm": None, "exact_censored": True}
+
+
 def row_of(record: dict, folder: Path | None = None) -> dict:
     """One table row: every identity field of the run (counting.columns), then what the
     record says of its training, provenance and final held-out metrics (and, from its folder,
@@ -67,13 +91,17 @@ def row_of(record: dict, folder: Path | None = None) -> dict:
     })
     families = read_families(folder)
     if families:  # the worst-case families (counting.families): exact counting is read from `worst`
-        row["worst"] = families["worst"]
+        row["worst"] = families["worst"]  # in-support (families.json version 2; earlier: of all families)
+        row["worst_off"] = families.get("worst_off")
         row.update({f"family.{k}": v["accuracy"] for k, v in families["families"].items()})
     if "halving" in record:  # trained under successive halving: its rung and whether its setting won them all
         row.update({"rung": record["halving"].get("rung"), "promoted": record["halving"].get("promoted")})
     metrics = record.get("metrics", {})
     for name in METRICS:
         row[name] = metrics.get(name)
+    if "support_worst" in metrics:  # watched its validation families (counting.support)
+        row["support_worst"] = metrics["support_worst"]
+        row.update(exactness(record, folder))
     return row
 
 

@@ -30,7 +30,7 @@ from counting.metrics import param_norms, summarize
 from counting.plan import shape_key
 from counting.program import cohort_mesh, compile_program, prepare_cohort, spread
 from counting.progress import Progress
-from counting.stop import StopRule
+from counting.support import Validation, halving_of, make_rule
 from counting.tasks import NUM_SPECIAL
 from counting.train import chunk_lengths
 
@@ -63,9 +63,9 @@ def member(tree, i: int):
 class Members:
     """Per member: the last held-out metrics, its metrics log and its stopping rule."""
 
-    def __init__(self, cfgs: list[RunConfig], logs: Sequence[Callable[[dict], None]]):
-        self.cfgs, self.logs = cfgs, list(logs)
-        self.rules = [StopRule(c.train.stop) for c in cfgs]
+    def __init__(self, cfgs: list[RunConfig], logs: Sequence[Callable[[dict], None]], validation=None):
+        self.cfgs, self.logs, self.validation = cfgs, list(logs), validation
+        self.rules = [make_rule(c.train.stop) for c in cfgs]
         self.last: list[dict] = [{} for _ in cfgs]
         self.n_eval = cfgs[0].task.eval_size
 
@@ -73,11 +73,18 @@ class Members:
     def active_N(self) -> np.ndarray:
         return np.array([r.active for r in self.rules])
 
-    def first(self, stats) -> None:
-        """The untrained models' metrics (what a member reports if it never finishes a chunk)."""
-        self.last = [summarize(member(stats, i), self.n_eval) for i in range(len(self.cfgs))]
+    def summary(self, stats, support, i: int) -> dict:
+        """Member i's held-out metrics and, where the cohort watches them, its validation families."""
+        out = summarize(member(stats, i), self.n_eval)
+        if support is not None:
+            out.update(self.validation.summary(member(support, i), i))
+        return out
 
-    def take(self, done: int, length: int, losses_NxS, stats, params_host, wall_s: float) -> None:
+    def first(self, stats, support=None) -> None:
+        """The untrained models' metrics (what a member reports if it never finishes a chunk)."""
+        self.last = [self.summary(stats, support, i) for i in range(len(self.cfgs))]
+
+    def take(self, done: int, length: int, losses_NxS, stats, params_host, wall_s: float, support=None) -> None:
         """One evaluation after steps done + 1 .. done + length: log and check each active member."""
         step = done + length
         for i, rule in enumerate(self.rules):
@@ -89,7 +96,7 @@ class Members:
                 rule.stop("diverged", at + 1)
                 self.logs[i]({"step": at + 1, "train_loss": None, "status": "diverged", "diverged_at": at})
                 continue
-            self.last[i] = summarize(member(stats, i), self.n_eval)
+            self.last[i] = self.summary(stats, support, i)
             rule.update(step, self.last[i])
             row = {"step": step, "train_loss": float(losses_NxS[i].mean()), **self.last[i],
                    "param_norms": param_norms(member(params_host, i)), "wall_s": wall_s}
@@ -105,7 +112,7 @@ class Members:
 
     def load(self, meta: dict) -> int:
         self.last = meta["last"]
-        self.rules = [StopRule.from_state(c.train.stop, s) for c, s in zip(self.cfgs, meta["rules"])]
+        self.rules = [make_rule(c.train.stop, s) for c, s in zip(self.cfgs, meta["rules"])]
         return meta["done"]
 
     def results(self, params_host, done: int, compile_s: float, train_s: float,
@@ -264,8 +271,9 @@ def train_cohort(
     t0 = time.perf_counter()
     cohort, state = prepare_cohort(cfgs)
     pack = Packing(cohort, state, per_call, compact, sizes)
-    book = Members(cfgs, logs if logs is not None else [lambda row: None] * N)
-    halving = Halving.of(cfgs)
+    validation = Validation.of(cohort)  # the in-support validation families, where a member watches them
+    book = Members(cfgs, logs if logs is not None else [lambda row: None] * N, validation)
+    halving = halving_of(cfgs)
     total = shared.train.total_steps
     devices = len(jax.local_devices())
     done, rows = 0, first_rows(N, devices)
@@ -287,7 +295,9 @@ def train_cohort(
         if restored is not None:
             progress.update(N * done)
     if restored is None:
-        book.first(pack.scatter(jax.device_get(program.evaluate(state.params, inputs.eval_N))))
+        support = None if validation is None else validation.evaluate(state.params, pack.rows, mesh)
+        stats, support = jax.device_get((program.evaluate(state.params, inputs.eval_N), support))
+        book.first(pack.scatter(stats), None if support is None else pack.scatter(support))
     for length in chunk_lengths(total - done, shared.train.eval_every):
         active_N = book.active_N
         if not active_N.any():
@@ -299,9 +309,10 @@ def train_cohort(
         active_R = spread(jnp.asarray(active_N[np.asarray(pack.rows)] & _first_rows(pack.rows)), mesh)
         state, losses_RxS = program.chunks[length](state, inputs.m_N, inputs.k_N, active_R)
         stats = program.evaluate(state.params, inputs.eval_N)  # dispatched before the host reads anything
-        losses_RxS, stats, params_host = jax.device_get((losses_RxS, stats, state.params))  # one transfer
+        support = None if validation is None else validation.evaluate(state.params, pack.rows, mesh)
+        losses_RxS, stats, params_host, support = jax.device_get((losses_RxS, stats, state.params, support))  # one transfer
         book.take(done, length, pack.scatter(losses_RxS), pack.scatter(stats), pack.scatter(params_host),
-                  time.perf_counter() - t0)
+                  time.perf_counter() - t0, None if support is None else pack.scatter(support))
         done += length
         if halving is not None:  # a rung reached: the losing settings of each cell stop (pruned)
             book.pruned(halving.after(done, book), done, halving.applied)

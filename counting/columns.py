@@ -49,7 +49,8 @@ RESULTS: dict[str, type] = {
     "share_high": float, "interval_note": str, "models": int, "chosen_lr": float, "chosen_weight_decay": float,
     "exact_accuracy": float, "exact_share": float,
     # successive halving (counting.halving) and the worst-case families (counting.families)
-    "rung": int, "promoted": bool, "worst": float,
+    "rung": int, "promoted": bool, "worst": float, "worst_off": float, "worst_all": float, "in_support": bool,
+    "wrong": int, "support_worst": float, "steps_to_exact": int, "exact_norm": float, "exact_censored": bool,
 }
 EXTRA_SERIES = ("budget",)  # result columns that name a series where a table has them (budget.csv)
 USABLE = ("complete", "diverged")  # a diverged model's metrics are its last finite evaluation

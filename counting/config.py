@@ -18,7 +18,9 @@ from typing import Any, ClassVar
 from counting.spec import Checked, ConfigError, coerce, option
 
 TASKS = ("qc", "mfe", "histogram")
-SAMPLERS = ("uniform", "balanced", "partition")  # partition: Behrens et al.'s random-partition sequences
+SAMPLERS = ("uniform", "balanced", "partition", "pairs", "mixture")  # partition: Behrens et al.'s random-partition
+# sequences; pairs: two-token sequences (counting.tasks.mixture); mixture: weighted components (task.mixture)
+COMPONENTS = SAMPLERS[:4]  # what a mixture's components may be
 QUERIES = ("last", "sep")
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
 ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the model.topk largest scores
@@ -46,10 +48,32 @@ class TaskConfig(Checked):
     query: str = option("last", choices=QUERIES, help="QC only: the query right after the tokens, or after a separator")
     eval_size: int = option(2048, ge=1, help="sequences in the held-out set")
     eval_seed: int = option(1_000_003, help="the held-out set's own seed, never used for training")
+    mixture: tuple[str, ...] = option((), choices=COMPONENTS, since="0.3",
+                                      help="sampler=mixture: its components, each a sampler (pairs: two-token sequences)")
+    weights: tuple[float, ...] = option((), gt=0, since="0.3", help="sampler=mixture: each component's weight")
+    holdout_pairs: float = option(0.0, ge=0, lt=0.5, since="0.3",
+                                  help="fraction of unordered token pairs held out of two-token training sequences "
+                                       "(and as many again kept for validation); 0 = off")
+    pairs_seed: int = option(0, since="0.3", help="the seed that chooses the held-out and validation pairs")
 
     def check(self) -> None:
         if self.k is not None and not 2 <= self.k <= self.m:
             raise ConfigError(f"task.k: must be in 2..task.m ({self.m}) or null (= m), got {self.k}")
+        if (self.sampler == "mixture") != bool(self.mixture):
+            raise ConfigError(f"task.mixture: a list of components ({', '.join(COMPONENTS)}) with sampler=mixture, "
+                              f"empty otherwise; got {list(self.mixture)} with sampler={self.sampler}")
+        if len(self.weights) != len(self.mixture):
+            raise ConfigError(f"task.weights: one positive weight per component of task.mixture "
+                              f"({len(self.mixture)}), got {list(self.weights)}")
+
+    @property
+    def components(self) -> tuple[tuple[str, float], ...]:
+        """The training distribution as (sampler, probability) pairs: one component of weight 1
+        unless sampler=mixture."""
+        if self.sampler != "mixture":
+            return ((self.sampler, 1.0),)
+        total = sum(self.weights)
+        return tuple((s, w / total) for s, w in zip(self.mixture, self.weights))
 
     @property
     def k_eff(self) -> int:
@@ -114,6 +138,9 @@ class StopConfig(Checked):
     patience: int | None = option(None, ge=1, help="stop after this many evaluations without improvement")
     min_delta: float = option(0.0, ge=0, help="the held-out loss must fall by more than this to count")
     budget: int | None = option(None, ge=1, help="step cap; null = train.steps")
+    watch: str = option("heldout", choices=("heldout", "support"), since="0.3",
+                     help="what target and plateau watch: the held-out set (accuracy, loss), or the worst "
+                          "in-support validation family's accuracy (counting.support)")
 
     @property
     def active(self) -> bool:
@@ -159,8 +186,9 @@ class HalvingConfig(Checked):
     weight_decay: tuple[float, ...] = option((), ge=0, help="weight decays searched (empty: train.weight_decay)")
     eta: int = option(3, ge=2, help="keep the best 1/eta of the settings at each rung")
     rungs: tuple[float, ...] = option((1 / 9, 1 / 3), gt=0, lt=1, help="rungs as fractions of the step budget")
-    metric: str = option("loss", choices=("loss", "accuracy"),
-                         help="held-out loss (default: graded, not saturated at 1) or accuracy")
+    metric: str = option("loss", choices=("loss", "accuracy", "support"),
+                         help="held-out loss (default: graded, not saturated at 1) or accuracy; support: the "
+                              "worst in-support validation family's accuracy (counting.support)")
 
     @property
     def active(self) -> bool:

@@ -194,12 +194,13 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
     return path, rows
 
 
-def family_batch(task: Task, content, size: int):
-    """A family's sequences framed and labelled by the task, padded to `size` rows (padding
-    masked out), so that every family of a model shape runs one compiled forward."""
+def family_batch(task: Task, content, size: int, start: int = 0):
+    """Rows start..start+size of a family's sequences, framed and labelled by the task, padded to
+    `size` rows (padding masked out), so that every family of a model shape runs one compiled
+    forward; (batch, real rows)."""
     from counting.tasks import Batch
 
-    x_BxN, q_B = content.x_BxN[:size], content.q_B[:size]
+    x_BxN, q_B = content.x_BxN[start:start + size], content.q_B[start:start + size]
     B = len(x_BxN)
     pad = size - B
     x_BxN = np.concatenate([x_BxN, np.repeat(x_BxN[:1], pad, axis=0)]) if pad else x_BxN
@@ -209,15 +210,30 @@ def family_batch(task: Task, content, size: int):
     return Batch(batch.tokens_BxT, batch.labels_BxT, batch.mask_BxT & real_Bx1), B
 
 
+def family_stats(stats: Callable, params, task: Task, content, size: int) -> dict:
+    """A family's summary over all its sequences, `size` rows per forward (an enumerated family
+    can hold more than one batch)."""
+    total = None
+    rows = len(content.q_B)
+    for start in range(0, rows, size):
+        batch, real = family_batch(task, content, size, start)
+        part = {k: np.asarray(v, np.float64 if k == "loss" else np.int64) for k, v in jax.device_get(stats(params, batch)).items()}
+        part["loss"] = part["loss"] * real
+        total = part if total is None else {k: total[k] + part[k] for k in total}
+    total["loss"] = total["loss"] / max(rows, 1)
+    return summarize(total, rows)
+
+
 def evaluate_families(folder: Path, cfg: RunConfig, evaluator: Evaluator, size: int, seed: int) -> dict:
     """The run's accuracy on every family (runs/<hash>/families.json; reused when it was
-    evaluated at the same size and seed)."""
-    from counting.families import FILE, family_content, worst_of
+    evaluated at the same size and seed by this version of the families), each with its
+    support label; `worst` is the worst in-support family, `worst_off` the worst off-support one."""
+    from counting.families import FILE, VERSION, family_content, support_of, worst_of, worst_split
 
     path = Path(folder) / FILE
     try:
         done = json.loads(path.read_text())
-        if (done.get("size"), done.get("seed")) == (size, seed):
+        if (done.get("size"), done.get("seed"), done.get("version", 1)) == (size, seed, VERSION):
             return done
     except (FileNotFoundError, json.JSONDecodeError):
         pass
@@ -227,12 +243,15 @@ def evaluate_families(folder: Path, cfg: RunConfig, evaluator: Evaluator, size: 
     stats = evaluator.stats_fn(cfg, graphdef, task)
     out = {}
     for name, content in family_content(cfg.task, embed, size, seed).items():
-        batch, rows = family_batch(task, content, size)
-        m = summarize(stats(params, batch), rows)
-        out[name] = {"accuracy": m["accuracy"], "sequences": rows, "accuracy_per_count": m["accuracy_per_count"],
+        m = family_stats(stats, params, task, content, size)
+        rows = len(content.q_B)
+        out[name] = {"accuracy": m["accuracy"], "sequences": rows, "wrong": rows - round(m["accuracy"] * rows)
+                     if task.answer_positions == (task.length - 1,) else None,
+                     "in_support": support_of(cfg.task, name), "accuracy_per_count": m["accuracy_per_count"],
                      "count_support": m["count_support"]}
-    done = {"hash": path.parent.name, "size": size, "seed": seed, "families": out,
-            "worst": worst_of({k: v["accuracy"] for k, v in out.items()})}
+    accuracy = {k: v["accuracy"] for k, v in out.items()}
+    done = {"hash": path.parent.name, "size": size, "seed": seed, "version": VERSION, "families": out,
+            **worst_split(cfg.task, accuracy), "worst_all": worst_of(accuracy)}
     atomic_write_json(path, done)
     return done
 
@@ -259,9 +278,10 @@ def families_experiment(results_dir: str | Path, experiment: str, size: int, see
             continue
         for name, f in done["families"].items():
             rows.append({**base, "family": name, "accuracy": f["accuracy"], "sequences": f["sequences"],
-                         "worst": done["worst"]})
+                         "wrong": f.get("wrong"), "in_support": f.get("in_support"), "worst": done["worst"],
+                         "worst_off": done.get("worst_off")})
         if (i + 1) % 20 == 0 or i + 1 == len(records):
             log(f"families {experiment}: {i + 1}/{len(records)} models evaluated")
     path = root / FAMILY_TABLE
-    write_table(path, rows, LEAD + ["family", "sequences", "worst"])
+    write_table(path, rows, LEAD + ["family", "in_support", "sequences", "wrong", "worst", "worst_off"])
     return path, rows

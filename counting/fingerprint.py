@@ -45,7 +45,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 NUMERICS = ("train.py", "metrics.py", "optimizer.py", "stop.py", "xla.py", "program.py", "tasks/base.py")
 REGISTRIES = ("architectures.py", "tasks/__init__.py", "config.py", "spec.py")  # followed no further
-EXTRA = {"halving": "halving.py"}  # config switch (counting.fingerprint.switches) -> module it brings in
+EXTRA = {"halving": "halving.py", "composed": "tasks/mixture.py", "support": "support.py"}  # switch -> its module
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -119,7 +119,10 @@ def closure(roots: Iterable[Path], package: Path = PACKAGE, registries: Iterable
 
 def switches(cfg) -> list[str]:
     """The config switches that bring numerics modules of their own into a run (EXTRA)."""
-    return ["halving"] if cfg.halving.active else []  # the rungs decide where a pruned member stops
+    on = {"halving": cfg.halving.active,  # the rungs decide where a pruned member stops
+          "composed": cfg.task.sampler in ("pairs", "mixture"),  # counting.tasks.COMPOSED
+          "support": cfg.train.stop.watch == "support" or cfg.halving.metric == "support"}  # counting.support
+    return [name for name, active in on.items() if active]
 
 
 def run_files(cfg) -> list[Path]:

@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
+from counting.analysis.stats import wilson
 from counting.config import ConfigError
 from counting.llm import prompts
 from counting.llm.cache import AnswerCache, request_key
 from counting.llm.config import LLMConfig, PromptConfig
 from counting.llm.parse import WORD_VALUES, first_line, parse
-from counting.llm.table import LEAD, build, wilson
+from counting.llm.table import LEAD, build
 from counting.llm.vocab import VOCABULARIES
 
 # (reply, value, method): real-looking replies, shared by every parsing check

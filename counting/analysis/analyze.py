@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from counting.analysis import bootstrap, scaling, threshold
+from counting.analysis import scaling, stats, threshold
 from counting.analysis.table import Cell, cells, series_label
 from counting.columns import TableError, searched, series_columns, series_of
 from counting.config import AnalysisConfig
@@ -79,23 +80,39 @@ def check_fingerprints(rows: list[dict], cfg: AnalysisConfig) -> None:
                              "(--mix-fingerprints)")
 
 
-def cell_statistics(c: Cell, cfg: AnalysisConfig, rng: np.random.Generator) -> dict[str, tuple[float, np.ndarray]]:
-    """Each statistic of a cell: (its value, its bootstrap replicates over seeds)."""
-    seeds_RxS = bootstrap.resampled(c.acc_S, cfg.boot, rng)  # without a search: one resample serves all
-    all_RxS = seeds_RxS
-    if c.chosen_S is not None:
-        seeds_RxS = bootstrap.resampled(c.chosen_S, cfg.boot, rng)
-    seeds = c.seeds_S
-    out = {"mean": (float(seeds.mean()), seeds_RxS.mean(axis=1)),
-           "best": (float(c.acc_S.max()), all_RxS.max(axis=1)),
-           "share": (float((seeds >= cfg.tau).mean()), (seeds_RxS >= cfg.tau).mean(axis=1))}
+def cell_statistics(c: Cell, cfg: AnalysisConfig) -> dict[str, tuple[float, np.ndarray, Callable]]:
+    """Each statistic of a cell: (its value, the accuracies it is taken of, the reduction
+    `reduce(acc, axis)` giving it), so a bootstrap can resample those accuracies."""
+    mean, best = np.mean, np.max
+    share = lambda acc, axis=-1: (acc >= cfg.tau).mean(axis=axis)
+    out = {"mean": (c.seeds_S, mean), "best": (c.acc_S, best), "share": (c.seeds_S, share)}  # best: every model
     if c.worst_S is not None and np.isfinite(c.worst_S).all():
-        worst_all_RxS = bootstrap.resampled(c.worst_S, cfg.boot, rng)
-        worst = c.worst_seeds_S
-        worst_RxS = worst_all_RxS if c.worst_chosen_S is None else bootstrap.resampled(worst, cfg.boot, rng)
-        out["exact_mean"] = (float(worst.mean()), worst_RxS.mean(axis=1))  # the chosen setting's seeds
-        out["exact_best"] = (float(c.worst_S.max()), worst_all_RxS.max(axis=1))  # every model
-    return out
+        out["exact_mean"] = (c.worst_seeds_S, mean)  # the chosen setting's seeds
+        out["exact_best"] = (c.worst_S, best)  # every model
+    return {k: (float(reduce(acc, axis=-1)), acc, reduce) for k, (acc, reduce) in out.items()}
+
+
+def curve_statistic(m_by_d: list[np.ndarray], reduce: Callable, estimate: Callable, level: float,
+                    d_D: np.ndarray, fitted: list[int]) -> Callable:
+    """statistic(*acc, axis=-1) for `stats.bootstrap_interval`: the accuracies of every cell of
+    the curves (one per d, cells ascending in m) -> the rows m_thr at each d, then the slope
+    and intercept of the log-log fit over the d indexed by `fitted` (the uncensored ones), then
+    the same without the first of them; vectorised over the resamples (leading axes)."""
+    def statistic(*acc, axis=-1):
+        values = [reduce(a, axis=axis) for a in acc]
+        batch = np.shape(values[0])
+        rows, i = [], 0
+        for m_K in m_by_d:
+            stat_RxK = np.stack(values[i:i + len(m_K)], axis=-1).reshape(-1, len(m_K))
+            rows.append(estimate(m_K, stat_RxK, level)[0])
+            i += len(m_K)
+        for over in (fitted, fitted[1:]):
+            if len(over) >= 2:
+                rows.extend(scaling.loglog_fit_replicates(d_D[over], np.stack([rows[j] for j in over], axis=1)))
+            else:
+                rows.extend([np.full(len(rows[0]), np.nan)] * 2)
+        return np.stack(rows).reshape(len(rows), *batch)
+    return statistic
 
 
 def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysis:
@@ -109,25 +126,26 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
         if r.get("stop_reason"):
             budget_stops[(series_of(r, columns), r["d"], r["m"])].append(r["stop_reason"] == "budget")
     cell_rows, threshold_rows, fit_rows = [], [], []
-    stats: dict[tuple, dict] = {}  # (series, d, m) -> statistic -> (value, replicates)
+    cell_stats: dict[tuple, dict] = {}  # (series, d, m) -> statistic -> (value, accuracies, reduction)
+    mean_and_share = lambda acc, axis=-1: np.stack([acc.mean(axis=axis), (acc >= cfg.tau).mean(axis=axis)])
     for c in all_cells:
         key = (c.series, c.d, c.m)
-        stats[key] = cell_statistics(c, cfg, rng)
-        low, high = bootstrap.interval(stats[key]["mean"][1], cfg.ci)
-        share_low, share_high = bootstrap.interval(stats[key]["share"][1], cfg.ci)
+        cell_stats[key] = cell_statistics(c, cfg)
         seeds = c.seeds_S
+        (low, share_low), (high, share_high) = stats.bootstrap_interval((seeds,), mean_and_share, ci=cfg.ci,
+                                                                         n_resamples=cfg.boot, rng=rng)
         row = {**dict(zip(columns, c.series)), "d": c.d, "m": c.m, "seeds": len(seeds),
-               "accuracy": c.mean, "accuracy_low": low, "accuracy_high": high,
+               "accuracy": c.mean, "accuracy_low": float(low), "accuracy_high": float(high),
                "seed_min": float(seeds.min()), "seed_max": float(seeds.max()),
-               "best_accuracy": float(c.acc_S.max()), "share_above_tau": stats[key]["share"][0],
-               "share_low": share_low, "share_high": share_high,
+               "best_accuracy": float(c.acc_S.max()), "share_above_tau": cell_stats[key]["share"][0],
+               "share_low": float(share_low), "share_high": float(share_high),
                "share_out_of_budget": float(np.mean(budget_stops[key])) if budget_stops[key] else "",
                "baseline_accuracy": c.baseline,
                "interval_note": f"{len(seeds)} seeds: read the seed range" if len(seeds) < FEW_SEEDS else ""}
         if c.setting is not None:
             row.update({"models": len(c.acc_S), "chosen_lr": c.setting[0], "chosen_weight_decay": c.setting[1]})
-        if "exact_mean" in stats[key]:
-            row.update({"exact_accuracy": stats[key]["exact_mean"][0], "exact_best": stats[key]["exact_best"][0],
+        if "exact_mean" in cell_stats[key]:
+            row.update({"exact_accuracy": cell_stats[key]["exact_mean"][0], "exact_best": cell_stats[key]["exact_best"][0],
                         "exact_share": float((c.worst_seeds_S >= cfg.exact).mean())})
         cell_rows.append(row)
     by_series_d: dict[tuple, list[Cell]] = defaultdict(list)
@@ -136,44 +154,50 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
     levels = {"tau": cfg.tau, "exact": cfg.exact}
     for method, (statistic, level, estimate) in METHODS.items():
         level = levels.get(level, level)
-        per_series: dict[tuple, dict] = defaultdict(lambda: {"d": [], "point": [], "boot": [], "censored": []})
+        curves: dict[tuple, list] = defaultdict(list)  # series -> (d, cells ascending in m, m_thr, censored)
         for (series, d), cs in sorted(by_series_d.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
             cs = sorted(cs, key=lambda c: c.m)
-            if len(cs) < 2 or any(statistic not in stats[(series, d, c.m)] for c in cs):
+            if len(cs) < 2 or any(statistic not in cell_stats[(series, d, c.m)] for c in cs):
                 continue  # one vocabulary size (no curve in m to cut), or a statistic not measured here
             m_K = np.array([c.m for c in cs])
-            point_1xK = np.array([[stats[(series, d, c.m)][statistic][0] for c in cs]])
-            boot_RxK = np.stack([stats[(series, d, c.m)][statistic][1] for c in cs], axis=1)
+            point_1xK = np.array([[cell_stats[(series, d, c.m)][statistic][0] for c in cs]])
             m_thr, censored = estimate(m_K, point_1xK, level)
             if not np.isfinite(m_thr[0]):
                 continue  # the curve does not allow this method here
-            m_thr_R, _ = estimate(m_K, boot_RxK, level)
-            low, high = bootstrap.interval(m_thr_R, cfg.ci)
-            cens = "" if censored is None else str(censored[0])
-            seeds = min(len(c.seeds_S) for c in cs)
-            threshold_rows.append({**dict(zip(columns, series)), "d": d, "m_thr": float(m_thr[0]),
-                                   "m_thr_low": low, "m_thr_high": high, "method": method, "censored": cens,
-                                   "tau": cfg.tau, "level": level, "seeds": seeds, "grid_m": " ".join(map(str, m_K)),
-                                   "interval_note": f"{seeds} seeds" if seeds < FEW_SEEDS else ""})
-            if not cens:
-                s = per_series[series]
-                s["d"].append(d), s["point"].append(m_thr[0]), s["boot"].append(m_thr_R)
-        for series, s in per_series.items():
-            fit_rows.extend(_fit_row(columns, series, method, s, cfg))
-            if len(s["d"]) >= 3:  # the smallest d often dominates a slope: the fit without it, beside
-                drop = {k: v[1:] for k, v in s.items() if k != "censored"}
-                fit_rows.extend(_fit_row(columns, series, method, drop, cfg, over=f"d > {s['d'][0]}"))
+            curves[series].append((d, cs, float(m_thr[0]), "" if censored is None else str(censored[0])))
+        for series, curve in curves.items():
+            # One bootstrap of the whole series (every cell's seeds resampled, each independently):
+            # its thresholds at every d and the fits across d, from the same resamples.
+            d_D = np.array([d for d, *_ in curve])
+            fitted = [j for j, (*_, cens) in enumerate(curve) if not cens]
+            acc = [cell_stats[(series, d, c.m)][statistic][1] for d, cs, *_ in curve for c in cs]
+            reduce = cell_stats[(series, curve[0][0], curve[0][1][0].m)][statistic][2]
+            stat = curve_statistic([np.array([c.m for c in cs]) for _, cs, *_ in curve], reduce, estimate, level,
+                                   d_D, fitted)
+            low_O, high_O = stats.bootstrap_interval(acc, stat, ci=cfg.ci, n_resamples=cfg.boot, rng=rng)
+            for j, (d, cs, m_thr, cens) in enumerate(curve):
+                seeds = min(len(c.seeds_S) for c in cs)
+                threshold_rows.append({**dict(zip(columns, series)), "d": d, "m_thr": m_thr,
+                                       "m_thr_low": float(low_O[j]), "m_thr_high": float(high_O[j]), "method": method,
+                                       "censored": cens, "tau": cfg.tau, "level": level, "seeds": seeds,
+                                       "grid_m": " ".join(str(c.m) for c in cs),
+                                       "interval_note": f"{seeds} seeds" if seeds < FEW_SEEDS else ""})
+            point = np.array([m_thr for *_, m_thr, _ in curve])
+            fit_rows.extend(_fit_row(columns, series, method, d_D[fitted], point[fitted],
+                                     low_O[-4:-2], high_O[-4:-2], cfg))
+            if len(fitted) >= 3:  # the smallest d often dominates a slope: the fit without it, beside
+                fit_rows.extend(_fit_row(columns, series, method, d_D[fitted[1:]], point[fitted[1:]],
+                                         low_O[-2:], high_O[-2:], cfg, over=f"d > {d_D[fitted[0]]}"))
     return Analysis(columns, all_cells, cell_rows, threshold_rows, fit_rows)
 
 
-def _fit_row(columns, series, method, s, cfg: AnalysisConfig, over: str = "all d") -> list[dict]:
-    d_D = np.array(s["d"])
-    slope, intercept = scaling.loglog_fit(d_D, np.array(s["point"]))
+def _fit_row(columns, series, method, d_D, m_thr_D, low_2, high_2, cfg: AnalysisConfig, over: str = "all d") -> list[dict]:
+    """The fit row: slope and intercept of the thresholds m_thr_D at d_D, with the bootstrap
+    intervals (low_2, high_2) of (slope, intercept) that `curve_statistic` gave."""
+    slope, intercept = scaling.loglog_fit(d_D, m_thr_D)
     if not np.isfinite(slope):
         return []
-    slope_R, intercept_R = scaling.loglog_fit_replicates(d_D, np.stack(s["boot"], axis=1))
-    slope_lo, slope_hi = bootstrap.interval(slope_R, cfg.ci)
-    icpt_lo, icpt_hi = bootstrap.interval(intercept_R, cfg.ci)
+    (slope_lo, icpt_lo), (slope_hi, icpt_hi) = (float(v) for v in low_2), (float(v) for v in high_2)
     return [{**dict(zip(columns, series)), "method": method, "over": over, "points": len(d_D),
              "d_values": " ".join(map(str, d_D)), "slope": slope, "slope_low": slope_lo, "slope_high": slope_hi,
              "intercept": intercept, "intercept_low": icpt_lo, "intercept_high": icpt_hi,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from counting.analysis import bootstrap
+from counting.analysis import stats
 
 PUBLISHED = "published.csv"
 COMPARE = "compare.csv"
@@ -57,7 +57,7 @@ def ours_by_cell(rows: list[dict], ci: float = 0.95, boot: int = 2000, seed: int
     out = {}
     for key, acc in groups.items():
         acc_S = np.array(acc, float)
-        low, high = bootstrap.interval(bootstrap.resampled_means(acc_S, boot, rng), ci)
+        low, high = stats.bootstrap_interval((acc_S,), np.mean, ci=ci, n_resamples=boot, rng=rng)
         out[key] = {"ours": float(acc_S.mean()), "ours_low": low, "ours_high": high, "ours_min": float(acc_S.min()),
                     "ours_max": float(acc_S.max()), "our_seeds": len(acc_S)}
     return out

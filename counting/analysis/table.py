@@ -12,7 +12,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from counting.columns import series_of
+from counting.columns import identity_columns, series_of
+from counting.config import TaskConfig
+from counting.families import worst_split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,13 +77,13 @@ def cells(rows: list[dict], columns: list[str], searched: tuple[str, ...] = ()) 
         acc_S = np.array([r["accuracy"] for r in rs], np.float64)
         baseline = float(np.nanmean([r.get("baseline_accuracy", math.nan) for r in rs]))
         chosen = setting = worst_chosen = None
-        worst = np.array([r.get("worst", math.nan) for r in rs], np.float64)
+        worst = np.array([row_worst(r)["worst"] for r in rs], np.float64)  # the worst in-support family
         has_worst = not np.isnan(worst).all()
         if searched:
             setting, best = chosen_setting(rs)
             chosen = np.array([r["accuracy"] for r in best], np.float64)
             if has_worst:
-                worst_chosen = np.array([r.get("worst", math.nan) for r in best], np.float64)
+                worst_chosen = np.array([row_worst(r)["worst"] for r in best], np.float64)
         out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, worst if has_worst else None, worst_chosen))
     return out
 
@@ -89,3 +91,34 @@ def cells(rows: list[dict], columns: list[str], searched: tuple[str, ...] = ()) 
 def series_label(columns: list[str], series: tuple) -> str:
     """'task=qc n=16 pos=rope': names a series in file names, legends and titles."""
     return " ".join(f"{c}={v}" for c, v in zip(columns, series))
+
+
+def task_of_row(row: dict) -> TaskConfig:
+    """The task config a table row was trained with (its task columns; a column an older table
+    lacks keeps its default)."""
+    values, defaults = {}, {f.name: f.default for f in dataclasses.fields(TaskConfig)}
+    for col in identity_columns():
+        section, _, field = col.path.partition(".")
+        if section != "task" or "." in field or row.get(col.name) in (None, ""):
+            continue
+        value = row[col.name]
+        if isinstance(defaults[field], tuple):  # written space-separated (counting.columns.identity_row)
+            value = tuple(str(value).split()) if not isinstance(value, (tuple, list)) else tuple(value)
+            value = tuple(float(v) for v in value) if field == "weights" else value
+        elif isinstance(value, float) and math.isnan(value):  # an empty cell read as float
+            continue
+        values[field] = value
+    if values.get("k") == values.get("m"):
+        values["k"] = None
+    return TaskConfig.from_dict(values)
+
+
+def row_worst(row: dict) -> dict[str, float]:
+    """{"worst", "worst_off"} of a table row from its `family.<name>` columns and its config,
+    so that tables written before the support labels are read by today's rule; a row without
+    family columns keeps its `worst` (NaN when it has none)."""
+    accuracy = {k.split(".", 1)[1]: v for k, v in row.items()
+                if k.startswith("family.") and v is not None and not math.isnan(v)}
+    if not accuracy:
+        return {"worst": row.get("worst", float("nan")), "worst_off": row.get("worst_off", float("nan"))}
+    return worst_split(task_of_row(row), accuracy)

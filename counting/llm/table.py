@@ -14,23 +14,13 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from counting.analysis.stats import wilson
 from counting.store import write_table
 
 TABLE = "table.csv"
 KEY = ("model", "backend", "method", "form", "task", "m", "n")
 LEAD = [*KEY, "samples", "accuracy", "ci_low", "ci_high", "accuracy_parsed", "invalid_rate",
         "mean_signed_error", "baseline_accuracy", "package", "quantisation", "wall_s"]
-Z95 = 1.959963984540054
-
-
-def wilson(k: int, N: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval for k successes out of N (sensible at 0 and N, unlike p +- z se)."""
-    if N == 0:
-        return math.nan, math.nan
-    p = k / N
-    center = (p + z * z / (2 * N)) / (1 + z * z / N)
-    half = z * math.sqrt(p * (1 - p) / N + z * z / (4 * N * N)) / (1 + z * z / N)
-    return (0.0 if k == 0 else max(0.0, center - half)), (1.0 if k == N else min(1.0, center + half))
 
 
 def read_answers(root: Path) -> list[dict]:
