@@ -1,10 +1,12 @@
-"""Which unordered token pairs may appear together in two-token training sequences.
+"""Which unordered token pairs may appear together in two-token training sequences, and which
+are tested where.
 
 With `task.holdout_pairs = f > 0` every unordered pair {a, b} of content tokens belongs to one
 of three sets, fixed by `task.pairs_seed`: held out (a hash of the pair below f: never the two
-tokens of a two-token training sequence; scored as the `heldout` family), validation (between
-f and 2f: kept out of training as well, used only to select and stop, see counting.support),
-or training (the rest). A pair's set does not depend on m, so it is the same in every cell of
+tokens of a two-token training sequence; scored as the `heldout` family: generalisation),
+validation (between f and 2f: trained like the rest, but kept out of every test family and used
+only to select and stop, counting.support, so that selection on the training support never sees
+a test input), or training (the rest: trained, and scored as the test family `pairs`). A pair's set does not depend on m, so it is the same in every cell of
 a sweep, and the same arithmetic (32-bit integers) runs in numpy and in jax.numpy: the host's
 families and the device's sampler agree bit for bit. Below `MIN_M` content tokens (fewer than
 ten pairs) nothing is held out: a vocabulary that small would lose most of its pairs.

@@ -4,8 +4,9 @@ At every evaluation a model with `train.stop.watch=support` (or trained under su
 with `halving.metric=support`) is also scored on its *validation families*: the families that
 are in-support for its training distribution (`counting.families.support_of`: counts, uniform,
 and the two-token sequences where a component draws them), drawn from their own seed
-(`SEED`), with the two-token family enumerated over the *validation* pairs (counting.pairs), so
-that selection never sees a test input (without held-out pairs, at m below `pairs.MIN_M`, the
+(`SEED`), with the two-token family enumerated over the *validation* pairs (counting.pairs:
+trained like every pair that is not held out, but in no test family), so that selection is on
+the training support and never sees a test input (without held-out pairs, at m below `pairs.MIN_M`, the
 validation pairs are the training pairs, which are the test's `pairs` too: the record says so in
 `support_pairs`); above `CELLS` validation (pair, split) cells a fixed sample of them. `aligned`
 is left out: it needs the trained embedding.

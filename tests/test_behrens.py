@@ -179,9 +179,17 @@ def test_counting_peer_writes_the_comparison_with_the_full_length_cells(tmp_path
                                                      for b in budgets for s, a in enumerate(accs)])
     main(["behrens", "--results-dir", str(tmp_path)])
     with (tmp_path / "peer_behrens" / "compare.csv").open() as f:
-        rows = [r for r in csv.DictReader(f) if r["figure"] == "Fig07.a" and r["d"] == "16"]
+        table = list(csv.DictReader(f))
+    rows = [r for r in table if r["figure"] == "Fig07.a" and r["d"] == "16"]
     (row,) = rows
     assert float(row["ours"]) == pytest.approx(0.85) and float(row["ours_full"]) == pytest.approx(0.95)
     assert float(row["ours_full_at_156500"]) == pytest.approx(0.95) and row["our_seeds_full"] == "2"
     assert float(row["difference_full"]) == pytest.approx(0.95 - float(row["theirs"]), abs=1e-5)
-    assert "at their full length 1 cells" in capsys.readouterr().out
+    # the agreement rule: one row per distinct cell (d = 64, p = 64 is in both figures), tests and verdicts
+    assert len(table) == 13 and [r["figures"] for r in table if r["d"] == r["p"] == "64"] == ["Fig07.a Fig07.b"]
+    assert (row["margin"], row["alpha"]) == ("0.02", "0.05") and row["verdict"] == row["verdict_full"] == "undecided"
+    assert 0 < float(row["welch_p"]) <= float(row["holm_p"]) and float(row["min_detectable"]) > 0
+    assert {r["verdict"] for r in table if r is not row} == {""}  # not trained here
+    out = capsys.readouterr().out
+    assert "at their full length 1 cells" in out and "0 of 1 distinct cells equivalent" in out
+    assert not (tmp_path / "peer_behrens" / "dip.csv").exists()  # no runs at d = 64 and 128

@@ -38,7 +38,9 @@ def last_above(m_K: np.ndarray, stat_RxK: np.ndarray, level: float) -> tuple[np.
 # statistics (`cell_statistics`): `mean` over seeds (of the chosen setting, under a search),
 # `best` over every model of the cell (seeds and searched settings: the capacity envelope),
 # `share` of the seeds that reach tau (learnability: cut at one half), and their `exact_*`
-# twins on the worst-family accuracy where the families were evaluated (counting.families).
+# twins on the worst in-support family's accuracy where the families were evaluated
+# (counting.families: exact counting), and `off_*` on the worst off-support family (held-out
+# pairs; two-token inputs for a model that never trained on them).
 LOGISTIC = lambda m_K, acc_RxK, level: (threshold.logistic(m_K, acc_RxK, level), None)
 METHODS = {
     "interpolated": ("mean", "tau", threshold.interpolated),
@@ -49,6 +51,8 @@ METHODS = {
     "exact_interpolated": ("exact_mean", "exact", threshold.interpolated),
     "exact_last_above": ("exact_mean", "exact", last_above),
     "exact_best": ("exact_best", "exact", threshold.interpolated),
+    "offsupport_interpolated": ("off_mean", "exact", threshold.interpolated),  # the worst off-support family:
+    "offsupport_best": ("off_best", "exact", threshold.interpolated),  # generalisation, an OOD claim of its own
 }
 FEW_SEEDS = 5  # below this many seeds a percentile bootstrap has few distinct resamples: say so
 
@@ -89,6 +93,9 @@ def cell_statistics(c: Cell, cfg: AnalysisConfig) -> dict[str, tuple[float, np.n
     if c.worst_S is not None and np.isfinite(c.worst_S).all():
         out["exact_mean"] = (c.worst_seeds_S, mean)  # the chosen setting's seeds
         out["exact_best"] = (c.worst_S, best)  # every model
+    if c.off_S is not None and np.isfinite(c.off_S).all():
+        out["off_mean"] = (c.off_seeds_S, mean)
+        out["off_best"] = (c.off_S, best)
     return {k: (float(reduce(acc, axis=-1)), acc, reduce) for k, (acc, reduce) in out.items()}
 
 
@@ -156,9 +163,9 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
         level = levels.get(level, level)
         curves: dict[tuple, list] = defaultdict(list)  # series -> (d, cells ascending in m, m_thr, censored)
         for (series, d), cs in sorted(by_series_d.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
-            cs = sorted(cs, key=lambda c: c.m)
-            if len(cs) < 2 or any(statistic not in cell_stats[(series, d, c.m)] for c in cs):
-                continue  # one vocabulary size (no curve in m to cut), or a statistic not measured here
+            cs = sorted((c for c in cs if statistic in cell_stats[(series, d, c.m)]), key=lambda c: c.m)
+            if len(cs) < 2:  # a statistic not measured in a cell leaves it out of this curve (no
+                continue  # off-support family at m = 2, where every input is in-support); one m: no curve
             m_K = np.array([c.m for c in cs])
             point_1xK = np.array([[cell_stats[(series, d, c.m)][statistic][0] for c in cs]])
             m_thr, censored = estimate(m_K, point_1xK, level)
@@ -239,7 +246,10 @@ def headline(analysis: Analysis, cfg: AnalysisConfig) -> str:
             label = (series_label(analysis.columns, series) + " ") if multi else ""
             piece = f"{label}d = {d}: average accuracy >= {cfg.tau} up to m_thr {text(get('interpolated'))}"
             if get("exact_interpolated") is not None:
-                piece += f", exact counting (worst family >= {cfg.exact}) up to {text(get('exact_interpolated'))}"
+                piece += f", exact counting on the training support (worst in-support family >= {cfg.exact}) " \
+                         f"up to {text(get('exact_interpolated'))}"
+            if get("offsupport_interpolated") is not None:
+                piece += f", off the support (worst off-support family) up to {text(get('offsupport_interpolated'))}"
             parts.append(piece)
     return "found: " + "; ".join(parts) if parts else "found: no threshold (fewer than two m per d)"
 

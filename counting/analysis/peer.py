@@ -5,23 +5,75 @@ Transformers* (arXiv 2407.11542; code SPOC-group/counting-attention at 507b82d).
 outputs; each row names its notebook, cell and wandb run): the final validation accuracy of
 each run of their Fig. 7a (dot+softmax, T = 64, L = 10, p = 64, d in 2..128) and Fig. 7b
 (d = 64, p in 2..128), with mean, std, min and max over their 5 seeds derived from the printed
-runs. `compare` joins their mean per (d, p) with ours (mean over our seeds with its bootstrap
-interval, the seed range, and the difference), from our tables of the same cells.
+runs. `compare` joins their mean per distinct (d, p) cell with ours (mean over our seeds with
+its bootstrap interval, the seed range, and the difference), from our tables of the same
+cells, and tests the two samples of per-run accuracies against each other by the rule below.
+
+The agreement rule (issue 31, part 2), stated before the runs it judges finished:
+
+- per distinct published cell (d = 64, p = 64 is in both Fig. 7a and Fig. 7b with the same
+  five wandb runs: one cell, its `figures` naming both, so 13 cells, not 14), our per-seed
+  accuracies against their 5 printed runs: Welch's t-test (`stats.welch`), a permutation test
+  of the difference of means (`stats.permutation`, exact at 5 against 5: 252 relabellings) and
+  the two one-sided tests of equivalence within +-`MARGIN` (`stats.tost`);
+- Holm's correction (`stats.holm`) of the Welch p-values over the distinct cells of one
+  training length (the 150-epoch cells are one family, the full-length cells another);
+- verdict: "equivalent" where the TOST p < `ALPHA` (the means are within the margin; this
+  wins, as in `stats.agreement`, where a difference is also found: it is then smaller than the
+  margin), else "differs" where the Holm-adjusted Welch p < `ALPHA`, else "undecided";
+  "" where we have not trained the cell;
+- a power statement per cell (`min_detectable`): the smallest true difference the Welch test
+  at `ALPHA` (two-sided) would detect with probability `POWER`, given the two samples' sizes
+  and standard deviations: delta = lambda * se, se = sqrt(s_a^2/n_a + s_b^2/n_b), lambda the
+  noncentrality that solves P(|T| > t_{1-alpha/2, nu}) = POWER for T ~ noncentral t(nu,
+  lambda) (scipy.stats.nct), nu the Welch-Satterthwaite degrees of freedom. It depends on the
+  samples' spread, never on their observed difference (not "observed power").
+
+`dip` tests the dip from d = 64 to d = 128 (p = 64) as a difference of differences over the
+four samples (ours and theirs at both d): `welch_contrast`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import optimize
+from scipy import stats as sps
 
 from counting.analysis import stats
 
 PUBLISHED = "published.csv"
 COMPARE = "compare.csv"
+DIP = "dip.csv"
 VARIANTS = {"dot+sftm": "dot+softmax", "dotBOS+sftm": "dotBOS+softmax", "linear+sftm": "linear+softmax"}  # theirs -> ours
+
+# The agreement rule's constants, fixed (issue 31, part 2) before the 500-epoch runs of the
+# cells other than d = 16 finished (the d = 16 run at 500 epochs was already in compare.csv).
+# Change them only for exploration (counting-peer --margin/--alpha); compare.csv records the
+# values it used in its columns margin, alpha and power.
+MARGIN = 0.02  # equivalence margin, accuracy as a fraction: two percentage points either way
+ALPHA = 0.05  # level of every test (Welch after Holm, TOST, the dip); two-sided where it applies
+POWER = 0.80  # the power at which `min_detectable` states the smallest detectable difference
+LENGTHS = {"": "150 epochs", "_full": "500 epochs"}  # column suffix -> our training length
+TESTS = ("t", "df", "welch_p", "holm_p", "permutation_p", "tost_p", "min_detectable", "verdict")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The agreement rule: margin, level and power (defaults: the constants above), the
+    permutation test's resamples and seed (exact at 5 against 5 seeds, so the seed then does
+    not matter)."""
+
+    margin: float = MARGIN
+    alpha: float = ALPHA
+    power: float = POWER
+    permutations: int = 9999
+    seed: int = 0
 
 
 def read_published(path: Path) -> list[dict]:
@@ -36,6 +88,10 @@ def read_published(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _key(r: dict) -> tuple:
+    return VARIANTS.get(r["variant"], r["variant"]), int(r["T"]), int(r["L"]), int(r["d"]), int(r["p"])
+
+
 def published_means(rows: list[dict]) -> list[dict]:
     """Their mean over seeds per (figure, variant, T, L, d, p), in percent, with its source."""
     out = []
@@ -48,8 +104,52 @@ def published_means(rows: list[dict]) -> list[dict]:
     return out
 
 
+def published_runs(rows: list[dict]) -> dict[tuple, np.ndarray]:
+    """(variant, T, L, d, p) -> their printed runs' final accuracies (fractions), each wandb
+    run once (the d = 64, p = 64 runs are printed in both Fig. 7a and Fig. 7b)."""
+    runs: dict[tuple, dict] = defaultdict(dict)
+    for i, r in enumerate(rows):
+        if r.get("statistic") != "single_run_final_val_acc" or not r["figure"].startswith("Fig07"):
+            continue
+        name = re.search(r"wandb run (\S+?);", r.get("note") or "")
+        runs[_key(r)][name.group(1) if name else (r["figure"], i)] = float(r["accuracy"]) / 100
+    return {key: np.array(list(by.values()), np.float64) for key, by in runs.items()}
+
+
+def published_cells(rows: list[dict]) -> list[dict]:
+    """One row per distinct published cell (variant, T, L, d, p), in the order first
+    published: `figure` (the first figure that shows it), `figures` (all, space-separated),
+    their mean, the std of their runs (ddof 1), their seeds, the source(s), and `their_runs`
+    (the runs' accuracies; empty unless all their_seeds runs are printed, whose mean must
+    then be the published one)."""
+    from counting.columns import TableError
+
+    runs = published_runs(rows)
+    cells: dict[tuple, dict] = {}
+    for m in published_means(rows):
+        key = (m["variant"], m["T"], m["L"], m["d"], m["p"])
+        if key in cells:
+            cell = cells[key]
+            if abs(cell["theirs"] - m["theirs"]) > 1e-6 or cell["their_seeds"] != m["their_seeds"]:
+                raise TableError(f"published: cell d = {m['d']}, p = {m['p']} has two different means")
+            cell["figures"] += f" {m['figure']}"
+            cell["source"] += f" | {m['source']}" if m["source"] not in cell["source"] else ""
+            continue
+        acc = runs.get(key, np.zeros(0))
+        if len(acc) != m["their_seeds"]:
+            acc = np.zeros(0)
+        elif abs(acc.mean() - m["theirs"]) > 1e-6:
+            raise TableError(f"published: the runs of d = {m['d']}, p = {m['p']} do not average to its mean")
+        cells[key] = {"figure": m["figure"], "figures": m["figure"],
+                      **{k: m[k] for k in ("variant", "T", "L", "d", "p")}, "theirs": m["theirs"],
+                      "their_std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan,
+                      "their_seeds": m["their_seeds"], "source": m["source"], "their_runs": acc}
+    return list(cells.values())
+
+
 def ours_by_cell(rows: list[dict], ci: float = 0.95, boot: int = 2000, seed: int = 0) -> dict[tuple, dict]:
-    """(arch, T, L, d, p) -> our mean accuracy over seeds, its interval and seed range."""
+    """(arch, T, L, d, p) -> our mean accuracy over seeds, its interval and seed range, and
+    `accuracies` (the per-seed values the tests take; not a column)."""
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
         groups[(r.get("arch"), r["m"], r["n"], r["d"], r["w"])].append(r["accuracy"])
@@ -59,7 +159,7 @@ def ours_by_cell(rows: list[dict], ci: float = 0.95, boot: int = 2000, seed: int
         acc_S = np.array(acc, float)
         low, high = stats.bootstrap_interval((acc_S,), np.mean, ci=ci, n_resamples=boot, rng=rng)
         out[key] = {"ours": float(acc_S.mean()), "ours_low": low, "ours_high": high, "ours_min": float(acc_S.min()),
-                    "ours_max": float(acc_S.max()), "our_seeds": len(acc_S)}
+                    "ours_max": float(acc_S.max()), "our_seeds": len(acc_S), "accuracies": tuple(acc_S.tolist())}
     return out
 
 
@@ -73,22 +173,125 @@ def ours_by_budget(budget_rows: list[dict]) -> dict[tuple, dict]:
     return {key: {f"ours_at_{b}": float(np.mean(acc)) for b, acc in sorted(by.items())} for key, by in groups.items()}
 
 
+def welch_contrast(samples, weights) -> dict:
+    """A contrast sum_i w_i mean(x_i) of independent samples, tested against 0 without
+    assuming equal variances: estimate, se = sqrt(sum_i w_i^2 s_i^2 / n_i), t = estimate / se,
+    the Welch-Satterthwaite degrees of freedom df = se^4 / sum_i (w_i^2 s_i^2 / n_i)^2 / (n_i - 1)
+    and the two-sided p_value = 2 sf_t(|t|; df) (scipy.stats.t). With two samples and weights (1, -1)
+    it is Welch's t-test (`stats.welch`). NaN where a sample has fewer than 2 values or every
+    sample is constant."""
+    samples = [np.asarray(s, np.float64) for s in samples]
+    w = np.asarray(weights, np.float64)
+    nan = {"estimate": math.nan, "se": math.nan, "t": math.nan, "df": math.nan, "p_value": math.nan}
+    if any(len(s) < 2 for s in samples):
+        return nan
+    n = np.array([len(s) for s in samples], np.float64)
+    part = w**2 * np.array([s.var(ddof=1) for s in samples]) / n
+    estimate = float(np.dot(w, [s.mean() for s in samples]))
+    if part.sum() <= 0:
+        return {**nan, "estimate": estimate}
+    se = float(np.sqrt(part.sum()))
+    df = float(part.sum() ** 2 / np.sum(part**2 / (n - 1)))
+    t = estimate / se
+    return {"estimate": estimate, "se": se, "t": t, "df": df, "p_value": float(2 * sps.t.sf(abs(t), df))}
+
+
+def min_detectable(se: float, df: float, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest true difference a two-sided t-test at `alpha` with standard error `se` and
+    `df` degrees of freedom detects with probability `power`: lambda * se, where lambda solves
+    sf_nct(t_c; df, lambda) + cdf_nct(-t_c; df, lambda) = power, t_c = t_{1 - alpha/2, df}
+    (scipy.stats.nct; about (t_c + t_{power, df}) se). NaN without a finite positive se."""
+    if not (math.isfinite(se) and math.isfinite(df) and se > 0 and df > 0):
+        return math.nan
+    t_c = float(sps.t.ppf(1 - alpha / 2, df))
+
+    def gap(lam: float) -> float:  # cdf_nct(-t_c; df, lam) as sf_nct(t_c; df, -lam): scipy's cdf is NaN far out
+        return float(sps.nct.sf(t_c, df, lam) + sps.nct.sf(t_c, df, -lam)) - power
+
+    high = t_c + float(sps.t.ppf(power, df)) + 1.0
+    while gap(high) < 0:
+        high *= 2
+    return float(optimize.brentq(gap, 0.0, high, xtol=1e-10)) * se
+
+
+def cell_tests(ours: dict | None, theirs_S: np.ndarray, rule: Rule = Rule(), suffix: str = "") -> dict:
+    """One cell's tests of our per-seed accuracies (`ours_by_cell`'s `accuracies`) against
+    their runs, named with `suffix`: Welch's t, its degrees of freedom and p, the permutation
+    p, the TOST p within rule.margin and the smallest difference detectable at rule.alpha with
+    rule.power (NaN where either side has fewer than 2 runs). Holm and the verdict: `decide`."""
+    out = {f"{n}{suffix}": math.nan for n in ("t", "df", "welch_p", "permutation_p", "tost_p", "min_detectable")}
+    if ours is None or len(ours["accuracies"]) < 2 or len(theirs_S) < 2:
+        return out
+    ours_S = np.asarray(ours["accuracies"], np.float64)
+    out[f"permutation_p{suffix}"] = stats.permutation(ours_S, theirs_S, n_resamples=rule.permutations, rng=rule.seed)
+    welch = welch_contrast([ours_S, theirs_S], [1, -1])
+    if not math.isfinite(welch["se"]):  # both samples constant: no t
+        return out
+    t, p = stats.welch(ours_S, theirs_S)
+    out.update({f"t{suffix}": t, f"df{suffix}": welch["df"], f"welch_p{suffix}": p,
+                f"tost_p{suffix}": stats.tost(ours_S, theirs_S, rule.margin)[2],
+                f"min_detectable{suffix}": min_detectable(welch["se"], welch["df"], rule.alpha, rule.power)})
+    return out
+
+
+def verdict(tost_p: float, holm_p: float, alpha: float = ALPHA) -> str:
+    """"equivalent" (TOST p < alpha), else "differs" (Holm-adjusted Welch p < alpha), else
+    "undecided"; NaN p-values decide nothing. With holm_p the raw Welch p (a family of one)
+    this is `stats.agreement`."""
+    if tost_p < alpha:
+        return "equivalent"
+    if holm_p < alpha:
+        return "differs"
+    return "undecided"
+
+
+def decide(rows: list[dict], rule: Rule = Rule(), suffix: str = "") -> list[dict]:
+    """Holm's correction of the Welch p-values over the rows (one family: the distinct cells
+    of one training length; NaN p-values are not members) and each row's verdict, in place;
+    "" where we have no runs of the cell."""
+    members = [i for i, r in enumerate(rows) if math.isfinite(r[f"welch_p{suffix}"])]
+    adjusted = stats.holm([rows[i][f"welch_p{suffix}"] for i in members]) if members else []
+    for r in rows:
+        r[f"holm_p{suffix}"] = math.nan
+    for i, p in zip(members, adjusted):
+        rows[i][f"holm_p{suffix}"] = float(p)
+    for r in rows:
+        trained = not math.isnan(r[f"ours{suffix}"])
+        r[f"verdict{suffix}"] = verdict(r[f"tost_p{suffix}"], r[f"holm_p{suffix}"], rule.alpha) if trained else ""
+    return rows
+
+
+def counts(rows: list[dict], suffix: str = "") -> dict[str, int]:
+    """How many cells got each verdict (and how many were judged: "cells")."""
+    judged = [r[f"verdict{suffix}"] for r in rows if r.get(f"verdict{suffix}")]
+    return {"cells": len(judged), **{v: judged.count(v) for v in ("equivalent", "differs", "undecided")}}
+
+
 def compare(published: list[dict], ours: dict[tuple, dict], tolerance: float = 0.02,
-            budgets: dict[tuple, dict] | None = None, full: dict[tuple, dict] | None = None) -> list[dict]:
-    """One row per published cell: theirs (with the notebook and cell it comes from), ours
-    (where trained), the difference, whether theirs lies in our seed range widened by
-    `tolerance`, (from `ours_by_budget`) our mean at each budget read, and (from `ours_by_cell`
-    of the runs at their full training length, where there are any) the same four columns with
-    the suffix `_full`."""
+            budgets: dict[tuple, dict] | None = None, full: dict[tuple, dict] | None = None,
+            rule: Rule = Rule()) -> list[dict]:
+    """One row per distinct published cell (`published_cells`): theirs (with the notebook and
+    cell it comes from), ours (where trained), the difference, whether theirs lies in our seed
+    range widened by `tolerance` (`agrees`, descriptive), the tests and verdict of the rule
+    (`cell_tests`, `decide`; the rule's margin, alpha and power as columns), (from
+    `ours_by_budget`) our mean at each budget read, and (from `ours_by_cell` of the runs at
+    their full training length, where there are any) the same columns with the suffix `_full`
+    (Holm over the full-length cells on their own)."""
     out = []
-    for p in published_means(published):
-        row = dict(p)
-        key = (p["variant"], p["T"], p["L"], p["d"], p["p"])
+    for cell in published_cells(published):
+        row = {k: v for k, v in cell.items() if k != "their_runs"}
+        key = (cell["variant"], cell["T"], cell["L"], cell["d"], cell["p"])
         row.update((budgets or {}).get(key, {}))
-        row.update(_joined(p["theirs"], ours.get(key), tolerance, ""))
+        row.update(_joined(cell["theirs"], ours.get(key), tolerance, ""))
+        row.update(cell_tests(ours.get(key), cell["their_runs"], rule, ""))
         if full is not None:
-            row.update(_joined(p["theirs"], full.get(key), tolerance, "_full"))
+            row.update(_joined(cell["theirs"], full.get(key), tolerance, "_full"))
+            row.update(cell_tests(full.get(key), cell["their_runs"], rule, "_full"))
+        row.update({"margin": rule.margin, "alpha": rule.alpha, "power": rule.power})
         out.append(row)
+    decide(out, rule, "")
+    if full is not None:
+        decide(out, rule, "_full")
     return out
 
 
@@ -96,7 +299,37 @@ def _joined(theirs: float, mine: dict | None, tolerance: float, suffix: str) -> 
     """Our cell's columns (named with `suffix`), the difference to theirs and the agreement."""
     if mine is None:
         return {f"ours{suffix}": math.nan, f"difference{suffix}": math.nan, f"agrees{suffix}": ""}
-    row = {k.replace("ours", f"ours{suffix}", 1) if k.startswith("ours") else f"{k}{suffix}": v for k, v in mine.items()}
+    row = {k.replace("ours", f"ours{suffix}", 1) if k.startswith("ours") else f"{k}{suffix}": v
+           for k, v in mine.items() if k != "accuracies"}
     row[f"difference{suffix}"] = mine["ours"] - theirs
     row[f"agrees{suffix}"] = bool(mine["ours_min"] - tolerance <= theirs <= mine["ours_max"] + tolerance)
     return row
+
+
+def dip(published: list[dict], ours: dict[tuple, dict], full: dict[tuple, dict] | None = None,
+        rule: Rule = Rule(), d_low: int = 64, d_high: int = 128, p: int = 64) -> list[dict]:
+    """The dip from d = d_low to d = d_high at width p, ours against theirs, as one contrast
+    of four samples (`welch_contrast`, weights +1, -1, -1, +1): estimate = (ours_high -
+    ours_low) - (theirs_high - theirs_low), with se, t, Welch-Satterthwaite df, two-sided
+    p_value and the smallest contrast detectable at rule.alpha with rule.power. One row per training
+    length whose runs hold both cells (the 150-epoch runs; the full-length ones where both ran)."""
+    cells = {(c["variant"], c["T"], c["L"], c["d"], c["p"]): c for c in published_cells(published)}
+    out = []
+    for suffix, mine in (("", ours), ("_full", full or {})):
+        for (variant, T, L, d, pp), low in cells.items():
+            high = cells.get((variant, T, L, d_high, pp))
+            if d != d_low or pp != p or high is None:
+                continue
+            a, b = mine.get((variant, T, L, d_high, p)), mine.get((variant, T, L, d_low, p))
+            if a is None or b is None:
+                continue
+            samples = [a["accuracies"], b["accuracies"], high["their_runs"], low["their_runs"]]
+            res = welch_contrast(samples, [1, -1, -1, 1])
+            out.append({"length": LENGTHS[suffix], "variant": variant, "T": T, "L": L, "p": p, "d_low": d_low,
+                        "d_high": d_high, f"ours_d{d_low}": b["ours"], f"ours_d{d_high}": a["ours"],
+                        f"theirs_d{d_low}": low["theirs"], f"theirs_d{d_high}": high["theirs"],
+                        "our_drop": a["ours"] - b["ours"], "their_drop": high["theirs"] - low["theirs"], **res,
+                        "min_detectable": min_detectable(res["se"], res["df"], rule.alpha, rule.power),
+                        "alpha": rule.alpha, "our_seeds": f"{b['our_seeds']} + {a['our_seeds']}",
+                        "their_seeds": f"{len(low['their_runs'])} + {len(high['their_runs'])}"})
+    return out

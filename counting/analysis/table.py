@@ -31,8 +31,10 @@ class Cell:
     baseline: float  # mean trivial (majority-class) accuracy of the same held-out data
     chosen_S: np.ndarray | None = None  # the chosen setting's seeds (None: no search, = acc_S)
     setting: tuple | None = None  # the chosen (lr, weight_decay), under a search
-    worst_S: np.ndarray | None = None  # worst-family accuracy per model (exact counting), where evaluated
+    worst_S: np.ndarray | None = None  # worst in-support family accuracy per model (exact counting), where evaluated
     worst_chosen_S: np.ndarray | None = None  # the same for the chosen setting's seeds (None: no search)
+    off_S: np.ndarray | None = None  # worst off-support family accuracy per model, where there is one
+    off_chosen_S: np.ndarray | None = None  # the same for the chosen setting's seeds (None: no search)
 
     @property
     def mean(self) -> float:
@@ -47,6 +49,11 @@ class Cell:
     def worst_seeds_S(self) -> np.ndarray | None:
         """The worst-family accuracies a mean over seeds is taken of: the chosen setting's."""
         return self.worst_S if self.worst_chosen_S is None else self.worst_chosen_S
+
+    @property
+    def off_seeds_S(self) -> np.ndarray | None:
+        """The worst off-support accuracies a mean over seeds is taken of: the chosen setting's."""
+        return self.off_S if self.off_chosen_S is None else self.off_chosen_S
 
 
 def _order(rows: list[dict]) -> list[dict]:
@@ -76,15 +83,18 @@ def cells(rows: list[dict], columns: list[str], searched: tuple[str, ...] = ()) 
         rs = _order(rs)
         acc_S = np.array([r["accuracy"] for r in rs], np.float64)
         baseline = float(np.nanmean([r.get("baseline_accuracy", math.nan) for r in rs]))
-        chosen = setting = worst_chosen = None
-        worst = np.array([row_worst(r)["worst"] for r in rs], np.float64)  # the worst in-support family
-        has_worst = not np.isnan(worst).all()
+        chosen = setting = None
+        split = lambda rows, key: np.array([row_worst(r)[key] for r in rows], np.float64)
+        worst, off = split(rs, "worst"), split(rs, "worst_off")  # the worst in- and off-support families
+        worst = None if np.isnan(worst).all() else worst
+        off = None if np.isnan(off).all() else off
+        worst_chosen = off_chosen = None
         if searched:
             setting, best = chosen_setting(rs)
             chosen = np.array([r["accuracy"] for r in best], np.float64)
-            if has_worst:
-                worst_chosen = np.array([row_worst(r)["worst"] for r in best], np.float64)
-        out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, worst if has_worst else None, worst_chosen))
+            worst_chosen = None if worst is None else split(best, "worst")
+            off_chosen = None if off is None else split(best, "worst_off")
+        out.append(Cell(series, d, m, acc_S, baseline, chosen, setting, worst, worst_chosen, off, off_chosen))
     return out
 
 

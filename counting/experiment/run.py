@@ -251,6 +251,11 @@ def _after(store, job: JobConfig, result: ExperimentResult, step, tell) -> None:
         return
     paths = step("write analysis", lambda: write(result.analysis, store.root))
     result.paths.update(paths or {})
+    if any("worst" in r or "steps_to_exact" in r for r in result.rows):  # exact counting was measured
+        from counting.analysis import exactness
+
+        paths = step("exactness", lambda: exactness.write(read_table(store.path(TABLE)), store.root, cfg))
+        result.paths.update(paths or {})
     for line in report(result.analysis, cfg).splitlines():
         tell(line)
     budget = None

@@ -1,5 +1,7 @@
 """Our accuracy beside a published peer's, per cell: one panel per swept parameter of their
-Fig. 7 (d at p = 64, p at d = 64): their mean over 5 seeds, ours with its seed range."""
+Fig. 7 (d at p = 64, p at d = 64): their mean over 5 seeds, ours with its seed range, and the
+agreement rule's verdict per cell (= equivalent, x differs, ? undecided; counting.analysis.peer).
+The d = 64, p = 64 cell is one row of compare.csv drawn in both panels (its `figures`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,22 @@ import matplotlib.pyplot as plt
 
 from counting.plots.style import save
 
+MARKS = {"equivalent": "=", "differs": "x", "undecided": "?"}  # verdict -> the mark drawn under our point
+
+
+def _verdicts(ax, rs: list[dict], x: str, suffix: str, color: str) -> None:
+    for r in rs:
+        mark = MARKS.get(r.get(f"verdict{suffix}", ""))
+        if mark:
+            ax.annotate(mark, (r[x], r[f"ours{suffix}_min"]), textcoords="offset points", xytext=(6, -10),
+                        fontsize=8, color=color)
+
 
 def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
     panels = [("Fig07.a", "d", "embedding dimension d (p = 64)"), ("Fig07.b", "p", "MLP width p (d = 64)")]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, (figure, x, label) in zip(axes, panels):
-        rs = sorted((r for r in rows if r["figure"] == figure), key=lambda r: r[x])
+        rs = sorted((r for r in rows if figure in str(r.get("figures") or r["figure"]).split()), key=lambda r: r[x])
         if not rs:
             continue
         ax.plot([r[x] for r in rs], [r["theirs"] for r in rs], "s-", color="black", label="Behrens et al. (mean of 5)")
@@ -24,18 +36,25 @@ def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
             ax.errorbar([r[x] for r in mine], [r["ours"] for r in mine],
                         yerr=[[r["ours"] - r["ours_min"] for r in mine], [r["ours_max"] - r["ours"] for r in mine]],
                         fmt="o--", color="tab:red", capsize=3, label="this suite, 150 epochs (mean, seed range)")
+            _verdicts(ax, mine, x, "", "tab:red")
         full = [r for r in rs if not math.isnan(r.get("ours_full", math.nan))]
         if full:
             ax.errorbar([r[x] for r in full], [r["ours_full"] for r in full],
                         yerr=[[r["ours_full"] - r["ours_full_min"] for r in full],
                               [r["ours_full_max"] - r["ours_full"] for r in full]],
                         fmt="D", color="tab:blue", capsize=3, label="this suite, their 500 epochs")
+            _verdicts(ax, full, x, "_full", "tab:blue")
         ax.set_xscale("log", base=2)
         ax.set_xlabel(label)
         ax.set_title(f"their {figure}: dot+softmax, T = 64, L = 10", fontsize=9)
+
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("per-token accuracy (histogram task)")
     axes[0].legend(fontsize=8)
+    if rows and "margin" in rows[0]:
+        fig.text(0.5, -0.02, f"under each of our points, its verdict against their 5 runs: = equivalent (TOST, margin "
+                 f"{rows[0]['margin']:g}), x differs (Welch, Holm over the distinct cells), ? undecided; alpha "
+                 f"{rows[0]['alpha']:g}", ha="center", va="top", fontsize=7, color="dimgray")
     return save(fig, out_dir, "compare")
 
 

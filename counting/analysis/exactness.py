@@ -1,0 +1,183 @@
+"""Exact counting as a measured quantity: how models stopped, when they became exact, and the
+exact threshold read from a model of P(exact | m, d).
+
+- `stop_rows`: per cell, the share of each stop reason (target, plateau, budget, pruned,
+  diverged) and where the models stood when they stopped (the worst in-support validation
+  family, `support_worst`, and the i.i.d. held-out accuracy), so a cell whose models were cut
+  off before exactness shows it.
+- `survival_rows`: steps to exactness per cell as right-censored data: a model that never
+  became exact within its budget is censored at its last step, not dropped; the Kaplan-Meier
+  estimate (scipy.stats.ecdf of CensoredData) gives the share exact by each budget and the
+  median steps to exactness (NaN where fewer than half became exact), with the median total
+  weight norm at exactness.
+- `logistic_rows`: per series and d, a logistic fit of P(exact) = 1 / (1 + exp(-(a + b log m)))
+  over every model of the chosen setting (seeds as replicates; exact = the worst in-support test
+  family >= analysis.exact), the exact threshold m_50 where P = 1/2 with a bootstrap interval
+  (each cell's models resampled independently, scipy.stats.bootstrap), m_50 / d, and m_50
+  reported as a bound (`censored` above / below) where it lies outside the grid; then the slope
+  of log m_50 against log d across d (with and without the largest d), from the same bootstrap.
+
+Written by `write` as stops.csv, exactness.csv and exact_fit.csv beside thresholds.csv.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize
+from scipy import stats as sps
+
+from counting.analysis.table import row_worst
+from counting.columns import searched, series_columns, series_of
+from counting.config import AnalysisConfig
+from counting.stop import REASONS
+from counting.store import write_table
+
+
+def _chosen(rows: list[dict]) -> list[dict]:
+    """The models a cell's seeds-as-replicates statistics use: under a halving search those of
+    the settings promoted to the end (the chosen setting), else all."""
+    promoted = [r for r in rows if r.get("promoted") in (True, "True")]
+    return promoted or rows
+
+
+def _cells(rows: list[dict]) -> tuple[list[str], dict[tuple, list[dict]]]:
+    columns = series_columns(rows)
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[(series_of(r, columns), r["d"], r["m"])].append(r)
+    return columns, dict(sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])))
+
+
+def stop_rows(rows: list[dict]) -> list[dict]:
+    """Per cell: the share of each stop reason and the median standing at the stop."""
+    columns, by = _cells(rows)
+    out = []
+    for (series, d, m), rs in by.items():
+        reasons = [r.get("stop_reason") or "budget" for r in rs]
+        row = {**dict(zip(columns, series)), "d": d, "m": m, "models": len(rs)}
+        row.update({f"share_{k}": reasons.count(k) / len(rs) for k in REASONS})
+        stood = [r.get("support_worst") for r in rs if r.get("support_worst") is not None]
+        row["median_support_worst"] = float(np.median(stood)) if stood else math.nan
+        row["median_accuracy"] = float(np.median([r["accuracy"] for r in rs]))
+        row["median_steps"] = float(np.median([r.get("steps") or 0 for r in rs]))
+        out.append(row)
+    return out
+
+
+def survival_rows(rows: list[dict], budgets=()) -> list[dict]:
+    """Per cell: Kaplan-Meier steps to exactness of the chosen setting's models (rows with a
+    `steps_to_exact` column: runs that watched their validation families)."""
+    columns, by = _cells([r for r in rows if r.get("steps_to_exact") is not None])
+    out = []
+    for (series, d, m), rs in by.items():
+        rs = _chosen(rs)
+        t = np.array([float(r["steps_to_exact"]) for r in rs])
+        censored = np.array([r.get("exact_censored") in (True, "True") for r in rs])
+        row = {**dict(zip(columns, series)), "d": d, "m": m, "models": len(rs), "exact_models": int((~censored).sum())}
+        if (~censored).any():
+            data = sps.CensoredData(uncensored=t[~censored], right=t[censored])
+            sf = sps.ecdf(data).sf
+            q = sf.quantiles  # event times
+            p_exact = 1 - sf.probabilities
+            half = np.nonzero(p_exact >= 0.5)[0]
+            row["median_steps_to_exact"] = float(q[half[0]]) if len(half) else math.nan
+            row["exact_by_budget"] = float(p_exact[-1])
+            norms = [r.get("exact_norm") for r in rs if r.get("exact_norm") not in (None, "") and
+                     not (isinstance(r.get("exact_norm"), float) and math.isnan(r["exact_norm"]))]
+            row["median_exact_norm"] = float(np.median(norms)) if norms else math.nan
+        else:
+            row.update({"median_steps_to_exact": math.nan, "exact_by_budget": 0.0, "median_exact_norm": math.nan})
+        row["budget"] = float(t.max())
+        out.append(row)
+    return out
+
+
+def _logistic(x_N: np.ndarray, y_N: np.ndarray) -> tuple[float, float]:
+    """(a, b) of the maximum-likelihood logistic fit of y (0/1) on x, the slope bounded
+    (complete separation: the steepest allowed curve through the gap)."""
+    def nll(p):
+        z = p[0] + p[1] * x_N
+        return float(np.sum(np.logaddexp(0, z) - y_N * z))
+    x0 = np.array([0.0, -1.0])
+    res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=[(-200, 200), (-50, 50)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def _m50(a: float, b: float) -> float:
+    """m where the fitted P(exact) crosses 1/2 (inf: no decline with m)."""
+    return math.exp(-a / b) if b < 0 else math.inf
+
+
+def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> tuple[list[dict], list[dict]]:
+    """(per d: the logistic exact threshold m_50 with its interval; per series: the slope of
+    log m_50 on log d)."""
+    columns, by = _cells([r for r in rows if not math.isnan(row_worst(r)["worst"])])
+    curves: dict[tuple, dict] = defaultdict(dict)
+    for (series, d, m), rs in by.items():
+        rs = _chosen(rs) if searched(rs) else rs
+        curves[(series, d)][m] = np.array([float(row_worst(r)["worst"] >= cfg.exact) for r in rs])
+    thr_rows, reps = [], defaultdict(dict)
+    rng = np.random.default_rng(cfg.seed)
+    for (series, d), cells in curves.items():
+        m_K = np.array(sorted(cells))
+        if len(m_K) < 2:
+            continue
+        samples = [cells[m] for m in m_K]
+
+        def stat(*ys):
+            x = np.concatenate([np.full(len(y), math.log(m)) for m, y in zip(m_K, ys)])
+            return math.log(min(_m50(*_logistic(x, np.concatenate(ys))), 1e6))
+
+        point = stat(*samples)
+        boot = sps.bootstrap(samples, stat, vectorized=False, paired=False, n_resamples=cfg.boot,
+                             confidence_level=cfg.ci, method="percentile", rng=rng)
+        low, high = math.exp(boot.confidence_interval.low), math.exp(boot.confidence_interval.high)
+        m50 = math.exp(point)
+        censored = "above" if m50 > m_K[-1] else ("below" if m50 < m_K[0] else "")
+        reps[series][d] = (point, boot.bootstrap_distribution, censored)
+        thr_rows.append({**dict(zip(columns, series)), "d": d, "method": "exact_logistic", "m_thr": m50,
+                         "m_thr_low": low, "m_thr_high": high, "censored": censored, "ratio": m50 / d,
+                         "ratio_low": low / d, "ratio_high": high / d, "models": int(sum(len(s) for s in samples)),
+                         "grid_m": " ".join(map(str, m_K)), "level": 0.5})
+    fit_rows = []
+    for series, per_d in reps.items():
+        ds = sorted(d for d, (_, _, cens) in per_d.items() if not cens)
+        for over, use in (("all d", ds), (f"d < {ds[-1]}" if ds else "", ds[:-1])):
+            if len(use) < 2:
+                continue
+            x = np.log(np.array(use, float))
+            y = np.array([per_d[d][0] for d in use])
+            slope = float(np.polyfit(x, y, 1)[0])
+            R = min(len(per_d[d][1]) for d in use)
+            y_RxD = np.stack([per_d[d][1][:R] for d in use], axis=1)
+            slopes = np.polyfit(x, y_RxD.T, 1)[0]
+            lo, hi = np.quantile(slopes, [(1 - cfg.ci) / 2, 1 - (1 - cfg.ci) / 2])
+            fit_rows.append({**dict(zip(columns, series)), "method": "exact_logistic", "over": over, "slope": slope,
+                             "slope_low": float(lo), "slope_high": float(hi), "slope_one_inside": bool(lo <= 1 <= hi),
+                             "d_values": " ".join(map(str, use))})
+    return thr_rows, fit_rows
+
+
+def write(rows: list[dict], out_dir: Path, cfg: AnalysisConfig = AnalysisConfig()) -> dict[str, Path]:
+    """stops.csv, exactness.csv (where runs watched their validation families) and
+    exact_fit.csv (the logistic exact thresholds and their slope in d) in out_dir."""
+    out_dir = Path(out_dir)
+    paths = {}
+    stops = stop_rows(rows)
+    if stops:
+        paths["stops"] = out_dir / "stops.csv"
+        write_table(paths["stops"], stops, list(stops[0]), digits=6)
+    survival = survival_rows(rows)
+    if survival:
+        paths["exactness"] = out_dir / "exactness.csv"
+        write_table(paths["exactness"], survival, list(survival[0]), digits=6)
+    thr, fit = logistic_rows(rows, cfg)
+    if thr:
+        paths["exact_fit"] = out_dir / "exact_fit.csv"
+        keys = list(dict.fromkeys(k for r in thr + fit for k in r))
+        write_table(paths["exact_fit"], thr + fit, keys, digits=6)
+    return paths
