@@ -31,6 +31,7 @@ PEER_ARCHS = ("linear", "linear+softmax", "dot", "dot+softmax", "dotBOS", "dotBO
 ARCHS = ("transformer", *PEER_ARCHS)
 SCHEDULES = ("cosine", "constant")
 RERUN = ("stale", "never", "all")
+LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.trackers)
 COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.cohort.SIZES
 
 
@@ -225,6 +226,10 @@ class RunConfig(Checked):
     halving: HalvingConfig = option(HalvingConfig(), since="0.2", help="successive halving over the optimiser")
     experiment: str = option("default", help="the results folder: <results_dir>/<experiment>/")
     results_dir: str = option("out", help="where results folders go (the committed reference is results/)")
+    logger: str = option("jsonl", choices=LOGGERS, since="0.3",
+                         help="where evaluations go beside metrics.jsonl (always written, the tables' source): "
+                              "jsonl = nowhere else; tensorboard = <results_dir>/<experiment>/tensorboard/; "
+                              "wandb = W&B, offline (counting.trackers)")
 
     def check(self) -> None:
         if not self.experiment or "/" in self.experiment:
@@ -252,13 +257,15 @@ class RunConfig(Checked):
         set's size and seed included: they define the record's metrics), every model field,
         and the train fields that change the trained weights, with the budget resolved
         (train.steps, or train.stop.budget when set). Left out: where the record is stored
-        (`experiment`, `results_dir`), the logging cadence `train.eval_every` and the stop
+        (`experiment`, `results_dir`), where else its evaluations go (`logger`), the logging
+        cadence `train.eval_every` and the stop
         rule unless a rule is set (it is checked at every evaluation), the halving section unless
         it searches something, and fields added by a later version while they hold their
         default (`option(since=...)`). A record trained
         under one experiment is therefore found by any other that asks for the same model."""
         d = self.to_dict()
         d.pop("results_dir")
+        d.pop("logger")
         d.pop("experiment")
         d["task"]["k"] = self.task.k_eff
         train = d["train"]
@@ -411,7 +418,7 @@ class JobConfig(Checked):
     rerun: str = option("stale", choices=RERUN, help="a record from other code: stale = retrain it; never = keep; all = retrain all")
     name: str | None = option(None, help="another results folder for this run (results_dir/<name>/), e.g. a variant")
 
-    RUN_KEYS: ClassVar[tuple[str, ...]] = ("task", "model", "train", "halving", "experiment", "results_dir")
+    RUN_KEYS: ClassVar[tuple[str, ...]] = ("task", "model", "train", "halving", "experiment", "results_dir", "logger")
 
     @classmethod
     def from_dict(cls, raw: Any) -> JobConfig:

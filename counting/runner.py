@@ -38,6 +38,7 @@ from counting.fingerprint import code_fingerprint, suite_version
 from counting.machine import arithmetic, versions
 from counting.record import MetricsLog, save_params
 from counting.store import CONFIG, LOCK, RECORD, Store, problem
+from counting.trackers import Trackers, require
 
 
 class DiskError(ValueError):
@@ -251,11 +252,12 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
     checkpoint = CohortCheckpoint(checkpoint_dir(shared, chunk))
     resume_at = checkpoint.latest_step()
     t0 = time.perf_counter()
+    trackers = Trackers(chunk, resume_at)  # logger: metrics.jsonl's rows also go there (counting.trackers)
     try:
         for cfg, folder in zip(chunk, folders):
             atomic_write_json(folder / CONFIG, cfg.to_dict())
-        results = train_cohort(chunk, [MetricsLog(f, resume_at) for f in folders], progress, checkpoint,
-                               per_call=per_call, compact=compact, sizes=sizes)
+        logs = [trackers.wrap(i, MetricsLog(f, resume_at)) for i, f in enumerate(folders)]
+        results = train_cohort(chunk, logs, progress, checkpoint, per_call=per_call, compact=compact, sizes=sizes)
         for cfg, folder, result in zip(chunk, folders, results):
             write_result(folder, cfg, result, time.perf_counter() - t0)
             report.trained.append(folder)
@@ -271,6 +273,8 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
                 with contextlib.suppress(OSError):  # on a full disk even the failure may not fit
                     write_failure(folder, cfg, err)
                 report.failed.append((folder, error))
+    finally:
+        trackers.close()
 
 
 def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_progress: bool = True,
@@ -290,6 +294,8 @@ def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_
     first_look = [c for c in cfgs if why_train(c, rerun, since) is not None]  # read only: decided under the lock
     force = whole_races(cfgs, first_look)
     first_look += [c for c in cfgs if c in force]
+    for logger in dict.fromkeys(c.logger for c in first_look):
+        require(logger)  # a one-line ConfigError before any compute when the logger's package is missing
     check_disk(first_look, rerun)
     chunks = [chunk for cohort in group(first_look) for chunk in split_to_fit(cohort, max_models)]
     report.skipped += [folder_of(c) for c in cfgs if c not in set(first_look)]
