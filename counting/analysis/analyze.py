@@ -154,6 +154,8 @@ def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysi
         if "exact_mean" in cell_stats[key]:
             row.update({"exact_accuracy": cell_stats[key]["exact_mean"][0], "exact_best": cell_stats[key]["exact_best"][0],
                         "exact_share": float((c.worst_seeds_S >= cfg.exact).mean())})
+        if "off_mean" in cell_stats[key]:
+            row["offsupport_accuracy"] = cell_stats[key]["off_mean"][0]
         cell_rows.append(row)
     by_series_d: dict[tuple, list[Cell]] = defaultdict(list)
     for c in all_cells:

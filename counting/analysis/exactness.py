@@ -14,7 +14,10 @@ exact threshold read from a model of P(exact | m, d).
   over every model of the chosen setting (seeds as replicates; exact = the worst in-support test
   family >= analysis.exact), the exact threshold m_50 where P = 1/2 with a bootstrap interval
   (each cell's models resampled independently, scipy.stats.bootstrap), m_50 / d, and m_50
-  reported as a bound (`censored` above / below) where it lies outside the grid; then the slope
+  reported as a bound (`censored` above / below: m_thr is the grid's edge, no interval) where it
+  lies outside the grid, and with the interval widened to the grid gap where the outcomes are
+  separated (every model exact below the gap, none above: the data place m_50 only inside it);
+  then the slope
   of log m_50 against log d across d (with and without the largest d), from the same bootstrap.
 
 Written by `write` as stops.csv, exactness.csv and exact_fit.csv beside thresholds.csv.
@@ -27,7 +30,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 from scipy import stats as sps
 
 from counting.analysis.table import row_worst
@@ -96,20 +98,38 @@ def survival_rows(rows: list[dict], budgets=()) -> list[dict]:
     return out
 
 
-def _logistic(x_N: np.ndarray, y_N: np.ndarray) -> tuple[float, float]:
-    """(a, b) of the maximum-likelihood logistic fit of y (0/1) on x, the slope bounded
-    (complete separation: the steepest allowed curve through the gap)."""
-    def nll(p):
-        z = p[0] + p[1] * x_N
-        return float(np.sum(np.logaddexp(0, z) - y_N * z))
-    x0 = np.array([0.0, -1.0])
-    res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=[(-200, 200), (-50, 50)])
-    return float(res.x[0]), float(res.x[1])
+def _logistic(x_N: np.ndarray, y_RxN: np.ndarray, iters: int = 60, ridge: float = 1e-3):
+    """(a_R, b_R): maximum-likelihood logistic fits of y (0/1, one row per replicate) on x, by
+    Newton's method on every row at once, with a small ridge on the slope and the slope bounded
+    by SEPARATED (complete separation: the steepest allowed curve through the gap)."""
+    y_RxN = np.atleast_2d(np.asarray(y_RxN, np.float64))
+    x0 = float(np.mean(x_N))
+    xc_N = np.asarray(x_N, np.float64) - x0  # centred: a better-conditioned Hessian
+    a_R, b_R = np.zeros(len(y_RxN)), np.zeros(len(y_RxN))
+    for _ in range(iters):
+        p_RxN = 1.0 / (1.0 + np.exp(-(a_R[:, None] + b_R[:, None] * xc_N)))
+        w_RxN = p_RxN * (1.0 - p_RxN) + 1e-12
+        r_RxN = y_RxN - p_RxN
+        g_a, g_b = r_RxN.sum(1), (r_RxN * xc_N).sum(1) - ridge * b_R
+        h_aa, h_ab, h_bb = w_RxN.sum(1), (w_RxN * xc_N).sum(1), (w_RxN * xc_N**2).sum(1) + ridge
+        det = h_aa * h_bb - h_ab**2
+        a_R = a_R + (h_bb * g_a - h_ab * g_b) / det
+        b_R = np.clip(b_R + (h_aa * g_b - h_ab * g_a) / det, -SEPARATED, SEPARATED)
+    return a_R - b_R * x0, b_R  # back to uncentred x
 
 
-def _m50(a: float, b: float) -> float:
-    """m where the fitted P(exact) crosses 1/2 (inf: no decline with m)."""
-    return math.exp(-a / b) if b < 0 else math.inf
+SEPARATED = 49.0  # a fitted slope this steep is the bound: the outcomes are separated in m
+
+
+def _data(m_K, ys) -> tuple[np.ndarray, np.ndarray]:
+    """(log m, exact) over every model of the cells."""
+    return np.concatenate([np.full(len(y), math.log(m)) for m, y in zip(m_K, ys)]), np.concatenate(ys)
+
+
+def _log_m50(a_R: np.ndarray, b_R: np.ndarray) -> np.ndarray:
+    """log m where the fitted P(exact) crosses 1/2 (capped at log 1e6: no decline with m)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b_R < 0, np.minimum(-a_R / b_R, math.log(1e6)), math.log(1e6))
 
 
 def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> tuple[list[dict], list[dict]]:
@@ -128,16 +148,27 @@ def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> t
             continue
         samples = [cells[m] for m in m_K]
 
-        def stat(*ys):
-            x = np.concatenate([np.full(len(y), math.log(m)) for m, y in zip(m_K, ys)])
-            return math.log(min(_m50(*_logistic(x, np.concatenate(ys))), 1e6))
+        x_N = _data(m_K, samples)[0]
 
-        point = stat(*samples)
-        boot = sps.bootstrap(samples, stat, vectorized=False, paired=False, n_resamples=cfg.boot,
+        def stat(*ys, axis=-1):  # vectorised over the resamples (leading axes)
+            y = np.concatenate([np.moveaxis(v, axis, -1) for v in ys], axis=-1)
+            lead = y.shape[:-1]
+            return _log_m50(*_logistic(x_N, y.reshape(-1, y.shape[-1]))).reshape(lead)
+
+        point = float(stat(*samples))
+        boot = sps.bootstrap(samples, stat, vectorized=True, paired=False, n_resamples=cfg.boot,
                              confidence_level=cfg.ci, method="percentile", rng=rng)
         low, high = math.exp(boot.confidence_interval.low), math.exp(boot.confidence_interval.high)
+        high = math.inf if high >= 0.99e6 else high  # resamples without a decline in m: unbounded above
         m50 = math.exp(point)
         censored = "above" if m50 > m_K[-1] else ("below" if m50 < m_K[0] else "")
+        if censored:  # outside the grid: a bound (the grid's edge), not a value
+            m50, low, high = float(m_K[-1] if censored == "above" else m_K[0]), math.nan, math.nan
+        else:
+            exact_m = [m for m, y in zip(m_K, samples) if y.any()]
+            fail_m = [m for m, y in zip(m_K, samples) if (y == 0).any()]
+            if exact_m and fail_m and max(exact_m) < min(fail_m):  # every model exact below a gap, none above:
+                low, high = min(low, float(max(exact_m))), max(high, float(min(fail_m)))  # m_50 is somewhere in it
         reps[series][d] = (point, boot.bootstrap_distribution, censored)
         thr_rows.append({**dict(zip(columns, series)), "d": d, "method": "exact_logistic", "m_thr": m50,
                          "m_thr_low": low, "m_thr_high": high, "censored": censored, "ratio": m50 / d,

@@ -68,6 +68,10 @@ def main(argv=None) -> None:
         fail(err)
     out = Path(args.out) if args.out else path.parent
     paths = write(analysis, out)
+    if any("worst" in r or "steps_to_exact" in r for r in rows):  # exact counting was measured
+        from counting.analysis import exactness
+
+        paths.update(exactness.write(rows, out, cfg))
     print(report(analysis, cfg))
     print(headline(analysis, cfg))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -90,7 +90,12 @@ def accuracy_vs_m(data: PlotData) -> list[Path]:
                             color=st["color"], alpha=0.2, linewidth=0)
             if all(r.get("exact_accuracy") is not None and np.isfinite(r["exact_accuracy"]) for r in rs):
                 ax.plot(m_K, [r["exact_accuracy"] for r in rs], color=st["color"], linestyle="--", linewidth=1,
-                        marker=st["marker"], markerfacecolor="white", label=f"d = {d}: worst family")
+                        marker=st["marker"], markerfacecolor="white", label=f"d = {d}: worst in-support family")
+            off = [(r["m"], r["offsupport_accuracy"]) for r in rs if r.get("offsupport_accuracy") is not None
+                   and np.isfinite(r["offsupport_accuracy"])]
+            if len(off) >= 2:
+                ax.plot(*zip(*off), color=st["color"], linestyle=":", linewidth=1, marker=st["marker"],
+                        markersize=3, markerfacecolor="white", label=f"d = {d}: worst off-support family")
         by_m: dict[int, list[float]] = {}
         for r in rows:
             by_m.setdefault(r["m"], []).append(r["baseline_accuracy"])
@@ -105,7 +110,7 @@ def accuracy_vs_m(data: PlotData) -> list[Path]:
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("vocabulary size m")
         ax.set_ylabel(f"accuracy ({round(100 * data.cfg.ci)}% bootstrap interval)")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, ncol=2, loc="lower left")  # below the curves, above the baseline
         ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
         paths += save(fig, data.out_dir, f"accuracy_vs_m{suffix}")
     return paths
@@ -147,7 +152,7 @@ def threshold_vs_d(data: PlotData) -> list[Path]:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
         ax.set_xlabel("embedding dimension d")
-        exact = f" (exact_*: worst family >= {data.cfg.exact:g})" if any(m.startswith("exact") for m in methods) else ""
+        exact = f" (exact_*: worst in-support family >= {data.cfg.exact:g})" if any(m.startswith("exact") for m in methods) else ""
         ax.set_ylabel(f"m_thr (accuracy >= {data.cfg.tau}){exact}", fontsize=8)
         ax.legend(fontsize=7)
         ax.set_title(title(data.experiment, label, data.seeds(series)), fontsize=9)
