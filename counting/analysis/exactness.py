@@ -156,9 +156,13 @@ def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> t
             return _log_m50(*_logistic(x_N, y.reshape(-1, y.shape[-1]))).reshape(lead)
 
         point = float(stat(*samples))
-        boot = sps.bootstrap(samples, stat, vectorized=True, paired=False, n_resamples=cfg.boot,
-                             confidence_level=cfg.ci, method="percentile", rng=rng)
-        low, high = math.exp(boot.confidence_interval.low), math.exp(boot.confidence_interval.high)
+        if min(len(y) for y in samples) < 2:  # one model in a cell: nothing to resample
+            distribution, low, high = np.full(cfg.boot, point), math.nan, math.nan
+        else:
+            boot = sps.bootstrap(samples, stat, vectorized=True, paired=False, n_resamples=cfg.boot,
+                                 confidence_level=cfg.ci, method="percentile", rng=rng)
+            distribution = boot.bootstrap_distribution
+            low, high = math.exp(boot.confidence_interval.low), math.exp(boot.confidence_interval.high)
         high = math.inf if high >= 0.99e6 else high  # resamples without a decline in m: unbounded above
         m50 = math.exp(point)
         censored = "above" if m50 > m_K[-1] else ("below" if m50 < m_K[0] else "")
@@ -169,7 +173,7 @@ def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> t
             fail_m = [m for m, y in zip(m_K, samples) if (y == 0).any()]
             if exact_m and fail_m and max(exact_m) < min(fail_m):  # every model exact below a gap, none above:
                 low, high = min(low, float(max(exact_m))), max(high, float(min(fail_m)))  # m_50 is somewhere in it
-        reps[series][d] = (point, boot.bootstrap_distribution, censored)
+        reps[series][d] = (point, distribution, censored)
         thr_rows.append({**dict(zip(columns, series)), "d": d, "method": "exact_logistic", "m_thr": m50,
                          "m_thr_low": low, "m_thr_high": high, "censored": censored, "ratio": m50 / d,
                          "ratio_low": low / d, "ratio_high": high / d, "models": int(sum(len(s) for s in samples)),

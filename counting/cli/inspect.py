@@ -11,6 +11,13 @@ interventions): their success rates, null controls and the causal_mechanism labe
     counting-inspect quick
     counting-inspect quick --interventions
     counting-inspect phase_qc --results-dir /data/results --sequences 256
+
+With --serve, writes nothing: starts the debugger page (counting.serve) on 127.0.0.1 at a free
+port (or --host/--port) and prints its address; choose a model, type or draw a sequence, see
+its prediction, attention, residual and readout curve, and intervene (needs the serve extra:
+pip install -e '.[serve]').
+
+    counting-inspect quick --serve
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ def main(argv=None) -> None:
     parser.add_argument("--interventions", action="store_true",
                         help="run the causal tests too (CountAttend and histogram interventions, null controls)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
+    parser.add_argument("--serve", action="store_true",
+                        help="start the debugger page on the experiment's models instead (local web page, offline)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="--serve: the address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=0, help="--serve: the port (default 0: a free one)")
     add_analysis_options(parser)  # same options as counting-analyze (the figures' table analysis)
     args = parser.parse_args(argv)
     cfg = analysis_config(args)
@@ -41,6 +53,9 @@ def main(argv=None) -> None:
     if args.sequences < 8:
         fail(ConfigError(f"--sequences: must be >= 8, got {args.sequences}"))
     quiet_libraries()
+    if args.serve:
+        serve(args)
+        return
     start = time.time()
 
     from counting.inspect import InspectError, inspect_experiment
@@ -70,6 +85,25 @@ def main(argv=None) -> None:
         else:
             print(f"no figures: {root / 'table.csv'} does not exist (run counting-aggregate {args.experiment})")
     print(f"{time.time() - start:.0f} s")
+
+
+def serve(args) -> None:
+    """--serve: the debugger page until Ctrl-C; a missing extra, experiment or port is one line."""
+    if not 0 <= args.port <= 65535:
+        fail(ConfigError(f"--port: must be in 0..65535, got {args.port}"))
+    try:
+        from counting.serve.app import serve as serve_page
+    except ImportError as err:
+        fail(ConfigError(f"--serve: needs the serve extra ({err.name or err} is not installed): "
+                         f"pip install -e '.[serve]'"))
+    from counting.serve.debugger import ServeError
+
+    try:
+        serve_page(args.results_dir, args.experiment, args.host, args.port)
+    except ServeError as err:
+        fail(err)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

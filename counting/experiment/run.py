@@ -191,6 +191,14 @@ def finish(results_dir: str | Path, name: str, job: JobConfig, own: set[str] | N
         out = step("families", lambda: families_experiment(results_dir, name, families.size, families.seed, log=tell))
         if out is not None:
             result.paths["families"] = out[0]
+        from counting.exposure import support_table  # each family's class: its share of the training data
+        from counting.store import FINISHED, read_record
+
+        records = [read_record(f) for f in store.run_folders()]
+        cfgs = [RunConfig.from_record(r["config"]) for r in records if r and r.get("status") in FINISHED]
+        out = step("support", lambda: support_table(store.root, cfgs))
+        if out is not None:
+            result.paths["support"] = out
     out = step("aggregate", lambda: aggregate(results_dir, name))
     if out is None:
         return result

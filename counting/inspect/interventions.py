@@ -34,6 +34,13 @@ included); M their number. Two tests, each with a null control:
 
 Rates are shares of (site, target) pairs, over the first INTERVENTION_SEQUENCES held-out
 sequences; TARGETS targets c' per site; pairs and directions from a fixed seed.
+
+One sequence edited by hand (the debugger page, counting.serve): `edit_attention` runs a model
+with the counting layer's attention weights changed by a given datt through `changed`, the
+path the tests above take (`reweight_keys`: scale or remove the weight on some keys, BOS's;
+`set_key_share`: give them a set share of each row); `scale_logits` and `mix_embeddings`
+return edited parameters (every query-key logit scaled; one token's embedding moved toward
+another's).
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from counting.behrens import BehrensModel
 from counting.inspect.anatomy import anatomy
+from counting.model import Transformer
 from counting.tasks import NUM_SPECIAL, Task
 
 INTERVENTION_SEQUENCES = 128
@@ -110,17 +119,26 @@ def _base(graphdef, state, tokens_BxT, at_R: tuple[int, ...]):
     return x_BxTxD, att_BxHxTxT, v_BxTxHxK, y_BxTxD, parts.finish(model, x_BxTxD, y_BxTxD, at_R)
 
 
+def changed(model, x_NxTxD, y_NxTxD, v_NxTxHxK, datt_NxHxTxT, at_R: tuple[int, ...]):
+    """(logits_NxRxC, dy_NxTxD): the rest of the forward pass from the counting layer's
+    attention output on, with its attention weights changed by datt (dy: what the change adds
+    to that output). The one path of every attention intervention: the causal tests here and
+    the hand-made edits of `edit_attention` (counting-inspect --serve)."""
+    parts = anatomy(model)
+    dy_NxTxD = parts.mix(model, datt_NxHxTxT, v_NxTxHxK)
+    return parts.finish(model, x_NxTxD, y_NxTxD + dy_NxTxD, at_R), dy_NxTxD
+
+
 @functools.partial(jax.jit, static_argnums=(0, 7))
 def _changed(graphdef, state, x_NxTxD, y_NxTxD, v_NxTxHxK, datt_NxHxTxT, u_NxD, at_R: tuple[int, ...]):
     """Logits with the attention weights changed by datt, and with the same-size change
     along the random unit direction u (the null control)."""
     model = nnx.merge(graphdef, state)
     parts = anatomy(model)
-    dy_NxTxD = parts.mix(model, datt_NxHxTxT, v_NxTxHxK)
+    logits_NxRxC, dy_NxTxD = changed(model, x_NxTxD, y_NxTxD, v_NxTxHxK, datt_NxHxTxT, at_R)
     size_NxTx1 = jnp.linalg.norm(dy_NxTxD, axis=-1, keepdims=True)
     rand_NxTxD = size_NxTx1 * u_NxD[:, None, :]
-    return (parts.finish(model, x_NxTxD, y_NxTxD + dy_NxTxD, at_R),
-            parts.finish(model, x_NxTxD, y_NxTxD + rand_NxTxD, at_R))
+    return logits_NxRxC, parts.finish(model, x_NxTxD, y_NxTxD + rand_NxTxD, at_R)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,3 +283,123 @@ def interventions(graphdef, state, task: Task, batch, head: int = 0,
         graphdef, state, pairs, sites.seq_S, pieces, sites.r_S, at_R, one_layer, rng)
     out["causal_pairs_histogram"] = len(pairs.site_N)
     return out
+
+
+# --- one sequence, edited by hand (counting-inspect NAME --serve: counting.serve) ---------
+
+
+@dataclasses.dataclass(frozen=True)
+class Edited:
+    """What the model computes on edited input: the counting layer's attention weights, the
+    residual after its attention (before its MLP), and the logits at the answer positions."""
+
+    att_BxHxTxT: np.ndarray
+    resid_BxTxD: np.ndarray
+    logits_BxRxC: np.ndarray
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _edited(graphdef, state, tokens_BxT, datt_BxHxTxT, at_R: tuple[int, ...]):
+    model = nnx.merge(graphdef, state)
+    parts = anatomy(model)
+    x_BxTxD, att_BxHxTxT, v_BxTxHxK = parts.layer0(model, tokens_BxT)
+    y_BxTxD = parts.mix(model, att_BxHxTxT, v_BxTxHxK)
+    logits_BxRxC, dy_BxTxD = changed(model, x_BxTxD, y_BxTxD, v_BxTxHxK, datt_BxHxTxT, at_R)
+    return att_BxHxTxT + datt_BxHxTxT, x_BxTxD + y_BxTxD + dy_BxTxD, logits_BxRxC
+
+
+def edit_attention(graphdef, state, tokens_BxT, datt_BxHxTxT, at_R: tuple[int, ...]) -> Edited:
+    """The model (graphdef, state) on tokens_BxT with the counting layer's attention weights
+    changed by datt_BxHxTxT (queries x keys; zeros: the model's own run), through `changed`,
+    the causal tests' own path."""
+    att, resid, logits = _edited(graphdef, state, jnp.asarray(tokens_BxT), jnp.asarray(datt_BxHxTxT, jnp.float32),
+                                 tuple(at_R))
+    return Edited(np.asarray(att, np.float64), np.asarray(resid, np.float64), np.asarray(logits, np.float64))
+
+
+def _rows(att_BxHxTxT: np.ndarray, rows_T: np.ndarray | None) -> np.ndarray:
+    T = att_BxHxTxT.shape[-2]
+    return np.ones(T, bool) if rows_T is None else np.asarray(rows_T, bool)
+
+
+def reweight_keys(att_BxHxTxT: np.ndarray, keys_T: np.ndarray, scale: float, rows_T: np.ndarray | None = None,
+                  renormalize: bool = True) -> np.ndarray:
+    """datt: the change that multiplies the weights on the keys `keys_T` by `scale` in the
+    query rows `rows_T` (default: every row) of every head; with `renormalize`, each changed
+    row is rescaled to its old total (for a softmax: the keys' logits shifted by log(scale);
+    scale 0 removes them from the softmax)."""
+    att = np.asarray(att_BxHxTxT, np.float64)
+    new = np.where(np.asarray(keys_T, bool), att * scale, att)
+    if renormalize:
+        old_tot, new_tot = att.sum(-1, keepdims=True), new.sum(-1, keepdims=True)
+        ok = np.abs(new_tot) > 1e-30
+        new = np.where(ok, new * np.where(ok, old_tot / np.where(ok, new_tot, 1.0), 1.0), new)
+    new = np.where(_rows(att, rows_T)[:, None], new, att)
+    return (new - att).astype(np.float32)
+
+
+def set_key_share(att_BxHxTxT: np.ndarray, keys_T: np.ndarray, share, rows_T: np.ndarray | None = None,
+                  allowed_TxT: np.ndarray | None = None) -> np.ndarray:
+    """datt: the change that gives the keys `keys_T` the share `share` (one value, or one per
+    sequence B) of each row's total in the rows `rows_T` (default: every row) of every head,
+    the other allowed keys scaled together (the row's total kept); a side that holds no weight
+    gets its part spread evenly over its allowed keys."""
+    att = np.asarray(att_BxHxTxT, np.float64)
+    B, _, T, _ = att.shape
+    keys = np.asarray(keys_T, bool)[None, None, None, :]
+    allowed = np.ones((T, T), bool) if allowed_TxT is None else np.asarray(allowed_TxT, bool)
+    share = np.broadcast_to(np.asarray(share, np.float64), (B,))[:, None, None, None]
+    total = att.sum(-1, keepdims=True)
+    on = np.where(keys, att, 0.0).sum(-1, keepdims=True)
+    off = total - on
+
+    def part(mass, want, side):
+        n = (side & allowed[None, None]).sum(-1, keepdims=True)
+        even = np.where(side & allowed[None, None], want / np.maximum(n, 1), 0.0)
+        safe = np.where(np.abs(mass) > 1e-30, mass, 1.0)
+        return np.where(np.abs(mass) > 1e-30, np.where(side, att, 0.0) * (want / safe), even)
+
+    new = part(on, share * total, keys) + part(off, (1.0 - share) * total, ~keys)
+    new = np.where(_rows(att, rows_T)[:, None], new, att)
+    return (new - att).astype(np.float32)
+
+
+def _private(graphdef, state):
+    """The model over a copy of state's values as JAX arrays: merging shares the caller's
+    values, and Orbax restores NumPy arrays, which an edit would change in place."""
+    return nnx.merge(graphdef, jax.tree.map(lambda x: jnp.array(x, copy=True), state))
+
+
+def _query_layer(model):
+    """The counting layer's query map (its kernel scales every query-key logit), or None."""
+    if isinstance(model, Transformer):
+        return model.blocks[0].attn.query
+    if isinstance(model, BehrensModel) and model.mixing == "dot":
+        return model.query
+    return None
+
+
+def has_query_key(graphdef, state) -> bool:
+    return _query_layer(nnx.merge(graphdef, state)) is not None
+
+
+def scale_logits(graphdef, state, scale: float):
+    """The state with every query-key logit of the counting layer multiplied by `scale` (its
+    query map scaled; the logits are linear in it, RoPE's too): 0 makes a softmax uniform over
+    the allowed keys, large values make it hard. ValueError for a model without one."""
+    model = _private(graphdef, state)
+    layer = _query_layer(model)
+    if layer is None:
+        raise ValueError(f"{type(model).__name__} ({model.cfg.arch}): the counting layer has no query-key logits")
+    layer.kernel[...] = layer.kernel[...] * scale
+    return nnx.state(model)
+
+
+def mix_embeddings(graphdef, state, token: int, toward: int, alpha: float):
+    """The state with the embedding of token id `token` moved toward that of `toward`:
+    (1 - alpha) e_token + alpha e_toward (alpha 1: the model can no longer tell them apart at
+    the input)."""
+    model = _private(graphdef, state)
+    E_VxD = model.embed.embedding[...]
+    model.embed.embedding[...] = E_VxD.at[token].set((1.0 - alpha) * E_VxD[token] + alpha * E_VxD[toward])
+    return nnx.state(model)
