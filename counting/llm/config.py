@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from counting.llm.backends import BACKENDS
 from counting.spec import Checked, ConfigError, option
 
 TASKS = ("qc", "mfe")
@@ -120,7 +121,42 @@ class OpenAIConfig(Checked):
     timeout_s: float = option(60.0, gt=0, help="per request")
 
 
-BACKEND_CLASSES: dict[str, type] = {"hf": HFConfig, "openai": OpenAIConfig}  # backend.name -> config
+@dataclasses.dataclass(frozen=True)
+class LlamaCppConfig(Checked):
+    """A GGUF file run directly by llama.cpp (`pip install -e '.[llamacpp]'`, a source build):
+    a packaged model by name, a folder holding gguf_file, or a .gguf file; the quantised
+    weights as they are (no dequantisation), the prompts, greedy decoding and parsing of `hf`."""
+
+    SECTION: ClassVar[str] = "backend"
+
+    name: str = option("llamacpp", choices=("llamacpp",), help="the backend")
+    model: str = option("", help="a packaged model's name (counting.llm.models), a folder holding gguf_file, "
+                                 "or a .gguf file; never downloaded")
+    gguf_file: str = option("", help="a GGUF file inside the folder `model`")
+    method: str = option("generate", choices=METHODS, help="generate and parse, or loglik: score every answer 0..n")
+    max_new_tokens: int | None = option(None, ge=1, help="null: 8 for a direct answer, 512 with reasoning")
+    threads: int | None = option(None, ge=1, help="llama.cpp CPU threads, for the prompt and each new token; "
+                                                     "null: half the cores")
+    n_ctx: int = option(2048, ge=64, help="context length in tokens: the longest prompt plus max_new_tokens")
+
+    def check(self) -> None:
+        from counting.llm.models import MODELS
+
+        if self.gguf_file and self.model in MODELS:
+            raise ConfigError(f"backend.gguf_file: {self.model} is a packaged model that knows its file; "
+                              "leave backend.gguf_file empty")
+
+
+BackendConfig = HFConfig | OpenAIConfig | LlamaCppConfig
+
+
+def backend_classes() -> dict[str, type]:
+    """backend.name -> its config class, read from the backend registry (counting.llm.backends.BACKENDS)."""
+    return {name: globals()[entry.config] for name, entry in BACKENDS.items()}
+
+
+BACKEND_CLASSES: dict[str, type] = backend_classes()  # backend.name -> config
+BACKEND_TYPES = tuple(BACKEND_CLASSES.values())
 
 
 def packaged_options() -> dict[str, Callable[[], HFConfig]]:
@@ -131,13 +167,13 @@ def packaged_options() -> dict[str, Callable[[], HFConfig]]:
 
 
 # the options of `backend=` (Hydra's config group): a backend, or a packaged model on the hf backend
-BACKEND_CONFIGS: dict[str, Callable[[], HFConfig | OpenAIConfig]] = {**BACKEND_CLASSES, **packaged_options()}
+BACKEND_CONFIGS: dict[str, Callable[[], BackendConfig]] = {**BACKEND_CLASSES, **packaged_options()}
 
 
 @dataclasses.dataclass(frozen=True)
 class LLMConfig(Checked):
     prompts: PromptConfig = PromptConfig()
-    backend: HFConfig | OpenAIConfig = HFConfig()
+    backend: HFConfig | OpenAIConfig | LlamaCppConfig = HFConfig()
     experiment: str = option("llm", help="the results folder: <results_dir>/<experiment>/")
     results_dir: str = option("out", help="committed reference runs name results_dir=results explicitly")
     cache_dir: str | None = option(None, help="answers cache; null: <results_dir>/llm_cache")
@@ -146,19 +182,23 @@ class LLMConfig(Checked):
 
     def check(self) -> None:
         p, b = self.prompts, self.backend
-        if not isinstance(b, (HFConfig, OpenAIConfig)):
+        if not isinstance(b, BACKEND_TYPES):
             object.__setattr__(self, "backend", backend_from_dict(b))
             b = self.backend
-        if b.method == "loglik" and (b.name != "hf" or p.reasoning):
-            raise ConfigError("backend.method: loglik needs backend=hf and prompts.reasoning=false; allowed here: generate")
+        if b.method == "loglik" and (not BACKENDS[b.name].loglik or p.reasoning):
+            scorers = " or ".join(f"backend={name}" for name, entry in BACKENDS.items() if entry.loglik)
+            raise ConfigError(f"backend.method: loglik needs {scorers} and prompts.reasoning=false; "
+                              "allowed here: generate")
 
     def check_run(self) -> None:
         """What a run needs besides valid values (the defaults name no model): a model, and for
         an HTTP backend its URL."""
         b = self.backend
         if self.action == "run" and not b.model:
+            what = {"hf": "a local checkpoint folder or a packaged model",
+                    "llamacpp": "a packaged model, a .gguf file or a folder with backend.gguf_file"}
             raise ConfigError(f"backend.model: required for backend={b.name} "
-                              f"({'a local checkpoint folder or a packaged model' if b.name == 'hf' else 'the name the server knows'})")
+                              f"({what.get(b.name, 'the name the server knows')})")
         if isinstance(b, OpenAIConfig) and self.action == "run" and not b.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"backend.base_url: expected an http(s) URL such as http://127.0.0.1:8000/v1, "
                               f"got {b.base_url!r}")
@@ -183,9 +223,9 @@ class LLMConfig(Checked):
         return cfg
 
 
-def backend_from_dict(raw: Any) -> HFConfig | OpenAIConfig:
+def backend_from_dict(raw: Any) -> BackendConfig:
     """The backend's config class, chosen by its `name`, built from its fields."""
-    if isinstance(raw, (HFConfig, OpenAIConfig)):
+    if isinstance(raw, BACKEND_TYPES):
         return raw
     if not isinstance(raw, Mapping):
         raise ConfigError(f"backend: expected a mapping of fields, got {raw!r}")

@@ -25,28 +25,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.utils import logging as hf_logging
 
-from counting.llm import models, templates
-from counting.llm.backends import BackendError, Done, checkpoint_problem
+from counting.llm import templates
+from counting.llm.backends import BackendError, Done, resolve
 from counting.llm.parse import first_line
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve(cfg) -> tuple[Path, str, dict]:
-    """(folder, GGUF file name or "", what the answers record about the weights) of a config."""
-    if cfg.model in models.MODELS:
-        spec = models.MODELS[cfg.model]
-        try:
-            path = models.locate(cfg.model)
-        except models.ModelError as err:
-            raise BackendError(str(err)) from None
-        version = models.installed_version(spec.package)
-        package = f"{spec.package.partition('==')[0]}=={version}" if version else spec.package
-        return path.parent, path.name, {"package": package, "title": spec.title}
-    problem = checkpoint_problem(cfg.model, cfg.gguf_file)
-    if problem:
-        raise BackendError(problem)
-    return Path(cfg.model), cfg.gguf_file, {"package": "", "title": Path(cfg.model.rstrip("/")).name}
 
 
 def gguf_quantisation(path: Path) -> str:
