@@ -68,6 +68,14 @@ def missing_extra(name: str, gguf: bool = False) -> str | None:
     return None
 
 
+def chat_or_completion(form: str, has_template: bool, model: str) -> str:
+    """The prompt form a backend uses: `form` (chat, completion), or for auto chat where the model
+    has a chat template; BackendError (one line) for chat without one."""
+    if form == "chat" and not has_template:
+        raise BackendError(f"prompts.form: chat, but {model!r} has no chat template; allowed here: completion, auto")
+    return form if form != "auto" else ("chat" if has_template else "completion")
+
+
 def make_backend(cfg) -> Backend:
     """The backend named by cfg.name, built from its config (BackendError if it cannot start)."""
     module, _, cls = BACKENDS[cfg.name].path.partition(":")

@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 from transformers.utils import logging as hf_logging
 
 from counting.llm import templates
-from counting.llm.backends import BackendError, Done, resolve
+from counting.llm.backends import BackendError, Done, chat_or_completion, resolve
 from counting.llm.parse import first_line
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -68,11 +68,7 @@ class HFBackend:
         self.digit_ids = None
 
     def resolve_form(self, form: str) -> str:
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        if form == "chat" and not has_template:
-            raise BackendError(f"prompts.form: chat, but {self.cfg.model!r} has no chat template; "
-                               "allowed here: completion, auto")
-        return form if form != "auto" else ("chat" if has_template else "completion")
+        return chat_or_completion(form, bool(getattr(self.tokenizer, "chat_template", None)), self.cfg.model)
 
     def render(self, request: dict) -> str:
         """The exact text the model reads (chat: through the tokenizer's own template)."""

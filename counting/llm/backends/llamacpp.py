@@ -32,7 +32,7 @@ import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from counting.llm import templates
-from counting.llm.backends import BackendError, Done, resolve
+from counting.llm.backends import BackendError, Done, chat_or_completion, resolve
 from counting.llm.parse import first_line
 
 FILE_TYPES = {getattr(llama_cpp, k): k.removeprefix("LLAMA_FTYPE_MOSTLY_").removeprefix("LLAMA_FTYPE_")
@@ -86,11 +86,7 @@ class LlamaCppBackend:
         self.digit_ids = None
 
     def resolve_form(self, form: str) -> str:
-        has_template = self.formatter is not None
-        if form == "chat" and not has_template:
-            raise BackendError(f"prompts.form: chat, but {self.cfg.model!r} has no chat template; "
-                               "allowed here: completion, auto")
-        return form if form != "auto" else ("chat" if has_template else "completion")
+        return chat_or_completion(form, self.formatter is not None, self.cfg.model)
 
     def render(self, request: dict) -> str:
         """The exact text the model reads (chat: through the file's own template)."""
