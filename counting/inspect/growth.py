@@ -38,12 +38,17 @@ SUBSETS = {"all": lambda r: True, "counting": lambda r: r["mechanism"] != "neith
 
 def exponent_interval(x_N: np.ndarray, y_N: np.ndarray, g_N: np.ndarray,
                       rng: np.random.Generator) -> tuple[float, float, float]:
+    """(slope, low, high): the fitted exponent and its percentile interval over models resampled
+    with replacement (scipy.stats.bootstrap, paired: a model keeps its x, y and group), taken over
+    the resamples whose fit is finite (NaN when none is)."""
+    from scipy import stats as sps
+
     p = loglog_slope(x_N, y_N, g_N)
-    reps = []
-    for _ in range(BOOT):
-        i_N = rng.integers(0, len(x_N), len(x_N))
-        reps.append(loglog_slope(x_N[i_N], y_N[i_N], g_N[i_N]))
-    reps = np.array([r for r in reps if np.isfinite(r)])
+    if len(x_N) < 2:
+        return p, float("nan"), float("nan")
+    boot = sps.bootstrap((x_N, y_N, g_N), loglog_slope, paired=True, vectorized=False, n_resamples=BOOT,
+                         confidence_level=CI, method="percentile", rng=rng)
+    reps = boot.bootstrap_distribution[np.isfinite(boot.bootstrap_distribution)]
     if not len(reps):
         return p, float("nan"), float("nan")
     lo, hi = np.quantile(reps, [(1 - CI) / 2, (1 + CI) / 2])
