@@ -68,6 +68,30 @@ def missing_extra(name: str, gguf: bool = False) -> str | None:
     return None
 
 
+class Scoring:
+    """`score` (backend.method=loglik) for a backend with `ids(request)`, `render(request)`, an HF-style
+    `tokenizer(text, add_special_tokens=...)["input_ids"]` and `loglik(prompt_ids, candidates)`: every
+    answer 0..n scored after the same prompt, tokenized as it follows the prompt."""
+
+    def score(self, requests: list[dict], n_R: list[int], done: Done) -> None:
+        import time
+
+        for r, (request, n) in enumerate(zip(requests, n_R)):
+            began = time.perf_counter()
+            prompt_ids = self.ids(request)
+            lead = " " if request["form"] == "completion" else ""
+            cands = [self.answer_ids(request, prompt_ids, f"{lead}{c}") for c in range(n + 1)]
+            done(r, {"scores": self.loglik(prompt_ids, cands), "seconds": time.perf_counter() - began})
+
+    def answer_ids(self, request: dict, prompt_ids: list[int], answer: str) -> list[int]:
+        """The answer's tokens as they follow the prompt (joint tokenization where it keeps the prompt's)."""
+        full = self.tokenizer(self.render(request) + answer,
+                              add_special_tokens=request["form"] == "completion")["input_ids"]
+        if full[:len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
+            return full[len(prompt_ids):]
+        return self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+
+
 def chat_or_completion(form: str, has_template: bool, model: str) -> str:
     """The prompt form a backend uses: `form` (chat, completion), or for auto chat where the model
     has a chat template; BackendError (one line) for chat without one."""

@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 from transformers.utils import logging as hf_logging
 
 from counting.llm import templates
-from counting.llm.backends import BackendError, Done, chat_or_completion, resolve
+from counting.llm.backends import BackendError, Done, Scoring, chat_or_completion, resolve
 from counting.llm.parse import first_line
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -42,7 +42,7 @@ def gguf_quantisation(path: Path) -> str:
     return LlamaFileType(int(field.contents())).name.removeprefix("MOSTLY_")
 
 
-class HFBackend:
+class HFBackend(Scoring):
     def __init__(self, cfg):
         self.cfg = cfg
         if cfg.threads:
@@ -97,23 +97,6 @@ class HFBackend:
                 done(start + i, {"text": text, "seconds": seconds})
 
     @torch.no_grad()
-    def score(self, requests: list[dict], n_R: list[int], done: Done) -> None:
-        for r, (request, n) in enumerate(zip(requests, n_R)):
-            began = time.perf_counter()
-            prompt_ids = self.ids(request)
-            lead = " " if request["form"] == "completion" else ""
-            cands = [self.answer_ids(request, prompt_ids, f"{lead}{c}") for c in range(n + 1)]
-            scores = self.loglik(prompt_ids, cands)
-            done(r, {"scores": scores, "seconds": time.perf_counter() - began})
-
-    def answer_ids(self, request: dict, prompt_ids: list[int], answer: str) -> list[int]:
-        """The answer's tokens as they follow the prompt (joint tokenization where it keeps the prompt's)."""
-        full = self.tokenizer(self.render(request) + answer,
-                              add_special_tokens=request["form"] == "completion")["input_ids"]
-        if full[:len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
-            return full[len(prompt_ids):]
-        return self.tokenizer(answer, add_special_tokens=False)["input_ids"]
-
     @torch.no_grad()
     def loglik(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
         """log p(cand | prompt) + log p(no digit next) for every candidate: the prompt once,

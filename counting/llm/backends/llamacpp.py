@@ -32,7 +32,7 @@ import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from counting.llm import templates
-from counting.llm.backends import BackendError, Done, chat_or_completion, resolve
+from counting.llm.backends import BackendError, Done, Scoring, chat_or_completion, resolve
 from counting.llm.parse import first_line
 
 FILE_TYPES = {getattr(llama_cpp, k): k.removeprefix("LLAMA_FTYPE_MOSTLY_").removeprefix("LLAMA_FTYPE_")
@@ -56,7 +56,7 @@ class Tokenizer:
         return self.llm.detokenize(ids, special=False).decode("utf-8", errors="replace")
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Scoring):
     def __init__(self, cfg):
         self.cfg = cfg
         folder, gguf_file, self.weights = resolve(cfg)
@@ -127,22 +127,6 @@ class LlamaCppBackend:
                     break
         text = self.tokenizer.decode(out)
         return first_line(text) if stop_at_line else text
-
-    def score(self, requests: list[dict], n_R: list[int], done: Done) -> None:
-        for r, (request, n) in enumerate(zip(requests, n_R)):
-            began = time.perf_counter()
-            prompt_ids = self.ids(request)
-            lead = " " if request["form"] == "completion" else ""
-            cands = [self.answer_ids(request, prompt_ids, f"{lead}{c}") for c in range(n + 1)]
-            done(r, {"scores": self.loglik(prompt_ids, cands), "seconds": time.perf_counter() - began})
-
-    def answer_ids(self, request: dict, prompt_ids: list[int], answer: str) -> list[int]:
-        """The answer's tokens as they follow the prompt (joint tokenization where it keeps the prompt's)."""
-        full = self.tokenizer(self.render(request) + answer,
-                              add_special_tokens=request["form"] == "completion")["input_ids"]
-        if full[:len(prompt_ids)] == prompt_ids and len(full) > len(prompt_ids):
-            return full[len(prompt_ids):]
-        return self.tokenizer(answer, add_special_tokens=False)["input_ids"]
 
     def loglik(self, prompt_ids: list[int], cands: list[list[int]]) -> list[float]:
         """log p(cand | prompt) + log p(no digit next) for every candidate: the prompt once, then
