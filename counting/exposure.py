@@ -59,16 +59,13 @@ def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
     """support.csv for the distinct training distributions among `cfgs` (None: no runs)."""
     from counting.columns import identity_row, series_columns, series_of
 
-    by: dict[tuple, RunConfig] = {}
-    rows_of = {}
-    for cfg in cfgs:
-        row = identity_row(cfg)
-        rows_of[cfg] = row
-    columns = series_columns(list(rows_of.values())) if rows_of else []
-    for cfg, row in rows_of.items():
-        by.setdefault((series_of(row, columns), cfg.model.d, cfg.task.m), cfg)
-    if not by:
+    if not cfgs:
         return None
+    rows = [identity_row(cfg) for cfg in cfgs]
+    columns = series_columns(rows)
+    by: dict[tuple, RunConfig] = {}
+    for cfg, row in zip(cfgs, rows):
+        by.setdefault((series_of(row, columns), cfg.model.d, cfg.task.m), cfg)
     out = []
     for (series, d, m), cfg in sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])):
         est = shares(cfg)
