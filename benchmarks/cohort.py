@@ -10,9 +10,9 @@ per-run loop. Exits with status 1 when any run of any mode fails (after the othe
 
 For each configuration (QC balanced, L = 1, H = 1, w = 4d, learned positions, pre-LN, AdamW,
 batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that mode alone):
-  single  the project's own per-run loop: `counting.cohort.train_cohort` on a cohort of one,
+  single  the project's own per-run loop: `counting.sweep.cohort.train_cohort` on a cohort of one,
           model by model;
-  cohort  `counting.cohort.train_cohort`: all models as one scanned XLA program;
+  cohort  `counting.sweep.cohort.train_cohort`: all models as one scanned XLA program;
   torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
           installed (`pip install torch`); skipped otherwise.
 model_steps_per_s excludes compilation (reported as compile_s); wall_s includes it.
@@ -69,13 +69,13 @@ def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
 
     import jax
 
-    from counting.devices import use_compilation_cache, use_cpu_devices
+    from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 
     use_cpu_devices()  # one XLA CPU device per core, as counting-train gets
     use_compilation_cache()  # as the commands: compile_s is what a second run of the same shapes pays
 
-    from counting.cohort import train_cohort
-    from counting.plan import expand
+    from counting.sweep.cohort import train_cohort
+    from counting.sweep.plan import expand
 
     cfg = run_config(d, steps)
     t0 = time.perf_counter()

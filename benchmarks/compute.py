@@ -44,7 +44,7 @@ def run(experiment: str, overrides: list[str], results_dir: Path) -> dict:
     """One experiment in a fresh process: wall time and what every record says it trained."""
     code = (
         "import json, sys\n"
-        "from counting.devices import use_cpu_devices, use_compilation_cache\n"
+        "from counting.runtime.devices import use_cpu_devices, use_compilation_cache\n"
         "use_cpu_devices(); use_compilation_cache()\n"
         "from counting.experiment import run_experiment\n"
         f"r = run_experiment({experiment!r}, {overrides!r}, results_dir={str(results_dir)!r}, show_progress=False,"

@@ -27,9 +27,9 @@ def parts(d: int, members: int, steps: int, batch: int):
     from flax import nnx
 
     from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-    from counting.metrics import loss_fn
-    from counting.plan import expand
-    from counting.program import cohort_mesh, compile_program, members_per_call, prepare_cohort, spread
+    from counting.sweep.plan import expand
+    from counting.training.metrics import loss_fn
+    from counting.training.program import cohort_mesh, compile_program, members_per_call, prepare_cohort, spread
 
     cfg = RunConfig(task=TaskConfig(m=d, n=16, eval_size=1024), model=ModelConfig(d=d, w=64),
                     train=TrainConfig(steps=steps, batch=batch, eval_every=steps))
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from counting.devices import use_compilation_cache, use_cpu_devices
+    from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 
     use_cpu_devices()
     use_compilation_cache()

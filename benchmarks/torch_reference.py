@@ -1,6 +1,6 @@
 """An idiomatic PyTorch eager per-run loop of the benchmark model, as a speed reference.
 
-Same model as counting.model with L = 1, H = 1, learned positions, pre-LN and a head over
+Same model as counting.models.transformer with L = 1, H = 1, learned positions, pre-LN and a head over
 the n + 1 count classes; the same balanced Query Count sampler (answer drawn first, fresh
 batch every step); AdamW with warmup and cosine decay and global-norm clipping. As a PyTorch
 user would write it, the whole sequence runs through the block and the head reads the last

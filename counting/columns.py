@@ -48,7 +48,7 @@ RESULTS: dict[str, type] = {
     "slope_one_inside": bool, "over": str, "level": float, "seed_min": float, "seed_max": float, "share_low": float,
     "share_high": float, "interval_note": str, "models": int, "chosen_lr": float, "chosen_weight_decay": float,
     "exact_accuracy": float, "exact_share": float, "offsupport_accuracy": float,
-    # successive halving (counting.halving) and the worst-case families (counting.families)
+    # successive halving (counting.training.halving) and the worst-case families (counting.tasks.families)
     "rung": int, "promoted": bool, "worst": float, "worst_off": float, "worst_all": float, "in_support": bool,
     "wrong": int, "support_worst": float, "steps_to_exact": int, "exact_norm": float, "exact_censored": bool,
 }

@@ -25,14 +25,14 @@ QUERIES = ("last", "sep")
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
 ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the model.topk largest scores
 NORMS = ("none", "pre_ln")
-# model.arch: the model classes of counting.architectures: the paper's transformer, and the six
-# one-layer variants of Behrens, Biggio and Zdeborova (counting.behrens), named as they name them
+# model.arch: the model classes of counting.models.registry: the paper's transformer, and the six
+# one-layer variants of Behrens, Biggio and Zdeborova (counting.models.behrens), named as they name them
 PEER_ARCHS = ("linear", "linear+softmax", "dot", "dot+softmax", "dotBOS", "dotBOS+softmax")
 ARCHS = ("transformer", *PEER_ARCHS)
 SCHEDULES = ("cosine", "constant")
 RERUN = ("stale", "never", "all")
-LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.trackers)
-COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.cohort.SIZES
+LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.store.trackers)
+COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.sweep.cohort.SIZES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ModelConfig(Checked):
     SECTION: ClassVar[str] = "model"
 
     arch: str = option("transformer", choices=ARCHS, since="0.2",
-                       help="the model class: the paper's transformer, or a Behrens et al. variant (counting.behrens)")
+                       help="the model class: the paper's transformer, or a Behrens et al. variant (counting.models.behrens)")
     d: int = option(32, ge=1, help="embedding (model) dimension")
     L: int = option(1, ge=1, help="layers")
     H: int = option(1, ge=1, help="attention heads")
@@ -141,7 +141,7 @@ class StopConfig(Checked):
     budget: int | None = option(None, ge=1, help="step cap; null = train.steps")
     watch: str = option("heldout", choices=("heldout", "support"), since="0.3",
                      help="what target and plateau watch: the held-out set (accuracy, loss), or the worst "
-                          "in-support validation family's accuracy (counting.support)")
+                          "in-support validation family's accuracy (counting.training.support)")
 
     @property
     def active(self) -> bool:
@@ -174,7 +174,7 @@ class TrainConfig(Checked):
 
 @dataclasses.dataclass(frozen=True)
 class HalvingConfig(Checked):
-    """Successive halving over the optimiser (counting.halving): every setting of the declared
+    """Successive halving over the optimiser (counting.training.halving): every setting of the declared
     space (lr x weight_decay) trains with every seed inside one cohort; at each rung (a
     fraction of the step budget) the settings of a cell (the same m, k and everything but the
     searched values and the seed) are ranked by `metric` (mean over their seeds) and only the
@@ -189,7 +189,7 @@ class HalvingConfig(Checked):
     rungs: tuple[float, ...] = option((1 / 9, 1 / 3), gt=0, lt=1, help="rungs as fractions of the step budget")
     metric: str = option("loss", choices=("loss", "accuracy", "support"),
                          help="held-out loss (default: graded, not saturated at 1) or accuracy; support: the "
-                              "worst in-support validation family's accuracy (counting.support)")
+                              "worst in-support validation family's accuracy (counting.training.support)")
 
     @property
     def active(self) -> bool:
@@ -229,7 +229,7 @@ class RunConfig(Checked):
     logger: str = option("jsonl", choices=LOGGERS, since="0.3",
                          help="where evaluations go beside metrics.jsonl (always written, the tables' source): "
                               "jsonl = nowhere else; tensorboard = <results_dir>/<experiment>/tensorboard/; "
-                              "wandb = W&B, offline (counting.trackers)")
+                              "wandb = W&B, offline (counting.store.trackers)")
 
     def check(self) -> None:
         if not self.experiment or "/" in self.experiment:
@@ -306,7 +306,7 @@ def with_values(cfg: RunConfig, values: Mapping[str, Any]) -> RunConfig:
 @dataclasses.dataclass(frozen=True)
 class CohortConfig(Checked):
     """The cohort axes of a job: every combination of their values is one member (model), and
-    members that share array shapes train together as one XLA program (counting.cohort). An
+    members that share array shapes train together as one XLA program (counting.sweep.cohort). An
     empty axis keeps the run's own value."""
 
     SECTION: ClassVar[str] = "cohort"
@@ -325,7 +325,7 @@ class CohortConfig(Checked):
                                      "1, 2, 3, 4, 6, 8, 12, ... (less padding, more compiles); exact = the "
                                      "active members, rounded up to divide over the devices (a compile per size)")
     per_call: int | None = option(None, ge=1, help="members vmapped side by side on a device (null: the default rule "
-                                                   "of counting.program.members_per_call)")
+                                                   "of counting.training.program.members_per_call)")
 
     def axes(self) -> dict[str, tuple]:
         """The non-empty axes, in declaration order."""
@@ -366,7 +366,7 @@ class OODConfig(Checked):
 @dataclasses.dataclass(frozen=True)
 class FamiliesConfig(Checked):
     """The worst-case test families every finished model is evaluated on after a sweep
-    (counting.families): `size` sequences per family (0: none), built from `seed`."""
+    (counting.tasks.families): `size` sequences per family (0: none), built from `seed`."""
 
     SECTION: ClassVar[str] = "families"
 
@@ -376,7 +376,7 @@ class FamiliesConfig(Checked):
 
 @dataclasses.dataclass(frozen=True)
 class AdaptiveConfig(Checked):
-    """The adaptive search for m_thr of a job (counting.search): train a coarse grid in log m,
+    """The adaptive search for m_thr of a job (counting.sweep.search): train a coarse grid in log m,
     bracket the first m whose statistic falls below tau, then refine inside the bracket in
     rounds (each round one cohort of `per_round` new m values) until the bracket's ends are
     within the factor 1 + `ratio` (or neighbouring integers), or m_thr is censored at the

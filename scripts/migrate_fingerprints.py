@@ -1,4 +1,4 @@
-"""One-time migration of the committed records to the content fingerprint (counting.fingerprint).
+"""One-time migration of the committed records to the content fingerprint (counting.store.fingerprint).
 
 Until suite version 0.2 the numerics fingerprint hashed each module's path with its syntax
 tree, so moving a file staled every record. The rule now hashes content only. Changing the rule
@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 
 from counting.config import ARCHS, PEER_ARCHS, TASKS, RunConfig
-from counting.fingerprint import PACKAGE, _without_docstrings, code_fingerprint, run_files
+from counting.store.fingerprint import PACKAGE, _without_docstrings, code_fingerprint, run_files
 
 ROOT = Path(__file__).resolve().parent.parent
 

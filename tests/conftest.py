@@ -3,7 +3,7 @@ import sys
 import jax
 import pytest
 
-from counting.devices import use_compilation_cache, use_cpu_devices
+from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 
 use_cpu_devices()  # one XLA CPU device per core, as the commands get: cohorts split over them
 use_compilation_cache()  # as the commands do: a program compiled by one test (or an earlier run) is loaded by the next

@@ -48,8 +48,8 @@ def train_alone(cfg):
     import jax.numpy as jnp
     from flax import nnx
 
-    from counting.metrics import summarize
-    from counting.train import init_state, make_chunk, make_eval
+    from counting.training.metrics import summarize
+    from counting.training.train import init_state, make_chunk, make_eval
 
     task = make_task_of(cfg)
     graphdef, state, tx = init_state(cfg, task)

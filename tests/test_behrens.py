@@ -1,4 +1,4 @@
-"""Behrens et al.'s setting (counting.behrens, the partition sampler, their optimiser): every
+"""Behrens et al.'s setting (counting.models.behrens, the partition sampler, their optimiser): every
 variant's forward pass against a dense numpy reference, the random-partition sampler's counts
 enumerated on small cases, and the options that make no sense for a variant as one line."""
 
@@ -11,8 +11,8 @@ import pytest
 from flax import nnx
 from tiny import tiny
 
-from counting.behrens import VARIANTS, BehrensModel
 from counting.config import ConfigError, ModelConfig, TaskConfig
+from counting.models.behrens import VARIANTS, BehrensModel
 from counting.tasks import NUM_SPECIAL, make_task
 from counting.tasks.base import partition_counts
 
@@ -119,7 +119,7 @@ def test_options_a_variant_does_not_have_are_one_line(model, task, words):
 
 def test_their_optimiser_options():
     cfg = tiny(train={"b2": 0.98, "eps": 1e-9, "clip": None, "weight_decay": 0.0, "warmup": 0})
-    from counting.optimizer import make_optimizer
+    from counting.training.optimizer import make_optimizer
 
     state = make_optimizer(cfg.train).init({"w": np.zeros(3, np.float32)})
     assert "clip" not in str(type(state[0])).lower()  # no clipping transform first

@@ -9,9 +9,9 @@ import pytest
 
 import counting.cli.train
 from counting.config import RunConfig
-from counting.record import load_params
+from counting.store.record import load_params
 from counting.tasks import make_task
-from counting.train import init_state
+from counting.training.train import init_state
 
 TINY_ARGS = ["task.m=2", "task.n=4", "task.eval_size=256", "model.d=8", "model.w=16",
              "train.steps=20", "train.eval_every=10", "train.batch=16"]

@@ -7,15 +7,15 @@ import pytest
 from reference import train_alone
 from tiny import tiny
 
-from counting.cohort import train_cohort
 from counting.config import ConfigError, RunConfig
-from counting.plan import expand, group, split_to_fit
-from counting.progress import Progress
-from counting.record import load_params
-from counting.runner import execute_many, folder_of
 from counting.store import read_record
+from counting.store.record import load_params
+from counting.sweep.cohort import train_cohort
+from counting.sweep.plan import expand, group, split_to_fit
+from counting.sweep.progress import Progress
+from counting.sweep.runner import execute_many, folder_of
 from counting.tasks import make_task
-from counting.train import init_state
+from counting.training.train import init_state
 
 BASE = tiny(task={"m": 5, "n": 6, "eval_size": 256}, model={"d": 16, "H": 2, "w": 32},
             train={"steps": 60, "batch": 32, "eval_every": 30})
@@ -77,7 +77,7 @@ def test_expand_rejects_shape_changing_axes():
 
 def test_a_cohort_too_large_for_memory_splits_into_chunks():
     members = expand(BASE, {"seed": list(range(5))})
-    from counting.plan import bytes_per_model
+    from counting.sweep.plan import bytes_per_model
 
     per = bytes_per_model(BASE, 5)
     assert [len(c) for c in split_to_fit(members, budget=2 * per)] == [2, 2, 1]
@@ -116,7 +116,7 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
 
 @pytest.mark.slow
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_result(tmp_path):
-    from counting.checkpoint import CohortCheckpoint
+    from counting.store.checkpoint import CohortCheckpoint
 
     members = expand(BASE, {"m": [3, 5], "seed": [0, 1]})
     straight = train_cohort(members)
@@ -153,7 +153,7 @@ def test_heartbeat_prints_while_work_without_steps_runs():
     import io
     import time
 
-    from counting.progress import Heartbeat
+    from counting.sweep.progress import Heartbeat
 
     stream = io.StringIO()
     with Heartbeat("theory part 1/1 slow", interval_s=0.05, stream=stream):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from tiny import tiny
 
-from counting.cohort import bucket, train_cohort
-from counting.plan import expand
+from counting.sweep.cohort import bucket, train_cohort
+from counting.sweep.plan import expand
 
 
 def test_program_sizes_are_few_and_divide_over_the_devices():
@@ -34,8 +34,8 @@ def test_the_exact_size_rule_only_rounds_up_to_the_devices():
 
 
 def test_the_config_offers_exactly_the_size_rules_the_cohort_has():
-    from counting.cohort import SIZES
     from counting.config import COMPACT_SIZES
+    from counting.sweep.cohort import SIZES
 
     assert tuple(SIZES) == COMPACT_SIZES  # config.py names them without importing JAX
 
@@ -94,8 +94,8 @@ def test_members_that_take_turns_are_not_compacted():
 
 @pytest.mark.slow
 def test_a_compacted_cohort_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
-    from counting import cohort
-    from counting.checkpoint import CohortCheckpoint
+    from counting.store.checkpoint import CohortCheckpoint
+    from counting.sweep import cohort
 
     whole = train_cohort(MEMBERS)
     assert any("segments" in r.layout for r in whole)
@@ -118,7 +118,7 @@ def test_a_compacted_cohort_resumes_from_its_checkpoint_exactly(tmp_path, monkey
 
 
 def test_a_cohort_that_does_not_divide_over_the_devices_is_padded_onto_all_of_them():
-    from counting.cohort import first_rows
+    from counting.sweep.cohort import first_rows
 
     assert first_rows(33, 2) == [*range(33), 0] and first_rows(4, 2) == [0, 1, 2, 3]
     assert first_rows(1, 2) == [0] and first_rows(5, 4) == [0, 1, 2, 3, 4, 0, 0, 0]

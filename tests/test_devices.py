@@ -1,4 +1,4 @@
-"""counting.devices: one XLA CPU device per core unless told otherwise, set by the entry points."""
+"""counting.runtime.devices: one XLA CPU device per core unless told otherwise, set by the entry points."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ import warnings
 import jax
 import pytest
 
-from counting import devices
+from counting.runtime import devices
 
 
 def test_the_environment_chooses_the_count(monkeypatch):
@@ -35,7 +35,7 @@ def test_after_the_backend_started_it_reports_and_warns():
 
 
 def test_a_fresh_process_gets_the_requested_devices():
-    code = ("import jax; from counting.devices import use_cpu_devices; "
+    code = ("import jax; from counting.runtime.devices import use_cpu_devices; "
             "print(use_cpu_devices(), len(jax.devices('cpu')))")
     env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, devices.ENV: "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from tiny import tiny
 
-from counting import runner
-from counting.plan import disk_bytes, expand
-from counting.runner import DiskError, check_disk, execute_many, folder_of
 from counting.store import problem, read_record
+from counting.sweep import runner
+from counting.sweep.plan import disk_bytes, expand
+from counting.sweep.runner import DiskError, check_disk, execute_many, folder_of
 
 
 def test_too_little_disk_is_refused_before_any_compute(tmp_path, monkeypatch):

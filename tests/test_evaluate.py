@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from counting.aggregate import aggregate
 from counting.config import ConfigError, ModelConfig, OODConfig, RunConfig, TaskConfig, TrainConfig
-from counting.evaluate import OOD, evaluate_experiment
-from counting.runner import execute_many, folder_of
+from counting.evaluation.evaluate import OOD, evaluate_experiment
+from counting.store.aggregate import aggregate
+from counting.sweep.runner import execute_many, folder_of
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The worst-case test families (counting.families): each has the structure it claims (small
+"""The worst-case test families (counting.tasks.families): each has the structure it claims (small
 cases enumerated exactly, labels checked by the numpy reference labeller), and they are
 calibrated on the constructions: the histogram construction at d >= m and CountAttend at
 m > d are exact on every family; with m = d + 2 Welch-bound-meeting embeddings the histogram
@@ -12,9 +12,9 @@ import pytest
 from reference import expected
 
 from counting.config import TaskConfig
-from counting.evaluate import family_batch
-from counting.families import FAMILIES, aligned, counts, family_content, most_aligned, pairs, uniform, worst_of
+from counting.evaluation.evaluate import family_batch
 from counting.tasks import make_task
+from counting.tasks.families import FAMILIES, aligned, counts, family_content, most_aligned, pairs, uniform, worst_of
 
 RNG = lambda i=0: np.random.default_rng(i)
 

@@ -1,5 +1,5 @@
 """The numerics fingerprint hashes what the code computes, not where it lives
-(counting.fingerprint): moving a module or a function keeps records current; changing a
+(counting.store.fingerprint): moving a module or a function keeps records current; changing a
 number stales them; the committed records were migrated to this rule once."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from counting.config import RunConfig
-from counting.fingerprint import NUMERICS, PACKAGE, closure, code_fingerprint, hash_files, run_files
+from counting.store.fingerprint import NUMERICS, PACKAGE, closure, code_fingerprint, hash_files, run_files
 
-ROOTS = (*NUMERICS, "tasks/qc.py", "model.py")
+ROOTS = (*NUMERICS, "tasks/qc.py", "models/transformer.py")
 
 
 def fingerprint_of(package: Path, roots=ROOTS) -> str:
@@ -44,27 +44,27 @@ def test_the_run_files_of_qc_are_the_roots_closure():
 
 def test_moving_a_numerics_module_keeps_the_fingerprint(copy):
     before = fingerprint_of(copy)
-    (copy / "training").mkdir()
-    (copy / "training" / "__init__.py").write_text('"""The training stage."""\n')
-    shutil.move(copy / "metrics.py", copy / "training" / "losses.py")
-    rewrite(copy, "counting.metrics", "counting.training.losses")
-    roots = [("training/losses.py" if r == "metrics.py" else r) for r in ROOTS]
+    (copy / "objectives").mkdir()
+    (copy / "objectives" / "__init__.py").write_text('"""A stage of its own."""\n')
+    shutil.move(copy / "training" / "metrics.py", copy / "objectives" / "losses.py")
+    rewrite(copy, "counting.training.metrics", "counting.objectives.losses")
+    roots = [("objectives/losses.py" if r == "training/metrics.py" else r) for r in ROOTS]
     assert fingerprint_of(copy, roots) == before
 
 
 def test_moving_a_function_between_modules_keeps_the_fingerprint(copy):
     before = fingerprint_of(copy)
-    train = (copy / "train.py").read_text()
+    train = (copy / "training" / "train.py").read_text()
     source = re.search(r"\ndef chunk_lengths\(.*?(?=\n\n|\Z)", train, re.DOTALL).group(0)
-    (copy / "train.py").write_text(train.replace(source, "") + "\n")
-    (copy / "xla.py").write_text((copy / "xla.py").read_text() + "\n" + source + "\n")
-    assert "chunk_lengths" in (copy / "xla.py").read_text()
+    (copy / "training" / "train.py").write_text(train.replace(source, "") + "\n")
+    (copy / "runtime" / "xla.py").write_text((copy / "runtime" / "xla.py").read_text() + "\n" + source + "\n")
+    assert "chunk_lengths" in (copy / "runtime" / "xla.py").read_text()
     assert fingerprint_of(copy) == before
 
 
 def test_docstrings_and_comments_do_not_count(copy):
     before = fingerprint_of(copy)
-    path = copy / "stop.py"
+    path = copy / "training" / "stop.py"
     path.write_text(path.read_text().replace('"""The stopping rule', '"""Reworded: the stopping rule', 1)
                     + "\n# a comment\n")
     assert fingerprint_of(copy) == before
@@ -81,7 +81,7 @@ def test_changing_a_numeric_constant_stales(copy):
 
 def test_changing_an_operation_stales(copy):
     before = fingerprint_of(copy)
-    path = copy / "metrics.py"
+    path = copy / "training" / "metrics.py"
     text = path.read_text()
     path.write_text(text.replace("jnp.maximum(m_BxA.sum(), 1.0)", "jnp.maximum(m_BxA.sum(), 2.0)"))
     assert fingerprint_of(copy) != before

@@ -1,10 +1,10 @@
-"""The golden run guards the fingerprint rule (counting.fingerprint): one short training's exact
+"""The golden run guards the fingerprint rule (counting.store.fingerprint): one short training's exact
 loss and accuracy are stored in tests/golden.json with the fingerprint, machine kind and jaxlib
 they were produced under.
 
 - Same fingerprint, same kind of machine, same jaxlib: the numbers must be equal, bit for bit.
   If they are not, a change outside the fingerprinted numerics files moved the arithmetic: add
-  that file to `counting.fingerprint.NUMERICS` (or undo the change).
+  that file to `counting.store.fingerprint.NUMERICS` (or undo the change).
 - Another fingerprint: the numerics code changed. That is right only for a deliberate change of
   the numbers (a model, a sampler, the optimiser): then regenerate the golden values with
   `python tests/test_golden.py --update` and retrain the committed results.
@@ -30,9 +30,9 @@ def golden_config():
 
 
 def measure() -> dict:
-    from counting import machine
-    from counting.cohort import train_cohort
-    from counting.fingerprint import code_fingerprint
+    from counting.runtime import machine
+    from counting.store.fingerprint import code_fingerprint
+    from counting.sweep.cohort import train_cohort
 
     cfg = golden_config()
     (result,) = train_cohort([cfg])
@@ -59,7 +59,7 @@ def test_the_golden_run_moves_only_with_the_fingerprint():
             (now["fingerprint"], now["arithmetic"], now["jaxlib"])]
     if same:
         assert (same[0]["loss"], same[0]["accuracy"], same[0]["steps"]) == (now["loss"], now["accuracy"], now["steps"]), (
-            "same fingerprint, machine kind and jaxlib, other numbers: a file outside counting.fingerprint.NUMERICS "
+            "same fingerprint, machine kind and jaxlib, other numbers: a file outside counting.store.fingerprint.NUMERICS "
             f"changed the arithmetic (stored {same[0]['loss']}/{same[0]['accuracy']}, now {now['loss']}/{now['accuracy']})")
     else:  # another kind of machine: XLA rounds differently, so only close
         ref = next(e for e in stored if e["fingerprint"] == now["fingerprint"])
@@ -70,7 +70,7 @@ def test_the_golden_run_moves_only_with_the_fingerprint():
 def update() -> None:
     """Replaces the entry of this machine kind and jaxlib (and drops entries of other
     fingerprints: they describe code that is gone)."""
-    from counting.devices import use_cpu_devices
+    from counting.runtime.devices import use_cpu_devices
 
     use_cpu_devices()
     now = measure()

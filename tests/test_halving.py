@@ -1,4 +1,4 @@
-"""Successive halving over the optimiser (counting.halving): members are every (setting, seed)
+"""Successive halving over the optimiser (counting.training.halving): members are every (setting, seed)
 of a cell inside one cohort; at each rung the best 1/eta of a cell's settings go on and the
 others stop as `pruned`; searched hyperparameters never split a cell; capacity and
 learnability are read from the result."""
@@ -11,9 +11,9 @@ from tiny import tiny
 
 from counting.analysis.analyze import analyze
 from counting.config import AnalysisConfig, ConfigError, HalvingConfig
-from counting.halving import Halving, cell_key
-from counting.plan import expand, split_to_fit
-from counting.stop import StopRule
+from counting.sweep.plan import expand, split_to_fit
+from counting.training.halving import Halving, cell_key
+from counting.training.stop import StopRule
 
 SPACE = HalvingConfig(lr=(1e-3, 3e-3, 1e-2), weight_decay=(0.0,), eta=3, rungs=(0.25, 0.5))
 
@@ -84,8 +84,8 @@ def test_a_diverged_member_ranks_its_setting_last_and_ties_go_to_the_earlier_set
 
 @pytest.mark.slow
 def test_a_searched_cohort_prunes_records_it_and_the_analysis_reads_capacity_and_learnability(tmp_path):
-    from counting.aggregate import aggregate
-    from counting.runner import execute_many
+    from counting.store.aggregate import aggregate
+    from counting.sweep.runner import execute_many
 
     base = dataclasses.replace(searched(task={"m": 3, "n": 4}), results_dir=str(tmp_path), experiment="h")
     base = dataclasses.replace(base, halving=dataclasses.replace(SPACE, lr=(1e-4, 3e-3, 3e-2)))

@@ -13,7 +13,7 @@ from counting.inspect import InspectError, diagnose, inspect_experiment
 from counting.inspect.geometry import coherence, effective_rank, welch_bound
 from counting.inspect.growth import loglog_slope
 from counting.inspect.probes import ridge_r2
-from counting.model import Transformer
+from counting.models.transformer import Transformer
 from counting.tasks import make_task
 from counting.theory.count_attend import count_attend
 from counting.theory.histogram import histogram_solution
@@ -105,7 +105,7 @@ def test_growth_exponent_is_the_within_d_slope():
 
 def save_untrained(root, m: int, seed: int):
     """A finished-looking model folder holding untrained parameters (no training needed)."""
-    from counting.record import save_params
+    from counting.store.record import save_params
 
     cfg = RunConfig.from_dict({"task": {"name": "qc", "m": m, "n": N, "eval_size": EVAL},
                                "model": {"d": 8, "w": 16}, "train": {"seed": seed}, "experiment": "tiny"})

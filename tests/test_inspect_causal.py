@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from counting.behrens import BehrensModel
 from counting.config import ModelConfig, TaskConfig
 from counting.inspect import diagnose
 from counting.inspect.anatomy import anatomy
 from counting.inspect.label import CAUSAL_MARGIN, causal_label
-from counting.model import Transformer
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer
 from counting.tasks import BOS_ID, NUM_SPECIAL, make_task
 from counting.theory.count_attend import count_attend
 from counting.theory.histogram import histogram_solution

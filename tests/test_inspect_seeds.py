@@ -49,8 +49,8 @@ def test_cells_ignore_seed_and_searched_optimiser_but_nothing_else():
 
 
 def save_untrained(root, cfg_dict: dict, seed: int):
-    from counting.architectures import model_class
-    from counting.record import save_params
+    from counting.models.registry import model_class
+    from counting.store.record import save_params
 
     cfg = RunConfig.from_dict({**cfg_dict, "train": {"seed": seed}, "experiment": "tiny"})
     spec = make_task(cfg.task)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 from flax import nnx
 
-from counting.behrens import BehrensModel
 from counting.config import ModelConfig, TaskConfig
 from counting.inspect.token_space import summary, token_maps
-from counting.model import Transformer
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer
 from counting.tasks import NUM_SPECIAL, make_task
 from counting.theory.count_attend import count_attend
 from counting.theory.histogram import histogram_solution

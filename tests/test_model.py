@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from counting.config import ModelConfig
-from counting.model import Transformer, prefix_stable_normal
+from counting.models.transformer import Transformer, prefix_stable_normal
 
 
 def thin(combinations, keep: int) -> list:

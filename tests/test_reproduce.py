@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from counting import machine
 from counting.experiment.reproduce import (
     DIFFERS,
     EXACT,
@@ -20,6 +19,7 @@ from counting.experiment.reproduce import (
     reproduce,
     same_kind,
 )
+from counting.runtime import machine
 
 COMMITTED = Path(__file__).parents[1] / "results" / "quick" / "table.csv"
 

@@ -1,4 +1,4 @@
-"""One home for defaults: the typed dataclasses are Hydra's schema (counting.cli.schema), and
+"""One home for defaults: the typed dataclasses are Hydra's schema (counting.experiment.schema), and
 no YAML file restates one of their defaults."""
 
 import dataclasses
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from counting.cli.schema import node
 from counting.config import TASKS, JobConfig, TaskConfig
 from counting.experiment import compose, experiment_dir, experiment_names
+from counting.experiment.schema import node
 from counting.llm.config import BACKEND_CONFIGS, PromptConfig
 
 CONF = Path(__file__).parents[1] / "counting" / "conf"

@@ -1,4 +1,4 @@
-"""The adaptive search for m_thr (counting.search): the logic against planted thresholds, and a
+"""The adaptive search for m_thr (counting.sweep.search): the logic against planted thresholds, and a
 tiny real search that converges to the full grid's answer, records every cell as an ordinary
 record and, run again, trains nothing."""
 
@@ -9,7 +9,7 @@ import math
 import pytest
 
 from counting.config import AdaptiveConfig, ConfigError, JobConfig
-from counting.search import CENSORED_ABOVE, CENSORED_BELOW, DONE, ROUNDS_OUT, bracket, inside, search
+from counting.sweep.search import CENSORED_ABOVE, CENSORED_BELOW, DONE, ROUNDS_OUT, bracket, inside, search
 
 GRID = (2, 4, 8, 16, 32, 64, 128)
 

@@ -35,8 +35,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Two tiny QC models (d = 8, m = 4 and 12, n = 6, 60 steps) with their families.json."""
-    from counting.evaluate import families_experiment
-    from counting.runner import execute_many
+    from counting.evaluation.evaluate import families_experiment
+    from counting.sweep.runner import execute_many
 
     root = tmp_path_factory.mktemp("serve")
     cfgs = [tiny(task={"m": m, "n": N, "eval_size": 64}, train={"steps": 60, "eval_every": 60},
@@ -58,8 +58,8 @@ class Library:
     evaluator, the embedding padded to the experiment's largest m)."""
 
     def __init__(self, root, cfg, vocab=max(M_VALUES)):
-        from counting.evaluate import Evaluator
-        from counting.runner import folder_of
+        from counting.evaluation.evaluate import Evaluator
+        from counting.sweep.runner import folder_of
         from counting.tasks import NUM_SPECIAL
 
         self.cfg, self.folder = cfg, folder_of(cfg)
@@ -117,14 +117,14 @@ def post(client, path, **body):
 
 
 def test_model_list_is_the_store_and_the_families(client, trained):
-    from counting.aggregate import row_of
     from counting.store import read_record
+    from counting.store.aggregate import row_of
 
     data = client.get("/api/models").json()
     assert data["experiment"] == NAME and data["note"] is None
     by_hash = {r["hash"]: r for r in data["models"]}
     assert set(by_hash) == {hash_of(trained, m) for m in M_VALUES}
-    from counting.runner import folder_of
+    from counting.sweep.runner import folder_of
 
     for cfg in trained[1].values():
         row = row_of(read_record(folder_of(cfg)), folder_of(cfg))
@@ -230,7 +230,7 @@ def test_every_intervention_is_interventions_pys(client, trained):
 
 
 def test_draws_are_the_families_sequences(client, trained):
-    from counting.families import family_content
+    from counting.tasks.families import family_content
 
     root, cfgs = trained
     m = 12
@@ -254,9 +254,9 @@ def save_untrained(root, experiment: str, cfg_dict: dict):
 
     from flax import nnx
 
-    from counting.architectures import model_class
     from counting.config import RunConfig
-    from counting.record import save_params
+    from counting.models.registry import model_class
+    from counting.store.record import save_params
     from counting.tasks import make_task
 
     cfg = RunConfig.from_dict({**cfg_dict, "experiment": experiment, "results_dir": str(root)})
@@ -364,8 +364,8 @@ def test_paths_out_of_the_results_folder_are_refused(client, trained, tmp_path):
 
 
 def test_missing_parameters_say_how_to_retrain_and_the_command_does(trained, tmp_path):
-    from counting.aggregate import aggregate
     from counting.experiment import plan_experiment
+    from counting.store.aggregate import aggregate
 
     root = trained[0]
     aggregate(root, NAME)

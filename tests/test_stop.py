@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from tiny import tiny
 
-from counting.cohort import train_cohort
 from counting.config import ConfigError, RunConfig, StopConfig
-from counting.plan import expand
-from counting.runner import execute_many, folder_of
-from counting.stop import StopRule
 from counting.store import read_record
+from counting.sweep.cohort import train_cohort
+from counting.sweep.plan import expand
+from counting.sweep.runner import execute_many, folder_of
+from counting.training.stop import StopRule
 
 BASE = tiny(task={"m": 2, "eval_size": 256}, model={"d": 16, "w": 64},
             train={"steps": 400, "batch": 64, "warmup": 20, "eval_every": 50})
@@ -80,7 +80,7 @@ def test_a_member_that_stops_early_is_bit_identical_to_the_same_model_trained_to
 @pytest.mark.slow
 def test_a_cohort_whose_members_all_stop_finishes_early(monkeypatch):
     """The program runs no train chunk after the last member has stopped."""
-    from counting import cohort
+    from counting.sweep import cohort
 
     calls = []
     real = cohort.compile_program

@@ -13,10 +13,10 @@ import pytest
 from reference import expected
 
 from counting.config import ConfigError, RunConfig, StopConfig, TaskConfig
-from counting.families import family_content, holds_out, pair_set_of, support_of, worst_split
-from counting.pairs import HELDOUT, MIN_M, TRAIN, VALIDATION, ordered_pairs, pair_set
-from counting.support import RULES, SupportHalving, SupportRule, validation_content
 from counting.tasks import NUM_SPECIAL, make_task
+from counting.tasks.families import family_content, holds_out, pair_set_of, support_of, worst_split
+from counting.tasks.pairs import HELDOUT, MIN_M, TRAIN, VALIDATION, ordered_pairs, pair_set
+from counting.training.support import RULES, SupportHalving, SupportRule, validation_content
 
 MIX = dict(sampler="mixture", mixture=("balanced", "pairs"), weights=(0.3, 0.7))
 
@@ -143,7 +143,7 @@ def test_selection_by_the_worst_in_support_family_on_a_planted_case():
     book = Book([a, a, b, b])
     pruned = halving.after(halving.rung_steps[0], book)
     assert pruned == [0, 1]
-    from counting.halving import Halving
+    from counting.training.halving import Halving
 
     assert Halving.of(cfgs).after(halving.rung_steps[0], book) == [2, 3]  # by held-out loss: the other way
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import counting.cohort
-from counting.aggregate import aggregate
+import counting.sweep.cohort
 from counting.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
-from counting.plan import expand
-from counting.runner import execute_many, folder_of
 from counting.store import read_record
+from counting.store.aggregate import aggregate
+from counting.sweep.plan import expand
+from counting.sweep.runner import execute_many, folder_of
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "experiments").glob("*.yaml"))
 TINY = ["task.n=4", "task.eval_size=64", "train.steps=20", "train.eval_every=10", "train.batch=16",
@@ -111,14 +111,14 @@ def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
                      train=TrainConfig(steps=10, batch=16, eval_every=10), results_dir=str(tmp_path), experiment="f")
     other_d = RunConfig.from_dict({**base.to_dict(), "model": {**base.to_dict()["model"], "d": 4}})
     cfgs = expand(base, {"seed": [0, 1]}) + expand(other_d, {"seed": [0, 1]})
-    real = counting.cohort.train_cohort
+    real = counting.sweep.cohort.train_cohort
 
     def flaky(members, *a, **kw):
         if members[0].model.d == 8:
             raise FloatingPointError("injected failure")
         return real(members, *a, **kw)
 
-    monkeypatch.setattr(counting.cohort, "train_cohort", flaky)
+    monkeypatch.setattr(counting.sweep.cohort, "train_cohort", flaky)
     report = execute_many(cfgs, show_progress=False)
     assert len(report.failed) == 2 and len(report.trained) == 2
     assert "injected failure" in report.summary()
@@ -127,7 +127,7 @@ def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
     _, rows = aggregate(tmp_path, "f")
     assert sorted(r["status"] for r in rows) == ["complete", "complete", "failed", "failed"]
 
-    monkeypatch.setattr(counting.cohort, "train_cohort", real)  # the fixed code retrains only the failed
+    monkeypatch.setattr(counting.sweep.cohort, "train_cohort", real)  # the fixed code retrains only the failed
     again = execute_many(cfgs, show_progress=False)
     assert len(again.trained) == 2 and len(again.skipped) == 2
 

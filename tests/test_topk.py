@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from counting.config import ConfigError, ModelConfig, RunConfig
-from counting.model import Attention
+from counting.models.transformer import Attention
 
 
 def reference_topk(q_AxK: np.ndarray, k_TxK: np.ndarray, allowed_AxT: np.ndarray, topk: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The tracker sinks (counting.trackers): TensorBoard event files, read back with TensorBoard's own
+"""The tracker sinks (counting.store.trackers): TensorBoard event files, read back with TensorBoard's own
 reader, hold exactly what metrics.jsonl holds; W&B works offline; the logger choice is no part of a
 run's identity; a failing tracker leaves the run and its metrics.jsonl alone."""
 
@@ -12,8 +12,8 @@ import pytest
 from tiny import tiny
 
 from counting.config import ConfigError, JobConfig
-from counting.runner import execute_many, folder_of
 from counting.store import METRICS, RECORD
+from counting.sweep.runner import execute_many, folder_of
 
 ROOT = Path(__file__).parents[1]
 SCALARS = ("loss", "train_loss", "accuracy", "seq_accuracy", "baseline_accuracy", "support_worst")
@@ -65,7 +65,7 @@ def tensorboard_sweep(tmp_path_factory):
 
 
 def test_tensorboard_event_files_hold_what_metrics_jsonl_holds(tensorboard_sweep):
-    from counting.trackers import run_name, tensorboard_dir
+    from counting.store.trackers import run_name, tensorboard_dir
 
     cfgs = tensorboard_sweep
     logdir = tensorboard_dir(cfgs[0])
@@ -133,7 +133,7 @@ def rows(steps, offset=0.0):
 def test_a_resumed_attempt_writes_each_step_once_and_a_fresh_attempt_starts_fresh(tmp_path):
     pytest.importorskip("tensorboardX", reason="logger=tensorboard needs tensorboardX: pip install -e '.[tensorboard]'")
     pytest.importorskip("tensorboard", reason="the test reads the event files with the tensorboard package")
-    from counting.trackers import Trackers, run_name, tensorboard_dir
+    from counting.store.trackers import Trackers, run_name, tensorboard_dir
 
     cfg = tiny(train={"steps": 40}, results_dir=str(tmp_path), logger="tensorboard")
     folder = tensorboard_dir(cfg) / run_name(cfg)
@@ -157,7 +157,7 @@ def test_a_resumed_attempt_writes_each_step_once_and_a_fresh_attempt_starts_fres
 
 
 def test_a_failing_tracker_leaves_the_run_and_metrics_jsonl_alone(tmp_path, monkeypatch, capsys):
-    from counting import trackers
+    from counting.store import trackers
 
     class Broken:
         KIND = "tensorboard"
@@ -243,7 +243,7 @@ def test_logger_wandb_works_offline(tmp_path, monkeypatch):
 
 
 def test_the_suite_imports_without_the_trackers_and_their_output_is_not_committed():
-    code = "import sys, counting.runner, counting.trackers; print('tensorboardX' in sys.modules, 'wandb' in sys.modules)"
+    code = "import sys, counting.sweep.runner, counting.store.trackers; print('tensorboardX' in sys.modules, 'wandb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"], out.stderr
     ignored = (ROOT / ".gitignore").read_text().splitlines()

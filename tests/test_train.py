@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from tiny import tiny
 
-from counting.cohort import train_cohort
-from counting.metrics import param_norms
+from counting.sweep.cohort import train_cohort
 from counting.tasks import make_task
-from counting.train import init_state, make_chunk
+from counting.training.metrics import param_norms
+from counting.training.train import init_state, make_chunk
 
 
 def train(cfg, log=None):

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from tiny import TINY
 
-from counting.aggregate import AggregateError, aggregate, failures
 from counting.config import ConfigError
 from counting.experiment import compose, plan_job
-from counting.plan import expand
-from counting.runner import execute_many, folder_of, write_failure
 from counting.store import PARAMS, RECORD, problem, read_record
+from counting.store.aggregate import AggregateError, aggregate, failures
+from counting.sweep.plan import expand
+from counting.sweep.runner import execute_many, folder_of, write_failure
 
 BASE = TINY
 
@@ -159,10 +159,10 @@ CONCURRENT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[4])
     from tiny import tiny
-    from counting.devices import use_cpu_devices
+    from counting.runtime.devices import use_cpu_devices
     use_cpu_devices()
-    from counting.plan import expand
-    from counting.runner import execute_many
+    from counting.sweep.plan import expand
+    from counting.sweep.runner import execute_many
     base = tiny(train={"steps": 200, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
     seeds, max_models = int(sys.argv[2]), int(sys.argv[3])
     report = execute_many(expand(base, {"seed": list(range(seeds))}), max_models=max_models, show_progress=False)

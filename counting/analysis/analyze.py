@@ -39,7 +39,7 @@ def last_above(m_K: np.ndarray, stat_RxK: np.ndarray, level: float) -> tuple[np.
 # `best` over every model of the cell (seeds and searched settings: the capacity envelope),
 # `share` of the seeds that reach tau (learnability: cut at one half), and their `exact_*`
 # twins on the worst in-support family's accuracy where the families were evaluated
-# (counting.families: exact counting), and `off_*` on the worst off-support family (held-out
+# (counting.tasks.families: exact counting), and `off_*` on the worst off-support family (held-out
 # pairs; two-token inputs for a model that never trained on them).
 LOGISTIC = lambda m_K, acc_RxK, level: (threshold.logistic(m_K, acc_RxK, level), None)
 METHODS = {

@@ -16,9 +16,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.aggregate import LEAD, row_of, sort_key
 from counting.analysis.analyze import Analysis
 from counting.store import METRICS, Store, read_record, write_table
+from counting.store.aggregate import LEAD, row_of, sort_key
 
 BUDGET_TABLE, BUDGET_THRESHOLDS, BUDGET_CONVERGENCE = "budget.csv", "budget_thresholds.csv", "budget_convergence.csv"
 

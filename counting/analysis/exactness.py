@@ -35,8 +35,8 @@ from scipy import stats as sps
 from counting.analysis.table import row_worst
 from counting.columns import searched, series_columns, series_of
 from counting.config import AnalysisConfig
-from counting.stop import REASONS
 from counting.store import write_table
+from counting.training.stop import REASONS
 
 
 def _chosen(rows: list[dict]) -> list[dict]:

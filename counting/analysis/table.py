@@ -14,7 +14,7 @@ import numpy as np
 
 from counting.columns import identity_columns, series_of
 from counting.config import TaskConfig
-from counting.families import worst_split
+from counting.tasks.families import worst_split
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,11 +20,11 @@ RESULTS_DIR = RunConfig().results_dir  # where counting-train writes, and where 
 
 def prepare(devices: bool = True) -> None:
     """What every counting-* command does first: the XLA CPU devices (one per core) and JAX's
-    persistent compilation cache (see counting.devices; `devices=False` in commands that never
+    persistent compilation cache (see counting.runtime.devices; `devices=False` in commands that never
     run JAX, which then need not import it) and, on a machine without a display, matplotlib's
     file-only backend."""
     if devices:
-        from counting.devices import use_compilation_cache, use_cpu_devices
+        from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 
         try:
             use_cpu_devices()

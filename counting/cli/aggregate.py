@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from counting.aggregate import AggregateError, aggregate, failures
 from counting.cli import RESULTS_DIR, fail, prepare
+from counting.store.aggregate import AggregateError, aggregate, failures
 
 
 def main(argv=None) -> None:

@@ -22,7 +22,7 @@ def validate_cells(config: DictConfig) -> None:
     from counting.config import ConfigError
     from counting.experiment.compose import split_cells, sweep_arguments
     from counting.experiment.run import plan_job
-    from counting.runner import DiskError, check_disk
+    from counting.sweep.runner import DiskError, check_disk
 
     quiet_libraries()
     loader = GlobalHydra.instance().config_loader()

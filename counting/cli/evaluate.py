@@ -54,7 +54,7 @@ def main(argv=None) -> None:
         fail(ConfigError(f"experiment: no runs under {Path(args.results_dir) / args.experiment} (train it first)"))
     prepare()
     quiet_libraries()
-    from counting.evaluate import evaluate_experiment
+    from counting.evaluation.evaluate import evaluate_experiment
 
     path, rows = evaluate_experiment(args.results_dir, args.experiment, grid)
     bad = [r for r in rows if r["eval_status"] != "complete"]

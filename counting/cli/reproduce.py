@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     quiet_libraries()
     from counting.columns import TableError
     from counting.experiment.reproduce import reproduce
-    from counting.runner import DiskError
+    from counting.sweep.runner import DiskError
 
     overrides = list(args.overrides) + ([f"name={args.name}"] if args.name else [])
     try:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from counting.cli import prepare
-from counting.progress import Heartbeat
 from counting.store import write_table
+from counting.sweep.progress import Heartbeat
 from counting.theory import figures, tables
 from counting.theory.settings import SETTINGS
 

@@ -25,8 +25,8 @@ def main(raw: DictConfig) -> None:
     quiet_libraries()
     from counting.cli.manifest import record_cells
     from counting.experiment import plan_job, train_job
-    from counting.runner import DiskError, folder_of
     from counting.store import read_record
+    from counting.sweep.runner import DiskError, folder_of
 
     try:
         job = plan_job(raw)

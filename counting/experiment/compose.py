@@ -1,7 +1,7 @@
 """Configs of an experiment, composed with Hydra's public API: the apps' schema, the experiment
 files, and the cells of a sweep.
 
-Configs: the typed dataclasses' defaults, stored in Hydra's ConfigStore (`counting.cli.schema`),
+Configs: the typed dataclasses' defaults, stored in Hydra's ConfigStore (`counting.experiment.schema`),
 `counting/conf/` (config.yaml, llm.yaml, hydra/launcher) and the group `experiment`, whose
 files are the repository's top-level `experiments/*.yaml` (a wheel ships them as
 `counting/experiment_configs/`): each is read once and stored in the ConfigStore as
@@ -71,7 +71,7 @@ def register_configs(config_name: str) -> None:
     dataclasses' defaults as its schema and the experiment files as the group `experiment`."""
     from hydra.core.config_store import ConfigStore
 
-    from counting.cli import schema
+    from counting.experiment import schema
 
     schema.register(config_name)
     store = ConfigStore.instance()

@@ -2,7 +2,7 @@
 
 A model's numbers reproduce bit for bit only under the same code fingerprint, the same kind
 of machine (CPU model and instruction-set level, or the accelerator), the same jax/jaxlib and
-the same layout of members (counting.machine). Where all of these match the committed row,
+the same layout of members (counting.runtime.machine). Where all of these match the committed row,
 the comparison is exact: every accuracy, baseline, loss, step count and stop reason must be
 equal. Elsewhere it is statistical, with stated tolerances:
 
@@ -150,7 +150,7 @@ def reproduce(name: str, overrides: Sequence[str] = (), reference_dir: str | Pat
         say(f"reproduce {plan.name}: training cell {' '.join(overrides_of_cell) or '(the only one)'} "
             f"({len(job.members)} models)")
         train_job(job, show_progress)
-    from counting.aggregate import aggregate
+    from counting.store.aggregate import aggregate
 
     _, _ = aggregate(work_dir, plan.name)
     rows = read_table(Store(work_dir, plan.name).path(TABLE))

@@ -45,10 +45,10 @@ def plan_job(raw: DictConfig | Mapping[str, Any]) -> Job:
     if isinstance(raw, DictConfig):
         raw = OmegaConf.to_container(OmegaConf.masked_copy(raw, [k for k in raw if k != "hydra"]), resolve=True)
     config = JobConfig.from_dict({k: v for k, v in raw.items() if k != "hydra"})
-    from counting.plan import expand, group, split_to_fit  # imports jax
+    from counting.sweep.plan import expand, group, split_to_fit  # imports jax
 
     if config.adaptive.active:  # the first round (the coarse grid); later rounds refine inside it
-        from counting.search import members_of
+        from counting.sweep.search import members_of
 
         members = members_of(Job(config, []))
     else:
@@ -59,10 +59,10 @@ def plan_job(raw: DictConfig | Mapping[str, Any]) -> Job:
 
 
 def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list], None] | None = None):
-    """Trains what the job's members need (see counting.runner), or runs its adaptive search
-    round by round (counting.search: its rows go to <experiment>/search/); returns the
+    """Trains what the job's members need (see counting.sweep.runner), or runs its adaptive search
+    round by round (counting.sweep.search: its rows go to <experiment>/search/); returns the
     SweepReport. `on_members(hashes)`: told the run ids of every round before it trains."""
-    from counting.runner import SweepReport, execute_many
+    from counting.sweep.runner import SweepReport, execute_many
 
     def train(members):
         if on_members is not None:
@@ -73,9 +73,9 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
 
     if not job.config.adaptive.active:
         return train(job.members)
-    from counting import search
-    from counting.atomic import atomic_write_json
     from counting.store import Store
+    from counting.store.atomic import atomic_write_json
+    from counting.sweep import search
 
     total = SweepReport()
 
@@ -163,8 +163,8 @@ def finish(results_dir: str | Path, name: str, job: JobConfig, own: set[str] | N
     run ids in `own`; None: every row); evaluate out of distribution where `job.ood` has a
     grid; analyse the table (thresholds, fit, budget study); draw the figures. A step that
     raises is reported (`failed`) and the steps that do not need it still run."""
-    from counting.aggregate import aggregate, failures
     from counting.store import Store
+    from counting.store.aggregate import aggregate, failures
 
     store = Store(results_dir, name)
     result = ExperimentResult(name, store.root)
@@ -186,12 +186,12 @@ def finish(results_dir: str | Path, name: str, job: JobConfig, own: set[str] | N
             return None
 
     if families.size and store.has_runs():  # before the table: its rows carry each model's worst family
-        from counting.evaluate import families_experiment
+        from counting.evaluation.evaluate import families_experiment
 
         out = step("families", lambda: families_experiment(results_dir, name, families.size, families.seed, log=tell))
         if out is not None:
             result.paths["families"] = out[0]
-        from counting.exposure import support_table  # each family's class: its share of the training data
+        from counting.evaluation.exposure import support_table  # each family's class: its share of the training data
         from counting.store import FINISHED, read_record
 
         records = [read_record(f) for f in store.run_folders()]
@@ -248,7 +248,7 @@ def _after(store, job: JobConfig, result: ExperimentResult, step, tell) -> None:
 
     cfg, grid = job.analysis, job.ood
     if grid.n or grid.k:
-        from counting.evaluate import evaluate_experiment
+        from counting.evaluation.evaluate import evaluate_experiment
 
         out = step("evaluate", lambda: evaluate_experiment(store.results_dir, store.experiment, grid, log=tell))
         if out is not None:
@@ -288,10 +288,14 @@ def run_experiment(name: str, overrides: Sequence[str] = (), results_dir: str | 
                    show_progress: bool = True, say: Callable[[str], None] = print) -> ExperimentResult:
     """Runs experiment `name` (experiments/NAME.yaml, with Hydra-style overrides; sweep
     overrides key=a,b add cells) from Python: plans every cell before any compute, trains
-    them cell by cell, then `finish`. Raises ConfigError (a bad value) or DiskError (too
+    them cell by cell, then `finish`. Sets JAX's CPU devices as the commands do (one per core)
+    when JAX has not started yet, and warns in one line when it started with another count, so
+    a notebook gets the CLI's numbers without a setup call. Raises ConfigError (a bad value) or DiskError (too
     little room) before any compute; a failed cell or step is in the result's `failed`."""
-    from counting.runner import check_disk
+    from counting.runtime.devices import use_cpu_devices
+    from counting.sweep.runner import check_disk
 
+    use_cpu_devices()  # the CLI's layout (a cohort over one device per core), so its numbers; one line if JAX started otherwise
     plan = plan_experiment(name, overrides, results_dir)
     check_disk([m for _, job in plan.cells for m in job.members], plan.cells[0][1].config.rerun)
     for _, job in plan.cells:

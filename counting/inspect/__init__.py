@@ -3,7 +3,7 @@ confirm it, what its weights do in token space, how its weights scale, and how t
 a cell compare.
 
 `diagnose(task_cfg, model, interventions=False)` runs every diagnostic on one model (trained,
-untrained or hand-built; a counting.model.Transformer or a counting.behrens.BehrensModel);
+untrained or hand-built; a counting.models.transformer.Transformer or a counting.models.behrens.BehrensModel);
 `inspect_experiment(results_dir, name, interventions=False)` runs it on every saved model of
 an experiment and writes results/<name>/inspect.csv, inspect_fit.csv, inspect_seeds.csv and
 inspect_maps.npz. One concern per module: anatomy (the counting layer's pieces per model

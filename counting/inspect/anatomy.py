@@ -11,9 +11,9 @@ The counting layer is the first attention layer. Its pieces, for tokens_BxT:
   the layer's attention output y on (its MLP, later layers, the head) at the answer positions.
 
 finish(x, mix(att, v), at_R) is the model's own forward pass (tested), so an intervention is a
-change of att or of y. `Transformer` (counting.model): x = embedding plus positions, its
+change of att or of y. `Transformer` (counting.models.transformer): x = embedding plus positions, its
 first block's (pre-LN) attention, values W_V per head and output W_O. `BehrensModel`
-(counting.behrens): x = the token embedding, one head whose value is x itself (no W_V, no
+(counting.models.behrens): x = the token embedding, one head whose value is x itself (no W_V, no
 W_O), and the MLP classifies x + y directly.
 """
 
@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from counting.behrens import BehrensModel
-from counting.model import Transformer
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer
 
 
 def transformer_layer0(model: Transformer, tokens_BxT: jax.Array):

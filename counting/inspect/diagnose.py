@@ -40,7 +40,7 @@ class Reading:
 
 def read(task_cfg: TaskConfig, model, sequences: int = PROBE_SEQUENCES, task: Task | None = None, batch=None,
          interventions: bool = False) -> Reading:
-    """Every reading of `model` (a counting.model.Transformer or counting.behrens.BehrensModel
+    """Every reading of `model` (a counting.models.transformer.Transformer or counting.models.behrens.BehrensModel
     for the task: trained, untrained or hand-built; its embedding table may be padded beyond
     m) on the task's held-out sequences (`batch`, default the task's eval set)."""
     task = task or make_task(task_cfg)

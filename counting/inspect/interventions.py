@@ -54,9 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from counting.behrens import BehrensModel
 from counting.inspect.anatomy import anatomy
-from counting.model import Transformer
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer
 from counting.tasks import NUM_SPECIAL, Task
 
 INTERVENTION_SEQUENCES = 128

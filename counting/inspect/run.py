@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from counting.aggregate import read_families
 from counting.config import AnalysisConfig
 from counting.inspect import seeds as seeds_
 from counting.inspect.diagnose import CAUSAL, DIAGNOSTICS, read
@@ -23,6 +22,7 @@ from counting.inspect.growth import FIT_COLUMNS, growth_fits
 from counting.inspect.load import InspectError, SavedModel, load_model, saved_models
 from counting.inspect.trace import PROBE_SEQUENCES
 from counting.store import write_table
+from counting.store.aggregate import read_families
 
 TABLE, FIT, SEEDS, MAPS = "inspect.csv", "inspect_fit.csv", "inspect_seeds.csv", "inspect_maps.npz"
 LEAD = ["task", "d", "m", "n", "k", "w", "pos", "attention", "topk", "seed", "hash", "accuracy",
@@ -59,7 +59,7 @@ def inspect_experiment(results_dir: str | Path, experiment: str, log: Callable[[
                        tau: float = AnalysisConfig().tau) -> tuple[Path, list[dict]]:
     """Inspects every finished model; one line per model that cannot be, the rest go on.
     Raises InspectError when the experiment has no finished model."""
-    from counting.evaluate import (
+    from counting.evaluation.evaluate import (
         Evaluator,  # JAX and Orbax: imported only when inspecting
     )
 

@@ -7,7 +7,7 @@ logits), `norm_ov` (each head's W_v,h W_o,h), `norm_mlp` (||W_1|| ||W_2||, the
 scale of the MLP's linear pieces), `norm_head`, and `norm_total` (every parameter).
 `margin`: the median over held-out answers of the correct class's logit minus the largest
 other logit (negative where the model is wrong); `probe_accuracy` on the same answers.
-A Behrens et al. model (counting.behrens) has no W_V W_O and no head apart from its MLP:
+A Behrens et al. model (counting.models.behrens) has no W_V W_O and no head apart from its MLP:
 its norm_ov and norm_head are empty, and so is norm_qk with linear mixing.
 """
 
@@ -19,10 +19,10 @@ import jax
 import numpy as np
 from flax import nnx
 
-from counting.behrens import BehrensModel
 from counting.inspect.geometry import content_embeddings
 from counting.inspect.trace import Trace
-from counting.model import Transformer
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer
 
 
 def _w(linear) -> np.ndarray:

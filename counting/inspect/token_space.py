@@ -43,8 +43,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from counting.behrens import BehrensModel
-from counting.model import Transformer, sinusoidal_table
+from counting.models.behrens import BehrensModel
+from counting.models.transformer import Transformer, sinusoidal_table
 from counting.tasks import BOS_ID, NUM_SPECIAL, Task
 
 COLUMNS = ("tok_ov_diag_share", "tok_ov_diag_top1", "tok_ov_bos_share", "tok_qk_match_mass", "tok_qk_bos_mass",

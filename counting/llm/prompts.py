@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from counting.atomic import atomic_write_text
 from counting.llm import templates
 from counting.llm.config import TASKS, PromptConfig
 from counting.llm.sampling import SAMPLERS
 from counting.llm.vocab import VOCABULARIES
+from counting.store.atomic import atomic_write_text
 
 PROMPTS = "prompts.jsonl"
 

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from counting.atomic import atomic_write_text
 from counting.llm import prompts
 from counting.llm.backends import BackendError, make_backend
 from counting.llm.cache import AnswerCache, model_slug, request_key
 from counting.llm.config import LLMConfig
 from counting.llm.parse import parse
 from counting.llm.vocab import tokens_per_item
+from counting.store.atomic import atomic_write_text
 
 ANSWERS = "answers"
 

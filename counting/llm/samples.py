@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from counting.atomic import atomic_write_text
+from counting.store.atomic import atomic_write_text
 
 SAMPLES = "samples.md"
 

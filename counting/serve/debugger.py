@@ -1,7 +1,7 @@
 """The debugger's numbers, without the web: the models of a results folder, one sequence
 through one model, and the hand-made interventions, each as plain JSON-ready data. Every
 number comes from counting.inspect (`trace` for the forward pass read, `interventions` for
-every edit, `geometry` for the embeddings) and counting.families (the drawn sequences); the
+every edit, `geometry` for the embeddings) and counting.tasks.families (the drawn sequences); the
 model is loaded through the OOD evaluator's Orbax loader (`counting.inspect.load`).
 
 Requests name an experiment (a folder of the results directory the debugger was started on)
@@ -214,7 +214,7 @@ class Loaded:
     graphdef: object
     params: object
     E_VxD: np.ndarray  # content embeddings (m rows), then BOS's
-    families: dict  # name -> counting.families.Content
+    families: dict  # name -> counting.tasks.families.Content
     pair: tuple[int, int, float] | None  # the most aligned pair of content tokens and its |cos|
 
     @property
@@ -299,7 +299,7 @@ class Debugger:
             return self._entries[experiment]
 
     def _read_entries(self, experiment: str) -> dict[str, Entry]:
-        from counting.aggregate import row_of
+        from counting.store.aggregate import row_of
 
         root = inside(self.results_dir, experiment)
         if not root.is_dir():
@@ -365,7 +365,7 @@ class Debugger:
     # loading -------------------------------------------------------------------------------
 
     def evaluator(self, experiment: str):
-        from counting.evaluate import Evaluator
+        from counting.evaluation.evaluate import Evaluator
         from counting.tasks import NUM_SPECIAL
 
         if experiment not in self._evaluators:
@@ -391,11 +391,11 @@ class Debugger:
             return loaded
 
     def _load(self, experiment: str, entry: Entry) -> Loaded:
-        from counting.aggregate import read_families
         from counting.config import FamiliesConfig, RunConfig
-        from counting.families import family_content, most_aligned, pair_set_of
         from counting.inspect.load import InspectError, SavedModel, load_model
+        from counting.store.aggregate import read_families
         from counting.tasks import BOS_ID
+        from counting.tasks.families import family_content, most_aligned, pair_set_of
 
         cfg = RunConfig.from_record(entry.record["config"])
         evaluator = self.evaluator(experiment)
@@ -416,7 +416,7 @@ class Debugger:
         families = family_content(cfg.task, E_MxD, int(done.get("size") or defaults.size),
                                   int(done.get("seed", defaults.seed)))
         pair = None
-        if m >= 2:  # as the family aligned chooses: among the training pairs (counting.pairs)
+        if m >= 2:  # as the family aligned chooses: among the training pairs (counting.tasks.pairs)
             allowed_MxM = np.zeros((m, m), bool)
             a_P, b_P = pair_set_of(cfg.task, "train")
             allowed_MxM[a_P, b_P] = True

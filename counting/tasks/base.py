@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from counting.config import TaskConfig
-from counting.xla import jit_once
+from counting.runtime.xla import jit_once
 
 BOS_ID = 0
 SEP_ID = 1
@@ -74,7 +74,7 @@ class Task:
 
     def batch_of(self, x_BxN: jax.Array, q_B: jax.Array | None = None) -> Batch:
         """The framed, labelled batch of given content (and, for QC, queries): what the
-        samplers end with, and what structured test families (counting.families) are made of."""
+        samplers end with, and what structured test families (counting.tasks.families) are made of."""
         raise NotImplementedError
 
     def tokens(self, key, batch: int, m, k) -> "Tokens":

@@ -2,7 +2,7 @@
 mixtures of samplers (`task.sampler=mixture`), for every task.
 
 `pairs`: the query (or planted token) a and one other token b, ordered uniformly among the
-pairs that are not held out (counting.pairs: with `task.holdout_pairs` > 0, held-out pairs
+pairs that are not held out (counting.tasks.pairs: with `task.holdout_pairs` > 0, held-out pairs
 never occur together; training and validation pairs do), a at c positions and b at the other n - c, the split c uniform on
 1..n-1, the positions shuffled. QC asks for a; MFE's answer max(c, n - c) has its near-ties at
 c = n/2; the histogram labels c and n - c. A row whose `CANDIDATES` draws of a pair all fall
@@ -35,7 +35,7 @@ from functools import cache
 import jax
 import jax.numpy as jnp
 
-from counting.pairs import HELDOUT, pair_set
+from counting.tasks.pairs import HELDOUT, pair_set
 from counting.tasks.base import NUM_SPECIAL, Batch, Task, allowed_tokens, ranks, uniform_int
 
 CANDIDATES = 32  # pair draws per row (and distinct partners tried by keep_out) before a fallback

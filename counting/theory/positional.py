@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from counting.config import ModelConfig, TaskConfig
-from counting.model import Transformer
+from counting.models.transformer import Transformer
 from counting.theory import sequences
 from counting.theory.histogram import histogram_solution
 from counting.theory.weights import forward, logits_everywhere

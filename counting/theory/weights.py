@@ -1,6 +1,6 @@
 """Hand-set weights of the suite's own `Transformer`, and the forward that reads them back.
 
-A construction is an instantiated `counting.model.Transformer` (norm "none", pos "none")
+A construction is an instantiated `counting.models.transformer.Transformer` (norm "none", pos "none")
 whose parameters are all set by hand: `blank` zeroes every parameter, `put` writes one
 matrix from float64 numpy. `Construction` bundles the model with its task and a readout
 (the count the final residual encodes, before the head), and `forward` runs the model's own
@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 
 from counting.config import ModelConfig, TaskConfig
-from counting.model import Transformer
+from counting.models.transformer import Transformer
 from counting.tasks import make_task
 
 Readout = Callable[[np.ndarray], np.ndarray]  # x_BxAxD (final residual) -> c_hat_BxA

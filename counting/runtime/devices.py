@@ -1,6 +1,6 @@
 """How JAX is set up for the suite's commands: how many XLA devices the CPU backend has (one
 per core by default, so that the members of a cohort train on all cores in parallel: see
-counting.program.spread; a single model uses one device, whose large matrix products still
+counting.training.program.spread; a single model uses one device, whose large matrix products still
 use every core), and JAX's persistent compilation cache (`use_compilation_cache`).
 
 Importing `counting` changes nothing. Every `counting-*` command, the benchmark and the tests
@@ -8,7 +8,7 @@ call `use_cpu_devices()` first; a library user (a script, a notebook) calls it r
 `import jax`, before the first JAX operation:
 
     import jax
-    from counting.devices import use_cpu_devices
+    from counting.runtime.devices import use_cpu_devices
     use_cpu_devices()      # one CPU device per core; use_cpu_devices(4) for four
 """
 
@@ -63,7 +63,7 @@ def use_cpu_devices(n: int | None = None) -> int:
         have = len(jax.devices("cpu"))
         if have != n:
             warnings.warn(f"JAX's CPU backend already started with {have} device(s); call "
-                          f"counting.devices.use_cpu_devices() before the first JAX operation "
+                          f"counting.runtime.devices.use_cpu_devices() before the first JAX operation "
                           f"to get {n}", stacklevel=2)
         return have
     return n
@@ -78,7 +78,7 @@ def compilation_cache_dir() -> str | None:
     from importlib import metadata
     from pathlib import Path
 
-    from counting.machine import cpu_model, isa_level
+    from counting.runtime.machine import cpu_model, isa_level
 
     value = os.environ.get(CACHE_ENV, "").strip()
     if value.lower() == "off":

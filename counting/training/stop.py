@@ -14,7 +14,7 @@ import math
 
 from counting.config import StopConfig
 
-REASONS = ("target", "plateau", "budget", "diverged", "pruned")  # pruned: by a halving rung (counting.halving)
+REASONS = ("target", "plateau", "budget", "diverged", "pruned")  # pruned: by a halving rung (counting.training.halving)
 
 
 @dataclasses.dataclass

@@ -3,7 +3,7 @@
 Members of one cohort may differ in the values that keep shapes (`VARYING`: m, k, seed, lr,
 weight decay); everything else (`shape_key`) must match. A cohort larger than the memory
 allows (or than `cohort.max_models`) is split into chunks, each trained as one program by
-`counting.cohort.train_cohort`.
+`counting.sweep.cohort.train_cohort`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from flax import nnx
 
 from counting.config import CohortConfig, ConfigError, RunConfig, with_values
 from counting.tasks import make_task
-from counting.train import build_model
+from counting.training.train import build_model
 
 VARYING = (("task", "m"), ("task", "k"), ("train", "seed"), ("train", "lr"), ("train", "weight_decay"))
 AXES = CohortConfig.AXES  # cohort axis -> the run field it sets
@@ -106,7 +106,7 @@ def split_to_fit(cfgs: list[RunConfig], max_models: int | None = None, budget: i
 def _whole_races(cfgs: list[RunConfig], size: int) -> list[list[RunConfig]]:
     """Chunks of at most `size` members that never split a halving race (its settings and
     seeds rank against each other inside one program); ConfigError when one race is larger."""
-    from counting.halving import cell_key
+    from counting.training.halving import cell_key
 
     races: dict[str, list[RunConfig]] = {}
     for c in cfgs:

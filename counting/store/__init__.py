@@ -10,7 +10,7 @@
         figures/              PNG + PDF (counting-plot)
 
 A run's folder is named by the hash of what defines its model (`RunConfig.identity`). Its
-record says which code trained it (`fingerprint`, see counting.fingerprint). Pure Python: the
+record says which code trained it (`fingerprint`, see counting.store.fingerprint). Pure Python: the
 analysis and plotting commands read the store without importing JAX.
 """
 
@@ -23,7 +23,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.atomic import atomic_write_text
+from counting.store.atomic import atomic_write_text
 
 RUNS, CHECKPOINTS, FIGURES = "runs", "checkpoints", "figures"
 RECORD, CONFIG, METRICS, PARAMS, OOD, LOCK = "record.json", "config.json", "metrics.jsonl", "params", "ood.json", ".lock"

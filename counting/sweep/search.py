@@ -106,9 +106,9 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
     """The search of one job: trains round by round through `train_members` (the runner) and
     returns its search.csv rows. The job's members at each round are its cohort axes (but m)
     times the round's m values."""
-    from counting.plan import expand
-    from counting.runner import folder_of
     from counting.store import read_record
+    from counting.sweep.plan import expand
+    from counting.sweep.runner import folder_of
 
     cfg, adaptive = job.config, job.config.adaptive
     exact = adaptive.statistic.startswith("exact")
@@ -137,7 +137,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
 
     def families_of(c: RunConfig) -> dict:
         nonlocal evaluator
-        from counting.evaluate import Evaluator, evaluate_families
+        from counting.evaluation.evaluate import Evaluator, evaluate_families
         from counting.tasks import NUM_SPECIAL
 
         if evaluator is None:
@@ -162,7 +162,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
 def members_of(job) -> list[RunConfig]:
     """The members of the search's first round (the coarse grid): what a job is planned and
     checked with before any compute."""
-    from counting.plan import expand
+    from counting.sweep.plan import expand
 
     cohort = dataclasses.replace(job.config.cohort, m=job.config.adaptive.m)
     return expand(job.config.run, CohortConfig.from_dict(dataclasses.asdict(cohort)))

@@ -7,9 +7,9 @@ stop rule and inspection serve each of them alike.
 
 from __future__ import annotations
 
-from counting.behrens import VARIANTS, BehrensModel
 from counting.config import ModelConfig
-from counting.model import Transformer
+from counting.models.behrens import VARIANTS, BehrensModel
+from counting.models.transformer import Transformer
 
 ARCHS = {"transformer": Transformer, **{name: BehrensModel for name in VARIANTS}}
 

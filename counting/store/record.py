@@ -14,8 +14,8 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from counting.atomic import atomic_write_text
 from counting.store import METRICS, PARAMS
+from counting.store.atomic import atomic_write_text
 
 
 class MetricsLog:
@@ -44,7 +44,7 @@ def save_params(folder: Path, params: dict) -> None:
     """Final parameters (a plain nested dict) through Orbax, which writes atomically."""
     import orbax.checkpoint as ocp
 
-    from counting.checkpoint import quiet_orbax
+    from counting.store.checkpoint import quiet_orbax
 
     target = Path(folder).resolve() / PARAMS
     if target.exists():

@@ -9,7 +9,7 @@ reaches `analysis.exact` (0.99 by default).
               split c = 1..n-1, c copies of a and n - c of b, once each (QC asks for a; MFE's
               answer max(c, n - c) puts the near-ties at c = n/2; the histogram labels c and
               n - c): m(m - 1)(n - 1) inputs. With task.holdout_pairs > 0 only the training
-              pairs (counting.pairs)
+              pairs (counting.tasks.pairs)
     aligned   the same two-token sequences with, for each token a, the one other (training-pair)
               token whose learned embedding is most aligned with a's (largest |cosine|; chosen
               per model): where the Welch bound forces interference, here it is largest
@@ -38,7 +38,7 @@ from collections.abc import Callable
 import numpy as np
 
 from counting.config import TaskConfig
-from counting.pairs import MIN_M, ordered_pairs
+from counting.tasks.pairs import MIN_M, ordered_pairs
 
 FAMILIES = ("counts", "pairs", "aligned", "uniform", "heldout")
 FILE, TABLE = "families.json", "families.csv"
@@ -63,7 +63,7 @@ def support_of(task: TaskConfig, family: str) -> bool:
 
 
 def holds_out(task: TaskConfig) -> bool:
-    """Whether the task holds token pairs out (counting.pairs)."""
+    """Whether the task holds token pairs out (counting.tasks.pairs)."""
     return task.holdout_pairs > 0 and task.m >= MIN_M
 
 

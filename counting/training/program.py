@@ -1,14 +1,14 @@
 """The numerics of a cohort: its members' initial state and the compiled programs they run.
 
 Members share array shapes and may differ in the values that keep them (m, k, seed, lr,
-weight decay: `counting.plan.VARYING`). The embedding table is padded to the cohort's largest
+weight decay: `counting.sweep.plan.VARYING`). The embedding table is padded to the cohort's largest
 m (M); each member samples its own tokens below its own m with draws that do not depend on M
 (see `tasks.base`), so a member trains like the same model alone. The members' pure train
 chunk (`train.make_chunk`) runs side by side under `jax.vmap` (or in turns under `lax.map`:
 see `members_per_call`), the members split over the local devices (`shard_map`), `lax.scan`
 runs the steps between two evaluations.
 
-A `Program` is compiled for a number of members N; the host loop (`counting.cohort`) may
+A `Program` is compiled for a number of members N; the host loop (`counting.sweep.cohort`) may
 compile a smaller one for the members still training (compaction) and move their states into
 it. Which program produced a member's arithmetic is written in its record's `layout`.
 """
@@ -25,10 +25,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from counting.config import RunConfig
-from counting.optimizer import make_optimizer
 from counting.tasks import Task, make_task
-from counting.train import chunk_lengths, graph_of, make_chunk, make_eval, member_init
-from counting.xla import jit, jit_once
+from counting.training.optimizer import make_optimizer
+from counting.training.train import chunk_lengths, graph_of, make_chunk, make_eval, member_init
+from counting.runtime.xla import jit, jit_once
 
 CPU_VMAP_MAX_D = 16  # on the CPU, members vmap up to this d and take turns above it
 

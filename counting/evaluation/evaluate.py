@@ -1,5 +1,5 @@
 """Evaluation of saved models: out of distribution (other lengths n' and more distinct tokens
-k') and on the worst-case test families (counting.families: exact counting).
+k') and on the worst-case test families (counting.tasks.families: exact counting).
 
 A trained run is reloaded from its folder (config.json + Orbax params) and scored on the
 held-out set of the same task at a changed n or k (same sampler, eval_size and eval_seed, so
@@ -24,15 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from counting.aggregate import LEAD, row_of
-from counting.atomic import atomic_write_json
 from counting.config import OODConfig, RunConfig, TaskConfig
-from counting.metrics import count_stats, summarize
-from counting.record import load_params
+from counting.runtime.xla import jit
 from counting.store import FINISHED, read_record, write_table
+from counting.store.aggregate import LEAD, row_of
+from counting.store.atomic import atomic_write_json
+from counting.store.record import load_params
 from counting.tasks import NUM_SPECIAL, Task, make_task
-from counting.train import build_model
-from counting.xla import jit
+from counting.training.metrics import count_stats, summarize
+from counting.training.train import build_model
 
 OOD = "ood.json"
 TABLE = "ood.csv"
@@ -228,7 +228,7 @@ def evaluate_families(folder: Path, cfg: RunConfig, evaluator: Evaluator, size: 
     """The run's accuracy on every family (runs/<hash>/families.json; reused when it was
     evaluated at the same size and seed by this version of the families), each with its
     support label; `worst` is the worst in-support family, `worst_off` the worst off-support one."""
-    from counting.families import FILE, VERSION, family_content, support_of, worst_of, worst_split
+    from counting.tasks.families import FILE, VERSION, family_content, support_of, worst_of, worst_split
 
     path = Path(folder) / FILE
     try:
@@ -261,7 +261,7 @@ def families_experiment(results_dir: str | Path, experiment: str, size: int, see
     """Every finished run of the experiment on the families; writes <experiment>/families.csv
     (one row per model and family). table.csv gets `worst` and `family.<name>` from the
     runs' families.json at its next aggregation."""
-    from counting.families import TABLE as FAMILY_TABLE
+    from counting.tasks.families import TABLE as FAMILY_TABLE
 
     root = Path(results_dir) / experiment
     records = {p.parent: read_record(p.parent) for p in sorted((root / "runs").glob("*/record.json"))}

@@ -2,7 +2,7 @@
 
 `init_state` builds the model and optimiser state; `make_chunk` returns the pure function
 `(state, m, k) -> (state, losses_S)` that samples fresh data on the device at every step;
-`make_eval` returns `(params, batch) -> stats`. The one driver, `counting.cohort.train_cohort`
+`make_eval` returns `(params, batch) -> stats`. The one driver, `counting.sweep.cohort.train_cohort`
 (a single model is a cohort of one), vmaps exactly these functions over its members.
 """
 
@@ -16,12 +16,12 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from counting.architectures import model_class
 from counting.config import RunConfig
-from counting.metrics import count_stats, loss_fn
-from counting.optimizer import make_optimizer
+from counting.models.registry import model_class
 from counting.tasks import Task
-from counting.xla import jit_once
+from counting.training.metrics import count_stats, loss_fn
+from counting.training.optimizer import make_optimizer
+from counting.runtime.xla import jit_once
 
 
 class TrainState(NamedTuple):

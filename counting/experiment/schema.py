@@ -6,7 +6,7 @@ dataclass's defaults as a config node:
 - counting-train (`config`): the groups task (qc, mfe, histogram: `TaskConfig` with that
   name), model/default (`ModelConfig`), train/default (`TrainConfig`, its stop rule
   included), and the root node `run_defaults`: experiment, results_dir, name, rerun, the
-  cohort axes (`counting.plan.AXES`, each an empty list, and max_models), ood (`OODConfig`)
+  cohort axes (`counting.sweep.plan.AXES`, each an empty list, and max_models), ood (`OODConfig`)
   and analysis (`AnalysisConfig`);
 - counting-llm (`llm`): the group backend (hf, openai: `counting.llm.config.BACKEND_CONFIGS`)
   and the root node `llm_defaults` (`LLMConfig` without its backend).

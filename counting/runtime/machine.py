@@ -3,7 +3,7 @@
 XLA compiles for the CPU it runs on: an AVX-512 host and an AVX2 host (or two CPU models)
 round the same program differently, so a trained model reproduces bit for bit only on the
 same kind of machine, with the same jax/jaxlib, the same code fingerprint and the same layout
-of members (counting.cohort). Every record stores `arithmetic()` and `versions()`;
+of members (counting.sweep.cohort). Every record stores `arithmetic()` and `versions()`;
 `same_arithmetic` says whether two of them allow an exact comparison
 (counting.experiment.reproduce compares statistically otherwise).
 """

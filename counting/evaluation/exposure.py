@@ -5,7 +5,7 @@ two-token (pair, split) test cell over a model's whole budget, all estimated fro
 batches drawn by the task's own sampler (the same program the training steps run).
 
 `support_table` writes <experiment>/support.csv after a sweep: one row per distinct training
-distribution (series, d, m) and family, with its in-support label (counting.families.support_of)
+distribution (series, d, m) and family, with its in-support label (counting.tasks.families.support_of)
 and the estimated share, beside the mean and smallest exposures per (pair, split) cell.
 """
 
@@ -18,10 +18,10 @@ import jax
 import numpy as np
 
 from counting.config import RunConfig
-from counting.families import FAMILIES, pair_set_of, support_of
-from counting.pairs import HELDOUT, pair_set
 from counting.store import write_table
 from counting.tasks import NUM_SPECIAL, make_task
+from counting.tasks.families import FAMILIES, pair_set_of, support_of
+from counting.tasks.pairs import HELDOUT, pair_set
 
 SEED = 9_000_011  # the estimate's own data stream, never a training one
 BATCHES, BATCH = 16, 1024

@@ -5,7 +5,7 @@ With `task.holdout_pairs = f > 0` every unordered pair {a, b} of content tokens 
 of three sets, fixed by `task.pairs_seed`: held out (a hash of the pair below f: never the two
 tokens of a two-token training sequence; scored as the `heldout` family: generalisation),
 validation (between f and 2f: trained like the rest, but kept out of every test family and used
-only to select and stop, counting.support, so that selection on the training support never sees
+only to select and stop, counting.training.support, so that selection on the training support never sees
 a test input), or training (the rest: trained, and scored as the test family `pairs`). A pair's set does not depend on m, so it is the same in every cell of
 a sweep, and the same arithmetic (32-bit integers) runs in numpy and in jax.numpy: the host's
 families and the device's sampler agree bit for bit. Below `MIN_M` content tokens (fewer than

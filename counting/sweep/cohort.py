@@ -1,8 +1,8 @@
 """The one training driver's host loop: a cohort of models trained as one XLA program.
 
 A single model is a cohort of one. The numerics (initial state, the compiled chunk and
-evaluation programs) are `counting.program`; this module is the host's side: after each
-evaluation it books every member's metrics, checks its stopping rule (`counting.stop`),
+evaluation programs) are `counting.training.program`; this module is the host's side: after each
+evaluation it books every member's metrics, checks its stopping rule (`counting.training.stop`),
 checkpoints, and ends when every member has stopped. Nothing here changes a number of a
 member: what decides its arithmetic (the program it ran in) is written in its `layout`.
 
@@ -23,16 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from counting.checkpoint import CohortCheckpoint
 from counting.config import RunConfig
-from counting.halving import Halving
-from counting.metrics import param_norms, summarize
-from counting.plan import shape_key
-from counting.program import cohort_mesh, compile_program, prepare_cohort, spread
-from counting.progress import Progress
-from counting.support import Validation, halving_of, make_rule
+from counting.store.checkpoint import CohortCheckpoint
+from counting.sweep.plan import shape_key
+from counting.sweep.progress import Progress
 from counting.tasks import NUM_SPECIAL
-from counting.train import chunk_lengths
+from counting.training.halving import Halving
+from counting.training.metrics import param_norms, summarize
+from counting.training.program import cohort_mesh, compile_program, prepare_cohort, spread
+from counting.training.support import Validation, halving_of, make_rule
+from counting.training.train import chunk_lengths
 
 
 @dataclasses.dataclass
@@ -44,7 +44,7 @@ class TrainResult:
     compile_s: float
     train_s: float
     diverged_at: int | None = None
-    stop_reason: str = "budget"  # target | plateau | budget | diverged | pruned (counting.stop)
+    stop_reason: str = "budget"  # target | plateau | budget | diverged | pruned (counting.training.stop)
     layout: dict = dataclasses.field(default_factory=dict)  # the program(s) that produced its arithmetic
     halving: dict | None = None  # under a successive-halving search: its rung and whether it was promoted
 
@@ -162,7 +162,7 @@ def first_rows(N: int, devices: int) -> list[int]:
     """The first program's rows: every member once and, when N > 1 members do not divide over
     the devices, pad rows (member 0 again, inactive) up to the next multiple, so that the
     cohort runs on every device: 33 members on a 2-core CPU would otherwise all stay on one
-    device (counting.program.cohort_mesh) and leave the other core idle."""
+    device (counting.training.program.cohort_mesh) and leave the other core idle."""
     pad = -N % devices if N > 1 else 0
     return list(range(N)) + [0] * pad
 

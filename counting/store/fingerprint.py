@@ -42,10 +42,11 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
-NUMERICS = ("train.py", "metrics.py", "optimizer.py", "stop.py", "xla.py", "program.py", "tasks/base.py")
-REGISTRIES = ("architectures.py", "tasks/__init__.py", "config.py", "spec.py")  # followed no further
-EXTRA = {"halving": "halving.py", "composed": "tasks/mixture.py", "support": "support.py"}  # switch -> its module
+PACKAGE = Path(__file__).resolve().parents[1]  # counting/
+NUMERICS = ("training/train.py", "training/metrics.py", "training/optimizer.py", "training/stop.py",
+            "training/program.py", "runtime/xla.py", "tasks/base.py")
+REGISTRIES = ("models/registry.py", "tasks/__init__.py", "config.py", "spec.py")  # followed no further
+EXTRA = {"halving": "training/halving.py", "composed": "tasks/mixture.py", "support": "training/support.py"}  # switch -> its module
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -121,14 +122,14 @@ def switches(cfg) -> list[str]:
     """The config switches that bring numerics modules of their own into a run (EXTRA)."""
     on = {"halving": cfg.halving.active,  # the rungs decide where a pruned member stops
           "composed": cfg.task.sampler in ("pairs", "mixture"),  # counting.tasks.COMPOSED
-          "support": cfg.train.stop.watch == "support" or cfg.halving.metric == "support"}  # counting.support
+          "support": cfg.train.stop.watch == "support" or cfg.halving.metric == "support"}  # counting.training.support
     return [name for name, active in on.items() if active]
 
 
 def run_files(cfg) -> list[Path]:
     """The numerics modules of one run: the shared ones, its task's and its model's, the ones its
     switches bring in, and what they import (the registries and configs excepted)."""
-    from counting.architectures import model_class
+    from counting.models.registry import model_class
     from counting.tasks import REGISTRY
 
     roots = [PACKAGE / name for name in NUMERICS]

@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from counting import machine
 from counting.columns import identity_row
 from counting.config import RunConfig
+from counting.runtime import machine
 from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record, write_table
 from counting.store import METRICS as LOG
 
@@ -43,7 +43,7 @@ def layout_label(layout: dict | None) -> str:
 
 
 def read_families(folder: Path | None) -> dict | None:
-    """A run folder's families.json (counting.families), when it has one."""
+    """A run folder's families.json (counting.tasks.families), when it has one."""
     if folder is None:
         return None
     try:
@@ -53,7 +53,7 @@ def read_families(folder: Path | None) -> dict | None:
 
 
 def exactness(record: dict, folder: Path | None, exact: float | None = None) -> dict:
-    """Steps to exactness of a run that watched its validation families (counting.support): the
+    """Steps to exactness of a run that watched its validation families (counting.training.support): the
     first evaluation whose worst in-support validation family reached `exact` (default
     analysis.exact), the total weight norm then, and whether it never did (right-censored at its
     last step). Empty for other runs."""
@@ -90,7 +90,7 @@ def row_of(record: dict, folder: Path | None = None) -> dict:
         "error": record.get("error", ""),
     })
     families = read_families(folder)
-    if families:  # the worst-case families (counting.families): exact counting is read from `worst`
+    if families:  # the worst-case families (counting.tasks.families): exact counting is read from `worst`
         row["worst"] = families["worst"]  # in-support (families.json version 2; earlier: of all families)
         row["worst_off"] = families.get("worst_off")
         row.update({f"family.{k}": v["accuracy"] for k, v in families["families"].items()})
@@ -99,7 +99,7 @@ def row_of(record: dict, folder: Path | None = None) -> dict:
     metrics = record.get("metrics", {})
     for name in METRICS:
         row[name] = metrics.get(name)
-    if "support_worst" in metrics:  # watched its validation families (counting.support)
+    if "support_worst" in metrics:  # watched its validation families (counting.training.support)
         row["support_worst"] = metrics["support_worst"]
         row.update(exactness(record, folder))
     return row

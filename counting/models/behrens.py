@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from counting.config import ModelConfig
-from counting.model import prefix_stable_normal, query_positions
+from counting.models.transformer import prefix_stable_normal, query_positions
 
 # model.arch -> (mixing, softmax, BOS): the six variants
 VARIANTS = {

@@ -32,13 +32,13 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.atomic import atomic_write_json
 from counting.config import RunConfig
-from counting.fingerprint import code_fingerprint, suite_version
-from counting.machine import arithmetic, versions
-from counting.record import MetricsLog, save_params
+from counting.runtime.machine import arithmetic, versions
 from counting.store import CONFIG, LOCK, RECORD, Store, problem
-from counting.trackers import Trackers, require
+from counting.store.atomic import atomic_write_json
+from counting.store.fingerprint import code_fingerprint, suite_version
+from counting.store.record import MetricsLog, save_params
+from counting.store.trackers import Trackers, require
 
 
 class DiskError(ValueError):
@@ -202,7 +202,7 @@ def decide(cfgs: Sequence[RunConfig], rerun: str, since: float, report: SweepRep
 
 def whole_races(cfgs: Sequence[RunConfig], todo: Sequence[RunConfig]) -> set[RunConfig]:
     """The members of halving races that are partly done: they train again with the rest."""
-    from counting.halving import cell_key
+    from counting.training.halving import cell_key
 
     open_races = {cell_key(c) for c in todo if c.halving.active}
     return {c for c in cfgs if c.halving.active and cell_key(c) in open_races and c not in set(todo)}
@@ -211,7 +211,7 @@ def whole_races(cfgs: Sequence[RunConfig], todo: Sequence[RunConfig]) -> set[Run
 def check_disk(cfgs: Sequence[RunConfig], rerun: str = "stale") -> None:
     """DiskError before any compute when the results folder's file system has less room than
     the models that need training will write (`plan.disk_bytes`)."""
-    from counting.plan import disk_bytes
+    from counting.sweep.plan import disk_bytes
 
     since = time.time()
     cfgs = [c for c in dict.fromkeys(cfgs) if why_train(c, rerun, since) is not None]
@@ -242,9 +242,9 @@ def is_disk_full(err: BaseException) -> bool:
 def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_progress: bool,
                 compact: bool = True, per_call: int | None = None, sizes: str = "pow2") -> None:
     """Trains one chunk of a cohort into its folders (the caller holds their locks)."""
-    from counting.checkpoint import CohortCheckpoint
-    from counting.cohort import train_cohort
-    from counting.progress import Progress
+    from counting.store.checkpoint import CohortCheckpoint
+    from counting.sweep.cohort import train_cohort
+    from counting.sweep.progress import Progress
 
     folders = [folder_of(c) for c in chunk]
     shared = chunk[0]
@@ -252,7 +252,7 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
     checkpoint = CohortCheckpoint(checkpoint_dir(shared, chunk))
     resume_at = checkpoint.latest_step()
     t0 = time.perf_counter()
-    trackers = Trackers(chunk, resume_at)  # logger: metrics.jsonl's rows also go there (counting.trackers)
+    trackers = Trackers(chunk, resume_at)  # logger: metrics.jsonl's rows also go there (counting.store.trackers)
     try:
         for cfg, folder in zip(chunk, folders):
             atomic_write_json(folder / CONFIG, cfg.to_dict())
@@ -285,7 +285,7 @@ def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_
     then looked at again. Returns what was trained, skipped, copied and failed. DiskError
     (before any compute) when the results folder's file system has too little room."""
     from counting.config import JobConfig
-    from counting.plan import group, split_to_fit
+    from counting.sweep.plan import group, split_to_fit
 
     JobConfig(rerun=rerun)  # the one check of the value (a one-line ConfigError naming rerun)
     since = time.time()

@@ -2,9 +2,9 @@
 
 At every evaluation a model with `train.stop.watch=support` (or trained under successive halving
 with `halving.metric=support`) is also scored on its *validation families*: the families that
-are in-support for its training distribution (`counting.families.support_of`: counts, uniform,
+are in-support for its training distribution (`counting.tasks.families.support_of`: counts, uniform,
 and the two-token sequences where a component draws them), drawn from their own seed
-(`SEED`), with the two-token family enumerated over the *validation* pairs (counting.pairs:
+(`SEED`), with the two-token family enumerated over the *validation* pairs (counting.tasks.pairs:
 trained like every pair that is not held out, but in no test family), so that selection is on
 the training support and never sees a test input (without held-out pairs, at m below `pairs.MIN_M`, the
 validation pairs are the training pairs, which are the test's `pairs` too: the record says so in
@@ -35,12 +35,12 @@ import jax
 import numpy as np
 
 from counting.config import RunConfig, StopConfig
-from counting.families import BUILDERS, holds_out, pairs, support_of
-from counting.halving import Halving
-from counting.stop import StopRule
 from counting.tasks import Batch, Task
-from counting.train import make_eval
-from counting.xla import jit
+from counting.tasks.families import BUILDERS, holds_out, pairs, support_of
+from counting.training.halving import Halving
+from counting.training.stop import StopRule
+from counting.training.train import make_eval
+from counting.runtime.xla import jit
 
 SEED = 7_000_001  # the validation families' own seed (the test families use families.seed)
 SIZE = 256  # sequences per sampled validation family
@@ -145,7 +145,7 @@ class Validation:
 
     def evaluate(self, params, rows: list[int], mesh):
         """The device's stats of the members at `rows` (dispatched, not read)."""
-        from counting.program import spread
+        from counting.training.program import spread
 
         key = (tuple(rows), id(mesh))
         if key not in self._placed:
