@@ -13,7 +13,7 @@ import sys
 
 import jax  # noqa: F401  (the devices must be set before the first JAX operation)
 
-from counting.devices import use_cpu_devices
+from counting.runtime.devices import use_cpu_devices
 
 use_cpu_devices()  # one XLA CPU device per core, as the counting-* commands do
 
