@@ -32,6 +32,8 @@ ARCHS = ("transformer", *PEER_ARCHS)
 SCHEDULES = ("cosine", "constant")
 RERUN = ("stale", "never", "all")
 LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.store.trackers)
+# after: the default steps after a sweep (their registry: counting.experiment.steps.STEPS)
+AFTER = ("families", "support", "aggregate", "search", "evaluate", "analyze", "exactness", "budget", "figures")
 COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.sweep.cohort.SIZES
 
 
@@ -417,6 +419,9 @@ class JobConfig(Checked):
     families: FamiliesConfig = FamiliesConfig()
     rerun: str = option("stale", choices=RERUN, help="a record from other code: stale = retrain it; never = keep; all = retrain all")
     name: str | None = option(None, help="another results folder for this run (results_dir/<name>/), e.g. a variant")
+    after: tuple[str, ...] = option(AFTER, since="0.3",
+                                    help="the steps after the sweep, in order (counting.experiment.steps: a "
+                                         "registered name or module:function)")
 
     RUN_KEYS: ClassVar[tuple[str, ...]] = ("task", "model", "train", "halving", "experiment", "results_dir", "logger")
 
@@ -427,7 +432,7 @@ class JobConfig(Checked):
             return raw
         if not isinstance(raw, Mapping):
             raise ConfigError(f"config: expected a mapping of fields, got {raw!r}")
-        own = ("cohort", "ood", "analysis", "adaptive", "families", "rerun", "name")
+        own = ("cohort", "ood", "analysis", "adaptive", "families", "rerun", "name", "after")
         allowed = cls.RUN_KEYS + own
         for key in raw:
             if key not in allowed and key != "hydra":
@@ -442,3 +447,11 @@ class JobConfig(Checked):
         if self.adaptive.active and self.cohort.m:
             raise ConfigError(f"cohort.m: the adaptive search chooses m (adaptive.m = {list(self.adaptive.m)}); "
                               "give one of them")
+
+
+def check_rerun(value: str) -> str:
+    """`rerun` checked as JobConfig checks it (one line naming the field and its values)."""
+    from counting.spec import check_value, kinds
+
+    field = JobConfig.__dataclass_fields__["rerun"]
+    return check_value("rerun", value, kinds(JobConfig)["rerun"], field.metadata)

@@ -9,8 +9,8 @@ import pytest
 from counting.analysis import threshold
 from counting.analysis.analyze import analyze, write
 from counting.cli.analyze import main as analyze_cli
-from counting.columns import read_table
 from counting.config import AnalysisConfig, ConfigError
+from counting.store.columns import read_table
 
 M_GRID = [2, 4, 8, 16, 32, 64, 128]
 TAU = 0.9

@@ -7,7 +7,7 @@ import pytest
 from reference import train_alone
 from tiny import tiny
 
-from counting.config import ConfigError, RunConfig
+from counting.config import CohortConfig, ConfigError, RunConfig
 from counting.store import read_record
 from counting.store.record import load_params
 from counting.sweep.cohort import train_cohort
@@ -42,7 +42,7 @@ def test_members_taking_turns_train_like_alone():
     members = expand(BASE, {"seed": list(range(4 * len(jax.local_devices())))})
     alone = {i: train_alone(members[i]) for i in (0, len(members) - 1)}
     for per_call in (1, 2):
-        results = train_cohort(members, per_call=per_call)
+        results = train_cohort(members, settings=CohortConfig(per_call=per_call))
         for i, (params, metrics) in alone.items():
             assert results[i].metrics["accuracy"] == metrics["accuracy"]
             for a, b in zip(jax.tree.leaves(results[i].params), jax.tree.leaves(params)):
@@ -89,7 +89,7 @@ def test_a_cohort_too_large_for_memory_splits_into_chunks():
 def test_each_member_writes_a_record_in_the_single_run_format(tmp_path):
     base = dataclasses.replace(BASE, results_dir=str(tmp_path), experiment="c")
     members = expand(base, {"m": [3, 5], "seed": [0, 1]})
-    report = execute_many(members, max_models=3, show_progress=False)  # 2 chunks
+    report = execute_many(members, CohortConfig(max_models=3), show_progress=False)  # 2 chunks
     assert len(report.trained) == 4 and not report.failed
     for cfg in members:
         folder = folder_of(cfg)

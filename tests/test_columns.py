@@ -10,11 +10,11 @@ import pytest
 from tiny import tiny
 
 from counting.analysis.analyze import analyze
-from counting.columns import TableError, identity_columns, identity_row, read_rows, read_table, series_columns
 from counting.config import AnalysisConfig, ModelConfig, StopConfig, TaskConfig, TrainConfig
 from counting.spec import flat_fields
 from counting.store import write_table
 from counting.store.aggregate import row_of
+from counting.store.columns import TableError, identity_columns, identity_row, read_rows, read_table, series_columns
 
 RESULTS = Path(__file__).parents[1] / "results"
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tiny import tiny
 
+from counting.config import CohortConfig
 from counting.sweep.cohort import bucket, train_cohort
 from counting.sweep.plan import expand
 
@@ -63,7 +64,7 @@ def test_compaction_is_recorded_deterministic_and_leaves_early_stoppers_alone():
         pytest.skip("the sizes below assume at most 2 CPU devices")
     on = train_cohort(MEMBERS)
     again = train_cohort(MEMBERS)
-    off = train_cohort(MEMBERS, compact=False)
+    off = train_cohort(MEMBERS, settings=CohortConfig(compact=False))
     assert summary(on) == summary(again)  # the same command, the same numbers
     early = [i for i, r in enumerate(on) if r.stop_reason == "target" and "segments" not in r.layout]
     late = [i for i, r in enumerate(on) if "segments" in r.layout]
@@ -87,9 +88,9 @@ def test_compaction_is_recorded_deterministic_and_leaves_early_stoppers_alone():
 @pytest.mark.slow
 def test_members_that_take_turns_are_not_compacted():
     """One member per call (lax.map) skips a stopped member's chunk already: no recompilation."""
-    results = train_cohort(MEMBERS, per_call=1)
+    results = train_cohort(MEMBERS, settings=CohortConfig(per_call=1))
     assert all("segments" not in r.layout for r in results)
-    assert summary(results) == summary(train_cohort(MEMBERS, per_call=1, compact=False))
+    assert summary(results) == summary(train_cohort(MEMBERS, settings=CohortConfig(per_call=1, compact=False)))
 
 
 @pytest.mark.slow
@@ -131,8 +132,8 @@ def test_a_padded_member_trains_as_in_the_cohort_without_the_pad():
     again, stays inactive): each member is bit for bit what it is beside a real fourth."""
     if len(jax.local_devices()) != 2:
         pytest.skip("the layout below assumes 2 CPU devices")
-    three = train_cohort(MEMBERS[:3], compact=False)
-    four = train_cohort(MEMBERS, compact=False)
+    three = train_cohort(MEMBERS[:3], settings=CohortConfig(compact=False))
+    four = train_cohort(MEMBERS, settings=CohortConfig(compact=False))
     assert {(r.layout["devices"], r.layout["members"], r.layout["members_per_call"]) for r in three} == {(2, 4, 2)}
     assert summary(three) == summary(four[:3])
     for a, b in zip(three, four[:3]):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from tiny import tiny
 
+from counting.config import CohortConfig
 from counting.store import problem, read_record
 from counting.sweep import runner
 from counting.sweep.plan import disk_bytes, expand
@@ -47,7 +48,7 @@ def test_a_disk_that_fills_during_training_fails_that_chunk_in_one_line(tmp_path
         return real(folder, params)
 
     monkeypatch.setattr(runner, "save_params", save)
-    report = execute_many(cfgs, max_models=1, show_progress=False)
+    report = execute_many(cfgs, CohortConfig(max_models=1), show_progress=False)
     assert len(report.trained) == 1 and len(report.failed) == 1
     err = capsys.readouterr().err
     assert "no space left on device under" in err and "Traceback" not in err

@@ -93,3 +93,28 @@ def test_a_script_runs_an_experiment_end_to_end_and_the_cli_gives_the_same_table
     for h in a:
         for column in ("accuracy", "loss", "steps", "stop_reason", "layout", "fingerprint"):
             assert a[h][column] == b[h][column], (h, column)
+
+
+CALLS = []
+
+
+def recording_step(shared) -> None:
+    """A step of a user's own, named as module:function in `after`."""
+    CALLS.append((shared.store.experiment, shared.job.after))
+
+
+def test_an_experiment_extends_the_steps_after_the_sweep(tmp_path):
+    from counting.config import JobConfig
+    from counting.experiment import finish
+    from counting.experiment.steps import STEPS
+
+    assert tuple(STEPS) == JobConfig().after  # the default list is every registered step, in order
+    job = JobConfig(after=("search", "test_experiment:recording_step"))
+    result = finish(tmp_path, "nothing", job, say=lambda line: None)
+    assert CALLS == [("nothing", job.after)] and result.ok and result.rows == []
+
+
+def test_an_unknown_step_is_one_line_before_any_compute(tmp_path):
+    with pytest.raises(ConfigError, match=r"after: unknown step 'plot_everything'; allowed: families, .*module:function$"):
+        plan_experiment("quick", ["after=[aggregate,plot_everything]"], results_dir=tmp_path)
+    assert not any(tmp_path.iterdir())

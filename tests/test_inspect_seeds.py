@@ -73,7 +73,7 @@ PEER = {"task": {"name": "histogram", "m": 4, "n": 6, "eval_size": 64, "bos": Fa
 @pytest.mark.slow
 def test_experiment_writes_causal_columns_seed_pairs_maps_and_figures(tmp_path, capsys):
     from counting.cli.inspect import main
-    from counting.columns import read_rows
+    from counting.store.columns import read_rows
 
     for seed in (0, 1, 2):
         save_untrained(tmp_path, QC, seed)

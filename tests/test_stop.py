@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from tiny import tiny
 
-from counting.config import ConfigError, RunConfig, StopConfig
+from counting.config import CohortConfig, ConfigError, RunConfig, StopConfig
 from counting.store import read_record
 from counting.sweep.cohort import train_cohort
 from counting.sweep.plan import expand
@@ -64,13 +64,13 @@ def test_a_member_that_stops_early_is_bit_identical_to_the_same_model_trained_to
     alone = train_cohort([easy])[0]
     for per_call in (1, 2):  # in turns (lax.map: the chunk is skipped) and side by side (vmap: the old state selected)
         rows = [[], []]
-        early, late = train_cohort([easy, hard], [rows[0].append, rows[1].append], per_call=per_call)
+        early, late = train_cohort([easy, hard], [rows[0].append, rows[1].append], settings=CohortConfig(per_call=per_call))
         assert early.stop_reason == "target" and early.steps < 400 and early.steps == alone.steps
         assert rows[0][-1]["step"] == early.steps and rows[0][-1]["stop_reason"] == "target"
         assert late.stop_reason == "budget" and late.steps == 400  # lr 1e-6 does not reach 0.9
         fixed = [dataclasses.replace(c, train=dataclasses.replace(constant.train, steps=early.steps, lr=c.train.lr))
                  for c in (easy, hard)]
-        to_step = train_cohort(fixed, per_call=per_call)[0]
+        to_step = train_cohort(fixed, settings=CohortConfig(per_call=per_call))[0]
         assert to_step.stop_reason == "budget" and to_step.metrics == early.metrics
         for a, b, c in zip(jax.tree.leaves(early.params), jax.tree.leaves(to_step.params), jax.tree.leaves(alone.params)):
             np.testing.assert_array_equal(a, b)

@@ -165,7 +165,8 @@ CONCURRENT = textwrap.dedent("""
     from counting.sweep.runner import execute_many
     base = tiny(train={"steps": 200, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
     seeds, max_models = int(sys.argv[2]), int(sys.argv[3])
-    report = execute_many(expand(base, {"seed": list(range(seeds))}), max_models=max_models, show_progress=False)
+    report = execute_many(expand(base, {"seed": list(range(seeds))}), CohortConfig(max_models=max_models),
+                          show_progress=False)
     print(json.dumps({"trained": [p.name for p in report.trained], "skipped": len(report.skipped),
                       "failed": len(report.failed)}))
 """)

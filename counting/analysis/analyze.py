@@ -17,9 +17,9 @@ import numpy as np
 
 from counting.analysis import scaling, stats, threshold
 from counting.analysis.table import Cell, cells, series_label
-from counting.columns import TableError, searched, series_columns, series_of
 from counting.config import AnalysisConfig
 from counting.store import write_table
+from counting.store.columns import TableError, searched, series_columns, series_of
 
 
 def last_above(m_K: np.ndarray, stat_RxK: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

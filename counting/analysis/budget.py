@@ -17,10 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from counting.analysis.analyze import Analysis
-from counting.store import METRICS, Store, read_record, write_table
+from counting.store import BUDGET_CONVERGENCE, BUDGET_TABLE, BUDGET_THRESHOLDS, METRICS, Store, read_record, write_table
 from counting.store.aggregate import LEAD, row_of, sort_key
-
-BUDGET_TABLE, BUDGET_THRESHOLDS, BUDGET_CONVERGENCE = "budget.csv", "budget_thresholds.csv", "budget_convergence.csv"
 
 
 def accuracy_at(rows: list[dict], budget: int) -> float | None:
@@ -78,7 +76,7 @@ def convergence(analysis: Analysis) -> list[dict]:
 def analyze_budgets(store: Store, cfg) -> tuple[Analysis, list[dict]]:
     """Analyses budget.csv; writes budget_thresholds.csv and budget_convergence.csv."""
     from counting.analysis.analyze import analyze
-    from counting.columns import read_table
+    from counting.store.columns import read_table
 
     analysis = analyze(read_table(store.path(BUDGET_TABLE)), cfg)
     cols = analysis.columns

@@ -33,9 +33,9 @@ import numpy as np
 from scipy import stats as sps
 
 from counting.analysis.table import row_worst
-from counting.columns import searched, series_columns, series_of
 from counting.config import AnalysisConfig
-from counting.store import write_table
+from counting.store import EXACT_FIT, EXACTNESS, STOPS, write_table
+from counting.store.columns import searched, series_columns, series_of
 from counting.training.stop import REASONS
 
 
@@ -204,15 +204,15 @@ def write(rows: list[dict], out_dir: Path, cfg: AnalysisConfig = AnalysisConfig(
     paths = {}
     stops = stop_rows(rows)
     if stops:
-        paths["stops"] = out_dir / "stops.csv"
+        paths["stops"] = out_dir / STOPS
         write_table(paths["stops"], stops, list(stops[0]), digits=6)
     survival = survival_rows(rows)
     if survival:
-        paths["exactness"] = out_dir / "exactness.csv"
+        paths["exactness"] = out_dir / EXACTNESS
         write_table(paths["exactness"], survival, list(survival[0]), digits=6)
     thr, fit = logistic_rows(rows, cfg)
     if thr:
-        paths["exact_fit"] = out_dir / "exact_fit.csv"
+        paths["exact_fit"] = out_dir / EXACT_FIT
         keys = list(dict.fromkeys(k for r in thr + fit for k in r))
         write_table(paths["exact_fit"], thr + fit, keys, digits=6)
     return paths

@@ -35,6 +35,7 @@ four samples (ours and theirs at both d): `welch_contrast`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import defaultdict
@@ -46,10 +47,8 @@ from scipy import optimize
 from scipy import stats as sps
 
 from counting.analysis import stats
+from counting.store import COMPARE, DIP, PUBLISHED
 
-PUBLISHED = "published.csv"
-COMPARE = "compare.csv"
-DIP = "dip.csv"
 VARIANTS = {"dot+sftm": "dot+softmax", "dotBOS+sftm": "dotBOS+softmax", "linear+sftm": "linear+softmax"}  # theirs -> ours
 
 # The agreement rule's constants, fixed (issue 31, part 2) before the 500-epoch runs of the
@@ -80,7 +79,7 @@ def read_published(path: Path) -> list[dict]:
     """The peer's numbers as the notes recorded them (strings; not a table this suite writes)."""
     import csv
 
-    from counting.columns import TableError
+    from counting.store.columns import TableError
 
     if not Path(path).exists():
         raise TableError(f"published: {path} does not exist")
@@ -122,7 +121,7 @@ def published_cells(rows: list[dict]) -> list[dict]:
     their mean, the std of their runs (ddof 1), their seeds, the source(s), and `their_runs`
     (the runs' accuracies; empty unless all their_seeds runs are printed, whose mean must
     then be the published one)."""
-    from counting.columns import TableError
+    from counting.store.columns import TableError
 
     runs = published_runs(rows)
     cells: dict[tuple, dict] = {}
@@ -333,3 +332,115 @@ def dip(published: list[dict], ours: dict[tuple, dict], full: dict[tuple, dict] 
                         "alpha": rule.alpha, "our_seeds": f"{b['our_seeds']} + {a['our_seeds']}",
                         "their_seeds": f"{len(low['their_runs'])} + {len(high['their_runs'])}"})
     return out
+
+
+# The peer comparison as one call (counting-peer is its command line).
+PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
+FULL = {"behrens": ("peer_behrens_t64_full",)}  # the same cells at their full training length
+DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced: no published numbers
+DIAGRAM_TABLE = "diagram_t32.csv"
+COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
+                "ours_high", "ours_min", "ours_max", "difference", "agrees", *TESTS, "margin", "alpha", "power"]
+
+
+@dataclasses.dataclass
+class Comparison:
+    """What `compare_peer` found and wrote: one row per distinct published cell, the dip tests,
+    the reduced phase diagram's cells (ours only), and the tables' paths."""
+
+    peer: str
+    root: Path
+    rule: Rule
+    tolerance: float
+    rows: list[dict]
+    dips: list[dict]
+    diagram: list[dict]
+    paths: dict[str, Path]
+
+    def lines(self) -> list[str]:
+        """The summary counting-peer prints."""
+        rows, rule, peer = self.rows, self.rule, self.peer
+        matched = [r for r in rows if r["agrees"] != ""]
+        agree = sum(bool(r["agrees"]) for r in matched)
+        out = []
+        if self.diagram:
+            out.append(f"{peer}: reduced phase diagram, {len(self.diagram)} cells: {self.paths['diagram']}")
+        out.append(f"{peer}: {len(matched)} of {len(rows)} distinct published cells trained here; {agree} agree (their "
+                   f"mean inside our seed range +- {self.tolerance}); mean |difference| "
+                   f"{sum(abs(r['difference']) for r in matched) / max(len(matched), 1):.3f}")
+        rule_text = f"margin {rule.margin:g}, alpha {rule.alpha:g}, Holm over the cells of each length"
+        n = counts(rows)
+        out.append(f"{peer}: 150 epochs: {n['equivalent']} of {n['cells']} distinct cells equivalent, "
+                   f"{n['differs']} differ, {n['undecided']} undecided ({rule_text})")
+        full_cells = [r for r in rows if r.get("agrees_full", "") != ""]
+        if full_cells:
+            n = counts(rows, "_full")
+            out.append(f"{peer}: at their full length {len(full_cells)} cells: " + "; ".join(
+                f"d = {r['d']}, p = {r['p']}: theirs {r['theirs']:.3f}, ours {r['ours_full']:.3f} "
+                f"(150 epochs {r['ours']:.3f}), {r['verdict_full']}" for r in full_cells)
+                + f"; {n['equivalent']} of {n['cells']} equivalent, {n['differs']} differ, {n['undecided']} undecided")
+        for r in self.dips:
+            out.append(f"{peer}: dip d = {r['d_low']} -> {r['d_high']} ({r['length']}): ours {r['our_drop']:+.4f}, "
+                       f"theirs {r['their_drop']:+.4f}; difference {r['estimate']:+.4f}, t = {r['t']:.2f}, "
+                       f"df = {r['df']:.1f}, p = {r['p_value']:.3g}: {self.paths['dip']}")
+        return out
+
+
+def _tables(results_dir: Path, experiments, name: str) -> list[dict]:
+    from counting.store import Store
+    from counting.store.columns import read_table
+
+    paths = [Store(results_dir, e).path(name) for e in experiments]
+    return [r for p in paths if p.exists() for r in read_table(p)]
+
+
+def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, rule: Rule | None = None) -> Comparison:
+    """Our tables of a peer's published cells beside their numbers (results/<peer folder>/
+    published.csv), by the agreement rule (`Rule`: MARGIN and ALPHA unless exploring);
+    writes compare.csv, dip.csv and the reduced diagram's table. ConfigError for an unknown
+    peer, a bad rule or no table of ours; TableError for an unreadable table."""
+    from counting.spec import ConfigError
+    from counting.store import BUDGET_TABLE, TABLE, Store, write_table
+
+    if peer not in PEERS:
+        raise ConfigError(f"peer: unknown peer {peer!r}; allowed: {', '.join(PEERS)}")
+    rule = rule or Rule(MARGIN, ALPHA)
+    if not (rule.margin > 0 and 0 < rule.alpha < 1):
+        raise ConfigError(f"peer: --margin must be > 0 and --alpha in (0, 1), got {rule.margin} and {rule.alpha}")
+    results_dir = Path(results_dir)
+    folder, experiments = PEERS[peer]
+    root = Store(results_dir, folder).root
+    published = read_published(root / PUBLISHED)
+    ours_rows = _tables(results_dir, experiments, TABLE)
+    budget_rows = _tables(results_dir, experiments, BUDGET_TABLE)
+    full_rows = _tables(results_dir, FULL.get(peer, ()), TABLE)
+    full_budget_rows = _tables(results_dir, FULL.get(peer, ()), BUDGET_TABLE)
+    if not ours_rows:
+        raise ConfigError(f"results: no table of {', '.join(experiments)} under {results_dir} (train them first)")
+    ours_rows = list({r.get("hash") or id(r): r for r in ours_rows}.values())  # a cell trained in two folders counts once
+    budget_rows = list({(r.get("hash") or id(r), r["budget"]): r for r in budget_rows}.values())
+    ours, full = ours_by_cell(ours_rows), ours_by_cell(full_rows) if full_rows else None
+    rows = compare(published, ours, tolerance, ours_by_budget(budget_rows), full, rule)
+    at = sorted({k for r in rows for k in r if k.startswith("ours_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    approach = ours_by_budget(full_budget_rows)  # at their length: the approach to it, budget by budget
+    for r in rows:
+        r.update({k.replace("ours_at_", "ours_full_at_"): v
+                  for k, v in approach.get((r["variant"], r["T"], r["L"], r["d"], r["p"]), {}).items()})
+    full_at = sorted({k for r in rows for k in r if k.startswith("ours_full_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    full_columns = ["ours_full", "ours_full_low", "ours_full_high", "ours_full_min", "ours_full_max", "difference_full",
+                    "agrees_full", *(f"{c}_full" for c in TESTS), *full_at, "our_seeds_full"] if full_rows else []
+    paths = {"compare": root / COMPARE, "dip": root / DIP}
+    write_table(paths["compare"], rows, [*COMPARE_LEAD, *at, *full_columns, "their_seeds", "our_seeds", "source"],
+                digits=6)
+    dips = dip(published, ours, full, rule)
+    if dips:
+        write_table(paths["dip"], dips, digits=6)
+    diagram_rows = _tables(results_dir, DIAGRAMS.get(peer, ()), TABLE)
+    cells = [{"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4],
+              **{k: v for k, v in mine.items() if k != "accuracies"}}
+             for key, mine in sorted(ours_by_cell(diagram_rows).items())]  # (d, p) cells: ours only
+    if cells:
+        paths["diagram"] = root / DIAGRAM_TABLE
+        write_table(paths["diagram"], cells, ["variant", "T", "L", "d", "p", "ours", "ours_low", "ours_high",
+                                              "ours_min", "ours_max", "our_seeds"], digits=6)
+    return Comparison(peer, root, rule, tolerance, rows, dips, cells, paths)

@@ -1,6 +1,6 @@
 """A results table grouped into cells: one (series, d, m) with one accuracy per seed.
 
-The table's schema and reader are `counting.columns` (a series is every model that shares
+The table's schema and reader are `counting.store.columns` (a series is every model that shares
 every identity field but d, m and the seed).
 """
 
@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from counting.columns import identity_columns, series_of
 from counting.config import TaskConfig
+from counting.store.columns import identity_columns, series_of
 from counting.tasks.families import worst_split
 
 
@@ -112,7 +112,7 @@ def task_of_row(row: dict) -> TaskConfig:
         if section != "task" or "." in field or row.get(col.name) in (None, ""):
             continue
         value = row[col.name]
-        if isinstance(defaults[field], tuple):  # written space-separated (counting.columns.identity_row)
+        if isinstance(defaults[field], tuple):  # written space-separated (counting.store.columns.identity_row)
             value = tuple(str(value).split()) if not isinstance(value, (tuple, list)) else tuple(value)
             value = tuple(float(v) for v in value) if field == "weights" else value
         elif isinstance(value, float) and math.isnan(value):  # an empty cell read as float

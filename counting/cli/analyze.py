@@ -40,7 +40,9 @@ def table_path(args: argparse.Namespace) -> Path:
         return Path(args.table)
     if not args.experiment:
         fail(ConfigError("experiment: give an experiment name or --table CSV"))
-    return Path(args.results_dir) / args.experiment / "table.csv"
+    from counting.store import TABLE, Store
+
+    return Store(args.results_dir, args.experiment).path(TABLE)
 
 
 def main(argv=None) -> None:
@@ -57,7 +59,7 @@ def main(argv=None) -> None:
     path = table_path(args)
 
     from counting.analysis.analyze import analyze, headline, report, write
-    from counting.columns import TableError, read_table
+    from counting.store.columns import TableError, read_table
 
     try:
         rows = read_table(path)
@@ -83,8 +85,8 @@ def budget_study(folder: Path, cfg) -> None:
     """The budget study, where the table has its budget.csv beside it (phase experiments):
     budget_thresholds.csv and budget_convergence.csv in the same folder."""
     from counting.analysis.budget import BUDGET_TABLE, analyze_budgets, convergence_report
-    from counting.columns import TableError
     from counting.store import Store
+    from counting.store.columns import TableError
 
     if not (folder / BUDGET_TABLE).exists():
         return

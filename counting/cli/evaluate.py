@@ -50,7 +50,9 @@ def main(argv=None) -> None:
             grid = experiment_grid(args.experiment, args.config_dir)
     except ConfigError as err:
         fail(err)
-    if not (Path(args.results_dir) / args.experiment / "runs").is_dir():
+    from counting.store import Store
+
+    if not Store(args.results_dir, args.experiment).has_runs():
         fail(ConfigError(f"experiment: no runs under {Path(args.results_dir) / args.experiment} (train it first)"))
     prepare()
     quiet_libraries()

@@ -30,6 +30,7 @@ from pathlib import Path
 from counting.cli import RESULTS_DIR, fail, prepare, quiet_libraries
 from counting.cli.analyze import add_analysis_options, analysis_config
 from counting.config import ConfigError
+from counting.store import INSPECT_FIT, INSPECT_MAPS, INSPECT_SEEDS, TABLE
 
 
 def main(argv=None) -> None:
@@ -73,17 +74,16 @@ def main(argv=None) -> None:
         causal = {name: sum(r.get("causal_mechanism") == name for r in done)
                   for name in ("histogram", "count_attend", "unconfirmed")}
         print("interventions: " + ", ".join(f"{k} {v}" for k, v in causal.items()))
-    print(f"wrote {path}, " + ", ".join(str(path.with_name(f)) for f in ("inspect_fit.csv", "inspect_seeds.csv",
-                                                                           "inspect_maps.npz")))
+    print(f"wrote {path}, " + ", ".join(str(path.with_name(f)) for f in (INSPECT_FIT, INSPECT_SEEDS, INSPECT_MAPS)))
     root = Path(args.results_dir) / args.experiment
     if not args.no_figures:
-        if (root / "table.csv").exists():
+        if (root / TABLE).exists():
             from counting.cli.plot import draw
             from counting.plots.inspect import INSPECT_FIGURES
 
             print(draw(root, args.experiment, cfg, list(INSPECT_FIGURES))[1])
         else:
-            print(f"no figures: {root / 'table.csv'} does not exist (run counting-aggregate {args.experiment})")
+            print(f"no figures: {root / TABLE} does not exist (run counting-aggregate {args.experiment})")
     print(f"{time.time() - start:.0f} s")
 
 

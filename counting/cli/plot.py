@@ -12,9 +12,10 @@ from pathlib import Path
 
 from counting.cli import RESULTS_DIR, fail, prepare
 from counting.cli.analyze import add_analysis_options, analysis_config
-from counting.columns import TableError
 from counting.config import ConfigError
 from counting.plots import FIGURES, draw
+from counting.store import TABLE
+from counting.store.columns import TableError
 
 NAMES = tuple(FIGURES)
 
@@ -33,8 +34,8 @@ def main(argv=None) -> None:
         if name not in NAMES:
             fail(ConfigError(f"--only: unknown figure {name!r}; allowed: {', '.join(NAMES)}"))
     root = Path(args.results_dir) / args.experiment
-    if not (root / "table.csv").exists():
-        fail(ConfigError(f"experiment: {root / 'table.csv'} does not exist (run the sweep or counting-aggregate first)"))
+    if not (root / TABLE).exists():
+        fail(ConfigError(f"experiment: {root / TABLE} does not exist (run the sweep or counting-aggregate first)"))
     try:
         print(draw(root, args.experiment, cfg, args.only)[1])
     except TableError as err:

@@ -43,8 +43,8 @@ def main(argv=None) -> None:
         fail(ConfigError(f"--tolerance: must be in [0, 1) and --ratio >= 0, got {args.tolerance} and {args.ratio}"))
     prepare()
     quiet_libraries()
-    from counting.columns import TableError
     from counting.experiment.reproduce import reproduce
+    from counting.store.columns import TableError
     from counting.sweep.runner import DiskError
 
     overrides = list(args.overrides) + ([f"name={args.name}"] if args.name else [])

@@ -25,7 +25,7 @@ def main(raw: DictConfig) -> None:
     quiet_libraries()
     from counting.cli.manifest import record_cells
     from counting.experiment import plan_job, train_job
-    from counting.store import read_record
+    from counting.store import RECORD, read_record
     from counting.sweep.runner import DiskError, folder_of
 
     try:
@@ -44,7 +44,7 @@ def main(raw: DictConfig) -> None:
             f"accuracy={m.get('accuracy', float('nan')):.4f} (baseline {m.get('baseline_accuracy', float('nan')):.4f}) "
             f"after {record.get('steps')} steps, stopped by {record.get('stop_reason')} ({how})"
         )
-        print(f"record: {folder / 'record.json'}")
+        print(f"record: {folder / RECORD}")
     else:
         print(report.summary())
         print(f"records: {job.cfg.results_dir}/{job.cfg.experiment}/runs/")

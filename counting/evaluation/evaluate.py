@@ -26,16 +26,13 @@ from flax import nnx
 
 from counting.config import OODConfig, RunConfig, TaskConfig
 from counting.runtime.xla import jit
-from counting.store import FINISHED, read_record, write_table
+from counting.store import FAMILIES, FAMILY_TABLE, OOD, OOD_TABLE, Store, write_table
 from counting.store.aggregate import LEAD, row_of
 from counting.store.atomic import atomic_write_json
 from counting.store.record import load_params
 from counting.tasks import NUM_SPECIAL, Task, make_task
 from counting.training.metrics import count_stats, summarize
 from counting.training.train import build_model
-
-OOD = "ood.json"
-TABLE = "ood.csv"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,14 +160,21 @@ def read_ood(path: Path) -> dict:
         return {"hash": path.parent.name, "points": []}
 
 
+def finished_records(results_dir: str | Path, experiment: str) -> dict[Path, dict]:
+    """folder -> record of every finished run of the experiment (the store's run folders)."""
+    from counting.store import FINISHED
+
+    records = Store(results_dir, experiment).records()
+    return {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+
+
 def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfig,
                         log: Callable[[str], None] = print) -> tuple[Path, list[dict]]:
     """Every finished run of the experiment at the grid; writes results/<experiment>/ood.csv."""
     n_values, k_values = grid.n, grid.k
     root = Path(results_dir) / experiment
     rows = []
-    records = {p.parent: read_record(p.parent) for p in sorted((root / "runs").glob("*/record.json"))}
-    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    records = finished_records(results_dir, experiment)
     vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
     evaluator = Evaluator(vocab)
     for i, (folder, record) in enumerate(records.items()):
@@ -189,7 +193,7 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
                          "accuracy_seen_counts": m.get("accuracy_seen_counts"), "error": p.get("error", "")})
         if (i + 1) % 10 == 0 or i + 1 == len(records):
             log(f"ood {experiment}: {i + 1}/{len(records)} models evaluated")
-    path = root / TABLE
+    path = root / OOD_TABLE
     write_table(path, rows, LEAD + ["eval_n", "eval_k", "eval_status", "accuracy_seen_counts"])
     return path, rows
 
@@ -228,9 +232,9 @@ def evaluate_families(folder: Path, cfg: RunConfig, evaluator: Evaluator, size: 
     """The run's accuracy on every family (runs/<hash>/families.json; reused when it was
     evaluated at the same size and seed by this version of the families), each with its
     support label; `worst` is the worst in-support family, `worst_off` the worst off-support one."""
-    from counting.tasks.families import FILE, VERSION, family_content, support_of, worst_of, worst_split
+    from counting.tasks.families import VERSION, family_content, support_of, worst_of, worst_split
 
-    path = Path(folder) / FILE
+    path = Path(folder) / FAMILIES
     try:
         done = json.loads(path.read_text())
         if (done.get("size"), done.get("seed"), done.get("version", 1)) == (size, seed, VERSION):
@@ -261,11 +265,8 @@ def families_experiment(results_dir: str | Path, experiment: str, size: int, see
     """Every finished run of the experiment on the families; writes <experiment>/families.csv
     (one row per model and family). table.csv gets `worst` and `family.<name>` from the
     runs' families.json at its next aggregation."""
-    from counting.tasks.families import TABLE as FAMILY_TABLE
-
     root = Path(results_dir) / experiment
-    records = {p.parent: read_record(p.parent) for p in sorted((root / "runs").glob("*/record.json"))}
-    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    records = finished_records(results_dir, experiment)
     vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
     evaluator = Evaluator(vocab)
     rows = []

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from counting.config import RunConfig
-from counting.store import write_table
+from counting.store import SUPPORT_TABLE, write_table
 from counting.tasks import NUM_SPECIAL, make_task
 from counting.tasks.families import FAMILIES, pair_set_of, support_of
 from counting.tasks.pairs import HELDOUT, pair_set
@@ -57,7 +57,7 @@ def shares(cfg: RunConfig, batches: int = BATCHES, batch: int = BATCH) -> dict:
 
 def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
     """support.csv for the distinct training distributions among `cfgs` (None: no runs)."""
-    from counting.columns import identity_row, series_columns, series_of
+    from counting.store.columns import identity_row, series_columns, series_of
 
     if not cfgs:
         return None
@@ -75,6 +75,6 @@ def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
                         "in_support": support_of(cfg.task, family),
                         "share": (est["heldout_pairs"] if family == "heldout" else est["two_token"]) if two else 1.0,
                         **({k: est[k] for k in ("cells", "mean_exposure", "min_exposure")} if family == "pairs" else {})})
-    path = Path(root) / "support.csv"
+    path = Path(root) / SUPPORT_TABLE
     write_table(path, out, [*columns, "d", "m", "family", "in_support", "share"], digits=6)
     return path

@@ -76,7 +76,7 @@ def _text(value) -> str:
 def compare(committed_rows: list[dict], rerun_rows: list[dict], tolerance: float = TOLERANCE) -> list[dict]:
     """Per (series, d, m) of the rerun: the verdict against the committed rows of the same
     models (matched by run hash)."""
-    from counting.columns import series_columns, series_of
+    from counting.store.columns import series_columns, series_of
 
     by_hash = {r["hash"]: r for r in committed_rows}
     columns = series_columns(rerun_rows)
@@ -132,10 +132,10 @@ def reproduce(name: str, overrides: Sequence[str] = (), reference_dir: str | Pat
     fresh temporary folder by default; never the reference) and compares them with the
     committed tables under `reference_dir/<name>/`."""
     from counting.analysis.analyze import analyze
-    from counting.columns import TableError, read_rows, read_table
     from counting.config import AnalysisConfig
     from counting.experiment.run import plan_experiment, train_job
     from counting.store import TABLE, THRESHOLDS, Store
+    from counting.store.columns import TableError, read_rows, read_table
 
     work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix=f"reproduce-{name}-"))
     if work_dir.resolve() == Path(reference_dir).resolve():

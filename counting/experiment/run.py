@@ -14,8 +14,6 @@ the same table.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +53,9 @@ def plan_job(raw: DictConfig | Mapping[str, Any]) -> Job:
         members = expand(config.run, config.cohort)
     for cohort in group(members):
         split_to_fit(cohort, config.cohort.max_models)  # ConfigError when one member does not fit
+    from counting.experiment.steps import check
+
+    check(config.after)  # ConfigError naming `after` when a step does not resolve
     return Job(config, members)
 
 
@@ -67,13 +68,11 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
     def train(members):
         if on_members is not None:
             on_members([m.hash() for m in members])
-        return execute_many(members, max_models=job.config.cohort.max_models, show_progress=show_progress,
-                            rerun=job.config.rerun, compact=job.config.cohort.compact,
-                            per_call=job.config.cohort.per_call, sizes=job.config.cohort.compact_sizes)
+        return execute_many(members, job.config.cohort, show_progress=show_progress, rerun=job.config.rerun)
 
     if not job.config.adaptive.active:
         return train(job.members)
-    from counting.store import Store
+    from counting.store import SEARCH, Store
     from counting.store.atomic import atomic_write_json
     from counting.sweep import search
 
@@ -89,11 +88,8 @@ def train_job(job: Job, show_progress: bool = True, on_members: Callable[[list],
 
     rows = search.run(job, train_round)
     store = Store(job.cfg.results_dir, job.cfg.experiment)
-    atomic_write_json(store.path(SEARCH_DIR) / search.cell_file(job), rows)
+    atomic_write_json(store.path(SEARCH) / search.cell_file(job), rows)
     return total
-
-
-SEARCH_DIR, SEARCH_TABLE = "search", "search.csv"
 
 
 @dataclasses.dataclass
@@ -159,129 +155,20 @@ class ExperimentResult:
 
 def finish(results_dir: str | Path, name: str, job: JobConfig, own: set[str] | None = None,
            say: Callable[[str], None] = print) -> ExperimentResult:
-    """After a sweep: aggregate the experiment's table; report this sweep's failed cells (the
-    run ids in `own`; None: every row); evaluate out of distribution where `job.ood` has a
-    grid; analyse the table (thresholds, fit, budget study); draw the figures. A step that
-    raises is reported (`failed`) and the steps that do not need it still run."""
+    """After a sweep: the job's `after` steps in order (counting.experiment.steps; by default
+    the worst-case families and their support, the table, the search's table, out of
+    distribution where `job.ood` has a grid, the analysis, exactness, the budget study and the
+    figures), reporting this sweep's failed cells (the run ids in `own`; None: every row). A
+    step that raises is reported (`failed`) and the steps that do not need it still run."""
+    from counting.experiment.steps import Finish, resolve
     from counting.store import Store
-    from counting.store.aggregate import aggregate, failures
 
     store = Store(results_dir, name)
     result = ExperimentResult(name, store.root)
-    families = job.families
-
-    def tell(line: str) -> None:
-        result.lines.append(line)
-        say(line)
-
-    def step(label: str, fn):
-        try:
-            return fn()
-        except Exception as err:  # report (on stderr), keep going with the steps that do not need it
-            line = f"sweep {name}: step '{label}' failed: {type(err).__name__}: {err}"
-            result.lines.append(line)
-            print(line, file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
-            result.failed.append(f"step {label}: {type(err).__name__}: {err}")
-            return None
-
-    if families.size and store.has_runs():  # before the table: its rows carry each model's worst family
-        from counting.evaluation.evaluate import families_experiment
-
-        out = step("families", lambda: families_experiment(results_dir, name, families.size, families.seed, log=tell))
-        if out is not None:
-            result.paths["families"] = out[0]
-        from counting.evaluation.exposure import support_table  # each family's class: its share of the training data
-        from counting.store import FINISHED, read_record
-
-        records = [read_record(f) for f in store.run_folders()]
-        cfgs = [RunConfig.from_record(r["config"]) for r in records if r and r.get("status") in FINISHED]
-        out = step("support", lambda: support_table(store.root, cfgs))
-        if out is not None:
-            result.paths["support"] = out
-    out = step("aggregate", lambda: aggregate(results_dir, name))
-    if out is None:
-        return result
-    searched = step("search table", lambda: search_table(store))
-    if searched:
-        result.paths["search"] = searched
-    result.paths["table"], result.rows = out
-    mine = [r for r in result.rows if own is None or r["hash"] in own]
-    failed = failures(mine)
-    missing = sorted((own or set()) - {r["hash"] for r in result.rows})
-    tell(f"sweep {name}: {len(mine)} models of this sweep, {len(failed) + len(missing)} failed; "
-         f"table ({len(result.rows)} models): {result.paths['table']}")
-    for r in failed:
-        tell(f"  FAILED d={r['d']} m={r['m']} n={r['n']} seed={r['seed']} ({r['hash']}): {r['error']}")
-        result.failed.append(f"cell {r['hash']}: {r['error']}")
-    for h in missing:
-        tell(f"  FAILED {h}: no record (the job did not get to it)")
-        result.failed.append(f"cell {h}: no record")
-    if len(failures(result.rows)) == len(result.rows):
-        return result
-    _after(store, job, result, step, tell)
+    shared = Finish(store, job, own, result, say)
+    for step_name in job.after:
+        resolve(step_name)(shared)
     return result
-
-
-def search_table(store) -> Path | None:
-    """search.csv from the adaptive search's rows of every job (<experiment>/search/*.json)."""
-    import json
-
-    from counting.store import write_table
-
-    files = sorted(store.path(SEARCH_DIR).glob("*.json"))
-    if not files:
-        return None
-    rows = [r for f in files for r in json.loads(f.read_text())]
-    rows.sort(key=lambda r: (r["task"], r["n"], r["w"], r["d"], r.get("statistic", ""), r["round"]))
-    path = store.path(SEARCH_TABLE)
-    write_table(path, rows, ["task", "n", "w", "d", "statistic", "round", "m_tried", "lo", "hi", "estimate", "status"],
-                digits=6)
-    return path
-
-
-def _after(store, job: JobConfig, result: ExperimentResult, step, tell) -> None:
-    from counting.analysis.analyze import analyze, headline, report, write
-    from counting.analysis.budget import analyze_budgets, convergence_report, write_budget_table
-    from counting.columns import read_table
-    from counting.store import TABLE
-
-    cfg, grid = job.analysis, job.ood
-    if grid.n or grid.k:
-        from counting.evaluation.evaluate import evaluate_experiment
-
-        out = step("evaluate", lambda: evaluate_experiment(store.results_dir, store.experiment, grid, log=tell))
-        if out is not None:
-            result.paths["ood"] = out[0]
-            tell(f"out-of-distribution table: {out[0]}")
-    result.analysis = step("analyze", lambda: analyze(read_table(store.path(TABLE)), cfg))
-    if result.analysis is None:
-        return
-    paths = step("write analysis", lambda: write(result.analysis, store.root))
-    result.paths.update(paths or {})
-    if any("worst" in r or "steps_to_exact" in r for r in result.rows):  # exact counting was measured
-        from counting.analysis import exactness
-
-        paths = step("exactness", lambda: exactness.write(read_table(store.path(TABLE)), store.root, cfg))
-        result.paths.update(paths or {})
-    for line in report(result.analysis, cfg).splitlines():
-        tell(line)
-    budget = None
-    if cfg.budgets:
-        result.paths["budget"] = step("budget table", lambda: write_budget_table(store, cfg.budgets))
-        budget = step("budget study", lambda: analyze_budgets(store, cfg))
-        if budget is not None:
-            for line in convergence_report(budget[1]).splitlines():
-                tell(line)
-    from counting.plots import draw
-
-    drawn = step("figures", lambda: draw(store.root, store.experiment, cfg, analysis=result.analysis,
-                                         budget=None if budget is None else budget[0]))
-    if drawn is not None:
-        result.figures, line = drawn
-        result.paths["figures"] = store.root / "figures"
-        tell(line)
-    tell(headline(result.analysis, cfg))
 
 
 def run_experiment(name: str, overrides: Sequence[str] = (), results_dir: str | Path | None = None,

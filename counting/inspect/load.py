@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from counting.config import ConfigError, RunConfig
-from counting.store import FINISHED, RECORD
+from counting.store import FINISHED, RECORD, RUNS, Store
 
 
 class InspectError(ValueError):
@@ -31,7 +31,7 @@ class SavedModel:
 def saved_models(results_dir: str | Path, experiment: str) -> Iterator[SavedModel | InspectError]:
     """Every finished model of the experiment, in folder order; an InspectError in place of
     a model whose record cannot be read. Raises InspectError when there is none at all."""
-    runs = Path(results_dir) / experiment / "runs"
+    runs = Store(results_dir, experiment).root / RUNS
     folders = sorted(p for p in runs.glob("*") if p.is_dir()) if runs.is_dir() else []
     found = 0
     for folder in folders:

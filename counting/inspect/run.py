@@ -21,10 +21,13 @@ from counting.inspect.diagnose import CAUSAL, DIAGNOSTICS, read
 from counting.inspect.growth import FIT_COLUMNS, growth_fits
 from counting.inspect.load import InspectError, SavedModel, load_model, saved_models
 from counting.inspect.trace import PROBE_SEQUENCES
+from counting.store import INSPECT_FIT as FIT
+from counting.store import INSPECT_MAPS as MAPS
+from counting.store import INSPECT_SEEDS as SEEDS
+from counting.store import INSPECT_TABLE as TABLE
 from counting.store import write_table
 from counting.store.aggregate import read_families
 
-TABLE, FIT, SEEDS, MAPS = "inspect.csv", "inspect_fit.csv", "inspect_seeds.csv", "inspect_maps.npz"
 LEAD = ["task", "d", "m", "n", "k", "w", "pos", "attention", "topk", "seed", "hash", "accuracy",
         "baseline_accuracy", "worst", "mechanism", "causal_mechanism", "inspect_status"]
 

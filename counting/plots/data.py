@@ -8,10 +8,10 @@ from pathlib import Path
 
 from counting.analysis.analyze import Analysis, analyze
 from counting.analysis.table import series_label
-from counting.columns import read_table, series_of
 from counting.config import AnalysisConfig
 from counting.plots.style import file_suffix
 from counting.store import COUNTS, FIGURES, OOD_TABLE, TABLE
+from counting.store.columns import read_table, series_of
 
 
 @dataclasses.dataclass

@@ -14,9 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from counting.columns import read_rows
 from counting.plots.data import PlotData
 from counting.plots.style import colors, curve_style, log_edges, save
+from counting.store import INSPECT_FIT, INSPECT_MAPS, INSPECT_SEEDS, INSPECT_TABLE
+from counting.store.columns import read_rows
 
 MECHANISM_COLORS = {"histogram": "#1b9e77", "count_attend": "#7570b3", "neither": "#d9d9d9"}
 NORM_PANELS = ("norm_qk", "norm_ov", "norm_mlp", "norm_total")
@@ -27,7 +28,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def inspected(data: PlotData) -> list[dict]:
-    return [r for r in _read(data.out_dir.parent / "inspect.csv") if r.get("inspect_status") == "complete"]
+    return [r for r in _read(data.out_dir.parent / INSPECT_TABLE) if r.get("inspect_status") == "complete"]
 
 
 def _by_task(rows: list[dict]) -> dict[str, list[dict]]:
@@ -96,7 +97,7 @@ def norms_figure(data: PlotData) -> list[Path]:
     rows = inspected(data)
     if not rows:
         return []
-    fits = {(f["task"], f["norm"]): f for f in _read(data.out_dir.parent / "inspect_fit.csv")
+    fits = {(f["task"], f["norm"]): f for f in _read(data.out_dir.parent / INSPECT_FIT)
             if f["side"] == "m>d" and f.get("subset", "all") == "all"}
     paths = []
     for task, part in _by_task(rows).items():
@@ -241,7 +242,7 @@ def _matrix(ax, A: np.ndarray, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def token_maps_figure(data: PlotData) -> list[Path]:
-    path = data.out_dir.parent / "inspect_maps.npz"
+    path = data.out_dir.parent / INSPECT_MAPS
     chosen = chosen_cell(inspected(data), data.cfg.tau)
     if not chosen or not path.exists():
         return []
@@ -282,7 +283,7 @@ PAIRS = ("both_succeed", "one_succeeds", "both_fail")
 
 
 def seeds_figure(data: PlotData) -> list[Path]:
-    rows = _read(data.out_dir.parent / "inspect_seeds.csv")
+    rows = _read(data.out_dir.parent / INSPECT_SEEDS)
     if not rows:
         return []
     fig, axes = _panels(len(SEED_PANELS), h=3.4)

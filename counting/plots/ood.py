@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from counting.analysis.table import series_label
-from counting.columns import series_of
 from counting.plots.data import PlotData
 from counting.plots.style import curve_style, save, title
+from counting.store.columns import series_of
 
 AXES = {  # figure name -> (x column, training column, which points belong, x label)
     "ood_length": ("eval_n", "n", lambda r: r["eval_k"] == r["k"], "evaluation length n'"),

@@ -12,9 +12,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from counting.columns import series_of
 from counting.plots.data import PlotData
 from counting.plots.style import curve_style, file_suffix, save
+from counting.store.columns import series_of
 
 METHODS = ("interpolated", "best_seed")  # mean over seeds (learnability) and best seed (capacity)
 LABELS = {"n": "context length n", "w": "MLP width w", "budget": "training budget (steps)"}

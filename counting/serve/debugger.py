@@ -143,9 +143,9 @@ def retrain_overrides(experiment: str, row: dict) -> tuple[list[str], str]:
     so). A searched lr or weight decay (successive halving) is left to the search."""
     from omegaconf import OmegaConf
 
-    from counting.columns import identity_columns, identity_row
     from counting.config import JobConfig
     from counting.experiment.compose import compose, experiment_names
+    from counting.store.columns import identity_columns, identity_row
 
     note = ""
     if experiment in experiment_names():
@@ -167,7 +167,7 @@ def retrain_overrides(experiment: str, row: dict) -> tuple[list[str], str]:
         if col.name in ("d", "m", "seed") or col.name not in row or searched.get(col.name):
             continue
         if no_rule and (col.path.startswith("train.stop.") or col.path == "train.eval_every"):
-            continue  # empty without a rule (counting.columns.identity_row)
+            continue  # empty without a rule (counting.store.columns.identity_row)
         have, want = base.get(col.name), row[col.name]
         if col.name == "k" and want == row["m"]:
             continue  # k = m is no limit: the same identity as k unset
@@ -324,7 +324,7 @@ class Debugger:
                 missing = f"{experiment}/{record['hash']}: {why}"
             out[record["hash"]] = Entry(record["hash"], row, folder, record, missing)
         if not out and store.path(TABLE).exists():
-            from counting.columns import TableError, read_rows
+            from counting.store.columns import TableError, read_rows
 
             try:
                 rows = read_rows(store.path(TABLE))

@@ -25,11 +25,24 @@ from pathlib import Path
 
 from counting.store.atomic import atomic_write_text
 
-RUNS, CHECKPOINTS, FIGURES = "runs", "checkpoints", "figures"
+# Every name of the layout, here and nowhere else (tests/test_hygiene.py checks that no other
+# module spells one of these file names).
+RUNS, CHECKPOINTS, FIGURES, SEARCH = "runs", "checkpoints", "figures", "search"
+# a run folder: runs/<hash>/
 RECORD, CONFIG, METRICS, PARAMS, OOD, LOCK = "record.json", "config.json", "metrics.jsonl", "params", "ood.json", ".lock"
-TABLE, COUNTS, OOD_TABLE = "table.csv", "counts.csv", "ood.csv"
-CELLS, THRESHOLDS, FIT = "cells.csv", "thresholds.csv", "fit.csv"
-FINISHED = ("complete", "diverged")  # statuses of a trained model (failed: retrained)
+FAMILIES = "families.json"  # the worst-case families' accuracies (counting.evaluation.evaluate)
+# the experiment folder's tables
+TABLE, COUNTS, OOD_TABLE, FAMILY_TABLE = "table.csv", "counts.csv", "ood.csv", "families.csv"
+SUPPORT_TABLE, SEARCH_TABLE = "support.csv", "search.csv"  # two-token exposure; the adaptive search's rounds
+CELLS, THRESHOLDS, FIT = "cells.csv", "thresholds.csv", "fit.csv"  # counting.analysis.analyze
+STOPS, EXACTNESS, EXACT_FIT = "stops.csv", "exactness.csv", "exact_fit.csv"  # counting.analysis.exactness
+BUDGET_TABLE, BUDGET_THRESHOLDS, BUDGET_CONVERGENCE = "budget.csv", "budget_thresholds.csv", "budget_convergence.csv"
+INSPECT_TABLE, INSPECT_FIT, INSPECT_SEEDS, INSPECT_MAPS = ("inspect.csv", "inspect_fit.csv", "inspect_seeds.csv",
+                                                          "inspect_maps.npz")  # counting.inspect.run
+PUBLISHED, COMPARE, DIP = "published.csv", "compare.csv", "dip.csv"  # the peer comparison (counting.analysis.peer)
+# a run's status: finished (its metrics are read) or failed (retrained)
+COMPLETE, DIVERGED, FAILED = "complete", "diverged", "failed"
+FINISHED = (COMPLETE, DIVERGED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +72,10 @@ class Store:
     def run_folders(self) -> list[Path]:
         """Every run folder that holds a record.json (finished, failed or corrupt)."""
         return sorted(p.parent for p in (self.root / RUNS).glob(f"*/{RECORD}"))
+
+    def records(self) -> dict[Path, dict | None]:
+        """folder -> its record (None when corrupt) for every run folder with a record.json."""
+        return {folder: read_record(folder) for folder in self.run_folders()}
 
     def has_runs(self) -> bool:
         return (self.root / RUNS).is_dir() and any((self.root / RUNS).iterdir())

@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from counting.columns import identity_row
 from counting.config import RunConfig
 from counting.runtime import machine
-from counting.store import CONFIG, COUNTS, RUNS, TABLE, Store, problem, read_record, write_table
+from counting.store import CONFIG, COUNTS, FAMILIES, FINISHED, RUNS, TABLE, Store, problem, read_record, write_table
 from counting.store import METRICS as LOG
+from counting.store.columns import identity_row
 
 LEAD = ["task", "d", "m", "n", "k", "L", "H", "w", "pos", "seed", "lr", "steps",
         "accuracy", "baseline_accuracy", "status"]
@@ -47,7 +47,7 @@ def read_families(folder: Path | None) -> dict | None:
     if folder is None:
         return None
     try:
-        return json.loads((Path(folder) / "families.json").read_text())
+        return json.loads((Path(folder) / FAMILIES).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -76,7 +76,7 @@ def exactness(record: dict, folder: Path | None, exact: float | None = None) -> 
 
 
 def row_of(record: dict, folder: Path | None = None) -> dict:
-    """One table row: every identity field of the run (counting.columns), then what the
+    """One table row: every identity field of the run (counting.store.columns), then what the
     record says of its training, provenance and final held-out metrics (and, from its folder,
     its worst-case family accuracies where they were evaluated)."""
     cfg = RunConfig.from_record(record["config"])
@@ -152,4 +152,4 @@ def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict
 
 
 def failures(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["status"] not in ("complete", "diverged")]
+    return [r for r in rows if r["status"] not in FINISHED]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from counting.config import RunConfig
+from counting.config import CohortConfig, RunConfig
 from counting.store.checkpoint import CohortCheckpoint
 from counting.sweep.plan import shape_key
 from counting.sweep.progress import Progress
@@ -132,6 +132,9 @@ class Members:
         return out
 
 
+SETTINGS = CohortConfig()  # the defaults of the cohort settings: written once, in counting.config
+
+
 def _pow2(x: int) -> int:
     p = 1
     while p < x:
@@ -148,7 +151,7 @@ def _pow2_3(x: int) -> int:
 SIZES = {"pow2": _pow2, "pow2_3": _pow2_3, "exact": lambda x: x}  # cohort.compact_sizes -> the size rule
 
 
-def bucket(active: int, devices: int, sizes: str = "pow2") -> int:
+def bucket(active: int, devices: int, sizes: str = SETTINGS.compact_sizes) -> int:
     """The program size for `active` members after compaction: the smallest size of the rule
     `sizes` (SIZES) that holds them while that is below the number of devices, else the
     smallest devices * size, so that members still divide over the devices and few sizes are
@@ -179,8 +182,9 @@ class Packing:
     `segments` says which program each stretch of steps ran in: what decides a member's
     arithmetic after compaction (written in its layout)."""
 
-    def __init__(self, cohort, state, per_call: int | None, compact: bool, sizes: str = "pow2"):
-        self.cohort, self.per_call, self.compact, self.sizes = cohort, per_call, compact, sizes
+    def __init__(self, cohort, state, settings: CohortConfig = SETTINGS):
+        self.cohort, self.per_call, self.compact, self.sizes = (cohort, settings.per_call, settings.compact,
+                                                                settings.compact_sizes)
         self.N = len(cohort.cfgs)
         self.full = writable(state)
         self.programs: dict[int, tuple] = {}
@@ -252,17 +256,15 @@ def train_cohort(
     logs: Sequence[Callable[[dict], None]] | None = None,
     progress: Progress | None = None,
     checkpoint: CohortCheckpoint | None = None,
-    per_call: int | None = None,
-    compact: bool = True,
-    sizes: str = "pow2",
+    settings: CohortConfig = SETTINGS,
 ) -> list[TrainResult]:
     """Trains members that share a shape key as one program; one TrainResult per member,
     with parameters in the member's own (unpadded) shapes. With a checkpoint, the loop saves
-    at every evaluation and starts from the latest one if there is one. `per_call`: members
-    vmapped together on a device (default: `program.members_per_call`). `compact`: when
-    members have stopped, the others continue in a smaller program (sizes: `bucket` with the
-    rule `sizes`, a key of SIZES), so that
-    stopped members no longer cost compute under vmap; each record's layout says which
+    at every evaluation and starts from the latest one if there is one. `settings` (the
+    job's `cohort` section; its axes are not read here): `per_call` members vmapped together
+    on a device (default: `program.members_per_call`); with `compact`, when members have
+    stopped, the others continue in a smaller program (sizes: `bucket` with the rule
+    `compact_sizes`, a key of SIZES), so that stopped members no longer cost compute under vmap; each record's layout says which
     programs its member ran in."""
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
@@ -270,7 +272,7 @@ def train_cohort(
     shared, N = cfgs[0], len(cfgs)
     t0 = time.perf_counter()
     cohort, state = prepare_cohort(cfgs)
-    pack = Packing(cohort, state, per_call, compact, sizes)
+    pack = Packing(cohort, state, settings)
     validation = Validation.of(cohort)  # the in-support validation families, where a member watches them
     book = Members(cfgs, logs if logs is not None else [lambda row: None] * N, validation)
     halving = halving_of(cfgs)

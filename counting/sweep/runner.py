@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from counting.config import RunConfig
+from counting.config import CohortConfig, RunConfig
 from counting.runtime.machine import arithmetic, versions
 from counting.store import CONFIG, LOCK, RECORD, Store, problem
 from counting.store.atomic import atomic_write_json
@@ -240,7 +240,7 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_progress: bool,
-                compact: bool = True, per_call: int | None = None, sizes: str = "pow2") -> None:
+                settings: CohortConfig = CohortConfig()) -> None:
     """Trains one chunk of a cohort into its folders (the caller holds their locks)."""
     from counting.store.checkpoint import CohortCheckpoint
     from counting.sweep.cohort import train_cohort
@@ -257,7 +257,7 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
         for cfg, folder in zip(chunk, folders):
             atomic_write_json(folder / CONFIG, cfg.to_dict())
         logs = [trackers.wrap(i, MetricsLog(f, resume_at)) for i, f in enumerate(folders)]
-        results = train_cohort(chunk, logs, progress, checkpoint, per_call=per_call, compact=compact, sizes=sizes)
+        results = train_cohort(chunk, logs, progress, checkpoint, settings)
         for cfg, folder, result in zip(chunk, folders, results):
             write_result(folder, cfg, result, time.perf_counter() - t0)
             report.trained.append(folder)
@@ -277,17 +277,17 @@ def train_chunk(chunk: list[RunConfig], label: str, report: SweepReport, show_pr
         trackers.close()
 
 
-def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_progress: bool = True,
-                 rerun: str = "stale", compact: bool = True, per_call: int | None = None,
-                 sizes: str = "pow2") -> SweepReport:
+def execute_many(cfgs: Sequence[RunConfig], settings: CohortConfig = CohortConfig(), show_progress: bool = True,
+                 rerun: str = "stale") -> SweepReport:
     """Trains every config that needs it, grouped into cohorts that share shapes and split to
     fit the device memory. Models another process is training right now are waited for and
-    then looked at again. Returns what was trained, skipped, copied and failed. DiskError
+    then looked at again. `settings`: the job's cohort section (max_models, compact,
+    compact_sizes, per_call; its axes are already in `cfgs`). Returns what was trained, skipped, copied and failed. DiskError
     (before any compute) when the results folder's file system has too little room."""
-    from counting.config import JobConfig
+    from counting.config import check_rerun
     from counting.sweep.plan import group, split_to_fit
 
-    JobConfig(rerun=rerun)  # the one check of the value (a one-line ConfigError naming rerun)
+    rerun = check_rerun(rerun)  # a one-line ConfigError naming rerun and its values
     since = time.time()
     report = SweepReport()
     cfgs = list(dict.fromkeys(cfgs))  # duplicates train once
@@ -297,21 +297,20 @@ def execute_many(cfgs: Sequence[RunConfig], max_models: int | None = None, show_
     for logger in dict.fromkeys(c.logger for c in first_look):
         require(logger)  # a one-line ConfigError before any compute when the logger's package is missing
     check_disk(first_look, rerun)
-    chunks = [chunk for cohort in group(first_look) for chunk in split_to_fit(cohort, max_models)]
+    chunks = [chunk for cohort in group(first_look) for chunk in split_to_fit(cohort, settings.max_models)]
     report.skipped += [folder_of(c) for c in cfgs if c not in set(first_look)]
     for index, chunk in enumerate(chunks):
         label = f"cohort {index + 1}/{len(chunks)} {chunk[0].task.name} d={chunk[0].model.d} n={chunk[0].task.n}"
         with locked([folder_of(c) for c in chunk], wait=False) as held:
             mine = decide([c for c in chunk if folder_of(c) in held], rerun, since, report, force)
             if mine:
-                train_chunk(mine, label, report, show_progress, compact, per_call, sizes)
+                train_chunk(mine, label, report, show_progress, settings)
         busy = [c for c in chunk if folder_of(c) not in held]
         if busy:  # trained by another process right now: wait for it, then look again
             with locked([folder_of(c) for c in busy], wait=True):
                 again = decide(busy, rerun, since, report)
                 if again:
-                    train_chunk(again, label + " (after another process)", report, show_progress, compact, per_call,
-                                sizes)
+                    train_chunk(again, label + " (after another process)", report, show_progress, settings)
     for why, count in sorted(report.retrained.items()):
         print(f"{cfgs[0].experiment}: {count} record(s) {why}: retrained"
               + (" (rerun=never keeps stale records)" if why == "stale" else ""), file=sys.stderr)

@@ -106,7 +106,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
     """The search of one job: trains round by round through `train_members` (the runner) and
     returns its search.csv rows. The job's members at each round are its cohort axes (but m)
     times the round's m values."""
-    from counting.store import read_record
+    from counting.store import FINISHED, read_record
     from counting.sweep.plan import expand
     from counting.sweep.runner import folder_of
 
@@ -126,7 +126,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
         stat = {}
         for m, cs in by_m.items():
             pairs = [(c, read_record(folder_of(c))) for c in cs]
-            usable = [(c, r) for c, r in pairs if r is not None and r.get("status") in ("complete", "diverged")]
+            usable = [(c, r) for c, r in pairs if r is not None and r.get("status") in FINISHED]
             if not usable:
                 continue
             worst = [families_of(c).get("worst", float("nan")) for c, _ in usable] if exact else None

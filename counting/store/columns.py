@@ -26,6 +26,7 @@ from typing import Any
 
 from counting.config import HalvingConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig
 from counting.spec import flat_fields
+from counting.store import FINISHED
 
 LEGACY = {"task.name": "task", "train.steps": "train_steps"}  # names kept from the first tables
 SECTIONS = (("task", TaskConfig), ("model", ModelConfig), ("train", TrainConfig), ("halving", HalvingConfig))
@@ -53,7 +54,7 @@ RESULTS: dict[str, type] = {
     "wrong": int, "support_worst": float, "steps_to_exact": int, "exact_norm": float, "exact_censored": bool,
 }
 EXTRA_SERIES = ("budget",)  # result columns that name a series where a table has them (budget.csv)
-USABLE = ("complete", "diverged")  # a diverged model's metrics are its last finite evaluation
+USABLE = FINISHED  # a diverged model's metrics are its last finite evaluation
 
 
 class TableError(ValueError):
