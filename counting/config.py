@@ -39,6 +39,9 @@ COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: s
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig(Checked):
+    """The task a model is trained on: which count it answers (QC, MFE or histogram), the vocabulary m, the
+    length n, the distinct tokens k of a sequence, how training sequences are drawn, and the held-out set."""
+
     SECTION: ClassVar[str] = "task"
 
     name: str = option("qc", choices=TASKS, help="the task: Query Count, Most Frequent Element, histogram")
@@ -60,6 +63,8 @@ class TaskConfig(Checked):
     pairs_seed: int = option(0, since="0.3", help="the seed that chooses the held-out and validation pairs")
 
     def check(self) -> None:
+        """ConfigError unless k lies in 2..m (or is unset), a mixture sampler comes with its components, and
+        every component has one weight."""
         if self.k is not None and not 2 <= self.k <= self.m:
             raise ConfigError(f"task.k: must be in 2..task.m ({self.m}) or null (= m), got {self.k}")
         if (self.sampler == "mixture") != bool(self.mixture):
@@ -80,11 +85,15 @@ class TaskConfig(Checked):
 
     @property
     def k_eff(self) -> int:
+        """k, the distinct tokens a sequence may use: task.k, or m when unset."""
         return self.m if self.k is None else self.k
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(Checked):
+    """The model: its class (the paper's transformer or a Behrens et al. variant), the dimension d, layers L,
+    heads H, MLP width w, positions, mask, norm and attention."""
+
     SECTION: ClassVar[str] = "model"
 
     arch: str = option("transformer", choices=ARCHS, since="0.2",
@@ -101,6 +110,8 @@ class ModelConfig(Checked):
     topk: int | None = option(None, ge=1, help="keys each query keeps when attention = topk; null otherwise")
 
     def check(self) -> None:
+        """ConfigError unless a Behrens et al. variant keeps its fixed one-layer shape, H divides d, topk is set
+        exactly with attention = topk, and rope has an even head dimension d/H."""
         if self.arch in PEER_ARCHS:
             fixed = {"L": 1, "H": 1, "pos": "none", "causal": False, "norm": "none", "attention": "softmax", "topk": None}
             for name, value in fixed.items():
@@ -147,11 +158,15 @@ class StopConfig(Checked):
 
     @property
     def active(self) -> bool:
+        """Whether a stop rule is set (a target or a patience): without one a model trains for its budget."""
         return self.target is not None or self.patience is not None
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(Checked):
+    """How a model is trained: the steps, batch, AdamW's learning rate, schedule and moments, the seed, gradient
+    clipping, the evaluation cadence and the stop rule."""
+
     SECTION: ClassVar[str] = "train"
 
     steps: int = option(3000, ge=0, help="training steps (the budget unless train.stop.budget is set)")
@@ -195,9 +210,11 @@ class HalvingConfig(Checked):
 
     @property
     def active(self) -> bool:
+        """Whether the halving searches anything (an lr or a weight decay is declared)."""
         return bool(self.lr or self.weight_decay)
 
     def check(self) -> None:
+        """ConfigError unless the rungs are increasing and distinct."""
         if list(self.rungs) != sorted(set(self.rungs)):
             raise ConfigError(f"halving.rungs: must be increasing fractions in (0, 1), got {list(self.rungs)}")
 
@@ -234,6 +251,8 @@ class RunConfig(Checked):
                               "wandb = W&B, offline (counting.store.trackers)")
 
     def check(self) -> None:
+        """ConfigError unless the experiment is a plain name, and a Behrens et al. variant has BOS exactly when
+        it is a dotBOS model."""
         if not self.experiment or "/" in self.experiment:
             raise ConfigError(f"experiment: must be a non-empty name without '/', got {self.experiment!r}")
         arch = self.model.arch
@@ -252,6 +271,7 @@ class RunConfig(Checked):
         return cls.from_dict(raw)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as nested plain dicts (dataclasses.asdict)."""
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
@@ -397,9 +417,11 @@ class AdaptiveConfig(Checked):
 
     @property
     def active(self) -> bool:
+        """Whether an adaptive search is asked for (a coarse grid adaptive.m is given)."""
         return bool(self.m)
 
     def check(self) -> None:
+        """ConfigError unless the grid adaptive.m is empty or at least two increasing vocabulary sizes."""
         if self.m and list(self.m) != sorted(set(self.m)):
             raise ConfigError(f"adaptive.m: must be increasing vocabulary sizes, got {list(self.m)}")
         if len(self.m) == 1:
@@ -444,6 +466,7 @@ class JobConfig(Checked):
         return cls(run=RunConfig.from_dict(run), **kwargs)
 
     def check(self) -> None:
+        """ConfigError when both the adaptive search and cohort.m choose m."""
         if self.adaptive.active and self.cohort.m:
             raise ConfigError(f"cohort.m: the adaptive search chooses m (adaptive.m = {list(self.adaptive.m)}); "
                               "give one of them")

@@ -159,6 +159,7 @@ class Checked:
 
     @classmethod
     def field_name(cls, name: str) -> str:
+        """A field's dotted name in messages: the class's SECTION, then the field (train.stop.patience)."""
         return f"{cls.SECTION}.{name}" if cls.SECTION else name
 
     def __post_init__(self):

@@ -59,6 +59,9 @@ FEW_SEEDS = 5  # below this many seeds a percentile bootstrap has few distinct r
 
 @dataclasses.dataclass
 class Analysis:
+    """The analysis of one table: its series columns, its cells, and the rows of cells.csv, thresholds.csv and
+    fit.csv."""
+
     columns: list[str]  # the series columns
     cells: list[Cell]
     cell_rows: list[dict]
@@ -66,6 +69,7 @@ class Analysis:
     fit_rows: list[dict]
 
     def series(self) -> list[tuple]:
+        """Every series of the cells (the values of the series columns), sorted."""
         return sorted({c.series for c in self.cells}, key=str)
 
 
@@ -123,6 +127,10 @@ def curve_statistic(m_by_d: list[np.ndarray], reduce: Callable, estimate: Callab
 
 
 def analyze(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> Analysis:
+    """The whole analysis of a table's rows: refuses mixed fingerprints (unless allowed), then per cell its mean
+    accuracy and share above tau with bootstrap intervals, per series, d and method (METHODS) m_thr with its
+    interval and censoring, and per series and method the log-log fit of m_thr against d over the uncensored d
+    (and without the smallest d when three or more), each series bootstrapped once."""
     check_fingerprints(rows, cfg)
     rng = np.random.default_rng(cfg.seed)
     search = searched(rows)

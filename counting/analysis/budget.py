@@ -45,6 +45,8 @@ def budget_rows(store: Store, budgets: Sequence[int]) -> list[dict]:
 
 
 def write_budget_table(store: Store, budgets: Sequence[int]) -> Path:
+    """Writes budget.csv of the experiment (one row per finished model and budget, the budget first) and returns
+    its path."""
     path = store.path(BUDGET_TABLE)
     write_table(path, budget_rows(store, budgets), ["budget"] + LEAD)
     return path

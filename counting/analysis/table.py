@@ -38,6 +38,7 @@ class Cell:
 
     @property
     def mean(self) -> float:
+        """The cell's mean accuracy over seeds (of the chosen setting, under a search)."""
         return float(self.seeds_S.mean())
 
     @property

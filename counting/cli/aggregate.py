@@ -8,6 +8,8 @@ from counting.store.aggregate import AggregateError, aggregate, failures
 
 
 def main(argv=None) -> None:
+    """counting-aggregate: writes the experiment's table.csv and counts.csv from its run records and lists the
+    failed runs."""
     parser = argparse.ArgumentParser(prog="counting-aggregate", description=__doc__)
     parser.add_argument("experiment")
     parser.add_argument("--results-dir", default=RESULTS_DIR, help=f"default {RESULTS_DIR}")

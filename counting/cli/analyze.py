@@ -16,6 +16,8 @@ from counting.config import AnalysisConfig, ConfigError
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the analysis options (--tau, --ci, --boot, --seed, --exact, --mix-fingerprints) to a parser, with
+    AnalysisConfig's defaults."""
     defaults = AnalysisConfig()
     parser.add_argument("--tau", type=float, default=defaults.tau, help=f"accuracy threshold (default {defaults.tau})")
     parser.add_argument("--ci", type=float, default=defaults.ci, help=f"interval coverage (default {defaults.ci})")
@@ -28,6 +30,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 
 
 def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
+    """The AnalysisConfig of the parsed options; a bad value fails with one line."""
     try:
         return AnalysisConfig(tau=args.tau, ci=args.ci, boot=args.boot, seed=args.seed, exact=args.exact,
                               mix_fingerprints=args.mix_fingerprints)
@@ -36,6 +39,8 @@ def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
 
 
 def table_path(args: argparse.Namespace) -> Path:
+    """The table to analyse: --table, else <results-dir>/NAME/table.csv; fails with one line when neither is
+    given."""
     if args.table:
         return Path(args.table)
     if not args.experiment:
@@ -46,6 +51,9 @@ def table_path(args: argparse.Namespace) -> Path:
 
 
 def main(argv=None) -> None:
+    """counting-analyze: analyses the table (cells, thresholds and fit, and exactness where it was measured),
+    prints the report and headline, writes the tables beside it (or to --out) and, without --out, the budget
+    study where there is one."""
     parser = argparse.ArgumentParser(prog="counting-analyze", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", nargs="?")

@@ -48,6 +48,7 @@ class SweepStart(Callback):
     invocation's own (see counting.cli.manifest)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        """Checks every cell of the sweep, then starts this invocation's manifest in the sweep folder."""
         from counting.cli.manifest import start_manifest
 
         validate_cells(config)
@@ -59,6 +60,7 @@ class SweepEnd(Callback):
     exits non-zero when a cell of this sweep failed or a step raised."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        """Runs `finish` on the cells of this sweep's manifest; exits 1 when a cell failed or a step raised."""
         from counting.cli.manifest import sweep_cells
         from counting.config import JobConfig
         from counting.experiment.run import finish

@@ -35,6 +35,8 @@ def experiment_grid(name: str, config_dir: str | None = None) -> OODConfig:
 
 
 def main(argv=None) -> None:
+    """counting-evaluate: evaluates every finished model of the experiment at the grid of --n and --k (else the
+    experiment's own ood grid) and writes ood.csv."""
     parser = argparse.ArgumentParser(prog="counting-evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")

@@ -34,6 +34,8 @@ from counting.store import INSPECT_FIT, INSPECT_MAPS, INSPECT_SEEDS, TABLE
 
 
 def main(argv=None) -> None:
+    """counting-inspect: inspects every finished model of the experiment (diagnostics, mechanism labels, with
+    --interventions the causal tests), writes its tables and figures, or with --serve starts the debugger page."""
     parser = argparse.ArgumentParser(prog="counting-inspect", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")

@@ -47,6 +47,7 @@ def report(cfg) -> None:
 
 
 def main() -> None:
+    """counting-llm: refuses an unknown backend in one line, then runs the Hydra app."""
     check_backend_choice(sys.argv[1:])
     app()
 
@@ -65,6 +66,8 @@ def check_backend_choice(overrides: list[str]) -> None:
 
 @hydra_main("llm")  # counting/conf/llm.yaml, with the experiment group (experiments/)
 def app(raw: DictConfig) -> None:
+    """The Hydra app: checks the config and the backend before any work, asks the model (action=run; a backend
+    failure exits 1 after the report), then reports."""
     quiet_libraries()
     from counting.llm.backends import BackendError, preflight
     from counting.llm.config import LLMConfig

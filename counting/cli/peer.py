@@ -22,6 +22,8 @@ from counting.cli import fail, prepare
 
 
 def main(argv=None) -> None:
+    """counting-peer: compares the suite's committed results with a peer's published ones, prints the verdicts
+    and writes the comparison table and figures."""
     from counting.analysis.peer import ALPHA, MARGIN, PEERS, Rule, compare_peer
 
     parser = argparse.ArgumentParser(prog="counting-peer", description=__doc__,

@@ -21,6 +21,7 @@ NAMES = tuple(FIGURES)
 
 
 def main(argv=None) -> None:
+    """counting-plot: draws the experiment's figures (or those of --only) from its table."""
     parser = argparse.ArgumentParser(prog="counting-plot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")

@@ -22,6 +22,8 @@ from counting.config import ConfigError
 
 
 def main(argv=None) -> None:
+    """counting-reproduce: retrains a sample of the experiment's cells (--cells) and compares them with the
+    committed folder; exits 1 unless every cell and threshold reproduces."""
     from counting.experiment.reproduce import RATIO, TOLERANCE
 
     parser = argparse.ArgumentParser(prog="counting-reproduce", description=__doc__,

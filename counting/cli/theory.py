@@ -41,6 +41,8 @@ FIGURES = {
 
 
 def main(argv=None) -> None:
+    """counting-theory: computes each part's table (or those of --only) into --out with its figures, then the
+    growth fits when the width, margin and coherent parts ran."""
     parser = argparse.ArgumentParser(prog="counting-theory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="results/theory", help="output folder (default results/theory)")

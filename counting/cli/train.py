@@ -18,6 +18,8 @@ from counting.config import ConfigError
 
 @hydra_main("config")
 def main(raw: DictConfig) -> None:
+    """counting-train (Hydra app): trains one job (a cell of a sweep), then prints its model's result or the
+    sweep report; outside a multirun exits 1 when a member failed."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 

@@ -37,6 +37,8 @@ from counting.training.train import build_model
 
 @dataclasses.dataclass(frozen=True)
 class EvalPoint:
+    """One evaluation point: the length n and the distinct tokens k per sequence."""
+
     n: int
     k: int  # distinct tokens allowed per sequence (resolved: never None)
 
@@ -50,6 +52,7 @@ def eval_points(cfg: RunConfig, n_values: Sequence[int] = (), k_values: Sequence
 
 
 def task_at(cfg: TaskConfig, point: EvalPoint) -> TaskConfig:
+    """The task cfg at the point's n and k (k unset when it equals m)."""
     return dataclasses.replace(cfg, n=point.n, k=None if point.k == cfg.m else point.k)
 
 
@@ -78,6 +81,7 @@ class Evaluator:
         self._fns: dict[tuple, Callable] = {}
 
     def task(self, cfg: TaskConfig) -> Task:
+        """The Task of cfg, made once."""
         if cfg not in self._tasks:
             self._tasks[cfg] = make_task(cfg)
         return self._tasks[cfg]
@@ -97,6 +101,8 @@ class Evaluator:
         return self._batches[cfg]
 
     def stats_fn(self, run: RunConfig, graphdef, task: Task) -> Callable:
+        """The compiled count statistics of a model of `run` on batches of `task` (logits padded to the larger
+        of the two class counts), one per model config, training n and task shapes."""
         at_A = task.answer_positions
         C = max(task.num_classes, run.task.n + 1)
         key = (run.model, run.task.n, self.shape_of(run.task), self.shape_of(task.cfg))
@@ -154,6 +160,8 @@ def evaluate_run(folder: Path, cfg: RunConfig, n_values: Sequence[int], k_values
 
 
 def read_ood(path: Path) -> dict:
+    """The content of an ood.json, or an empty one (the folder's hash, no points) when it is missing or not
+    JSON."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

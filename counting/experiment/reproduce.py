@@ -34,6 +34,9 @@ EXACT, WITHIN, DIFFERS, MISSING = "exact", "within tolerance", "differs", "missi
 
 @dataclasses.dataclass
 class Reproduction:
+    """The comparison of a rerun with the committed experiment: one verdict per cell and per threshold, and the
+    folder the rerun trained in."""
+
     name: str
     cells: list[dict]  # one row per (series, d, m): committed and rerun means, the mode, the verdict
     thresholds: list[dict]  # one row per (series, d): committed m_thr, the rerun's interval, the verdict
@@ -41,9 +44,11 @@ class Reproduction:
 
     @property
     def ok(self) -> bool:
+        """Whether every cell and threshold is exact or within tolerance."""
         return all(r["verdict"] in (EXACT, WITHIN) for r in self.cells + self.thresholds)
 
     def report(self) -> str:
+        """The comparison as printed: one line per cell and per threshold, then the verdicts counted."""
         lines = [f"reproduce {self.name}: {len(self.cells)} cells retrained in {self.work_dir}"]
         for r in self.cells:
             lines.append(f"  d={r['d']:<4} m={r['m']:<4} {r['series']:<24} committed {r['committed']:.4f}  "

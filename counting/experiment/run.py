@@ -33,6 +33,7 @@ class Job:
 
     @property
     def cfg(self) -> RunConfig:
+        """The run the job's members derive from."""
         return self.config.run
 
 
@@ -102,6 +103,7 @@ class Plan:
 
     @property
     def hashes(self) -> set[str]:
+        """The run hashes of every member of every cell."""
         return {m.hash() for _, job in self.cells for m in job.members}
 
 
@@ -146,10 +148,12 @@ class ExperimentResult:
 
     @property
     def ok(self) -> bool:
+        """Whether nothing failed (no failed cell or step)."""
         return not self.failed
 
     @property
     def thresholds(self) -> list[dict]:
+        """The analysis's threshold rows m_thr(d), none without an analysis."""
         return self.analysis.threshold_rows if self.analysis is not None else []
 
 

@@ -65,6 +65,7 @@ class Finish:
     budget: Any = None  # the budget study's analysis, for the figures
 
     def tell(self, line: str) -> None:
+        """Says one line of the summary (and keeps it in the result's lines)."""
         self.result.lines.append(line)
         self.say(line)
 

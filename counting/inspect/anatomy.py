@@ -31,6 +31,8 @@ from counting.models.transformer import Transformer
 
 
 def transformer_layer0(model: Transformer, tokens_BxT: jax.Array):
+    """(x_BxTxD, att_BxHxTxT, v_BxTxHxK) of the Transformer's first block: the embedded tokens with their
+    positions, the attention weights of its (pre-LN) attention, and each key's value per head."""
     cfg = model.cfg
     B, T = tokens_BxT.shape
     x_BxTxD = model.embed_tokens(tokens_BxT)
@@ -42,12 +44,16 @@ def transformer_layer0(model: Transformer, tokens_BxT: jax.Array):
 
 
 def transformer_mix(model: Transformer, att_BxHxAxT: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
+    """y_BxAxD: the first block's attention output for the weights att_BxHxAxT, its heads' values mixed and
+    projected by W_O."""
     B, _, A, _ = att_BxHxAxT.shape
     y_BxAxHxK = jnp.einsum("bhat,bthk->bahk", att_BxHxAxT, v_BxTxHxK)
     return model.blocks[0].attn.out(y_BxAxHxK.reshape(B, A, model.cfg.d))
 
 
 def transformer_finish(model: Transformer, x_BxTxD: jax.Array, y_BxTxD: jax.Array, at_R: tuple[int, ...]):
+    """logits_BxRxC at the answer positions at_R: the residual x + y through the first block's MLP, the later
+    blocks, the final LayerNorm (pre_ln) and the head (with one layer, only the answer positions are run)."""
     blocks, cfg = model.blocks, model.cfg
     first = blocks[0]
     x_BxTxD = x_BxTxD + y_BxTxD
@@ -64,22 +70,29 @@ def transformer_finish(model: Transformer, x_BxTxD: jax.Array, y_BxTxD: jax.Arra
 
 
 def behrens_layer0(model: BehrensModel, tokens_BxT: jax.Array):
+    """(x_BxTxD, att_Bx1xTxT, v_BxTx1xD) of a BehrensModel: the token embeddings, its one head's weights, and x
+    itself as the value."""
     x_BxTxD = model.embed(tokens_BxT)
     return x_BxTxD, model.weights(x_BxTxD)[:, None], x_BxTxD[:, :, None, :]
 
 
 def behrens_mix(model: BehrensModel, att_BxHxAxT: jax.Array, v_BxTxHxK: jax.Array) -> jax.Array:
+    """y_BxAxD: the values x mixed by the weights att_BxHxAxT (no output projection)."""
     B, _, A, _ = att_BxHxAxT.shape
     return jnp.einsum("bhat,bthk->bahk", att_BxHxAxT, v_BxTxHxK).reshape(B, A, -1)
 
 
 def behrens_finish(model: BehrensModel, x_BxTxD: jax.Array, y_BxTxD: jax.Array, at_R: tuple[int, ...]):
+    """logits_BxRxC: the MLP classifier on x + y at the answer positions at_R."""
     r_BxRxD = (x_BxTxD + y_BxTxD)[:, np.asarray(at_R)]
     return model.out(jax.nn.relu(model.hidden(r_BxRxD)))
 
 
 @dataclasses.dataclass(frozen=True)
 class Anatomy:
+    """The three pieces of a model class's counting layer: `layer0`, `mix` and `finish` (see the module's
+    docstring)."""
+
     layer0: Callable
     mix: Callable
     finish: Callable
@@ -92,6 +105,7 @@ ANATOMIES: dict[type, Anatomy] = {
 
 
 def anatomy(model) -> Anatomy:
+    """The Anatomy of the model's class (ANATOMIES); TypeError for a class counting.inspect does not read."""
     try:
         return ANATOMIES[type(model)]
     except KeyError:

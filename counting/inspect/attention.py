@@ -26,6 +26,8 @@ from counting.inspect.trace import Trace
 
 
 def head_signature(trace: Trace, att_BxAxT: np.ndarray) -> dict[str, float]:
+    """The attention signature (see the module's docstring) of one head's weights att_BxAxT at the analysed
+    positions."""
     match_BxAxT = trace.is_match_BxAxT
     bos_T = trace.is_bos_T
     bos_BxA = att_BxAxT[..., bos_T].sum(-1)
@@ -59,6 +61,7 @@ def head_signature(trace: Trace, att_BxAxT: np.ndarray) -> dict[str, float]:
 
 
 def signature(trace: Trace) -> dict[str, float]:
+    """The signature of the head with the most mass on BOS and matches, and which head that is (att_head)."""
     heads = [head_signature(trace, trace.att_BxHxAxT[:, h]) for h in range(trace.att_BxHxAxT.shape[1])]
     mass = [np.nan_to_num(s["att_bos"]) + s["att_match"] for s in heads]
     best = int(np.argmax(mass))

@@ -31,6 +31,10 @@ CAUSAL = ("causal_mechanism", *INTERVENTION_COLUMNS)  # with interventions
 
 @dataclasses.dataclass(frozen=True)
 class Reading:
+    """Everything read of one model: its row of diagnostics and labels, its token-space maps, its content
+    embeddings, and its residual stream at the sampled points (and which are in the first half of the
+    sequences)."""
+
     row: dict  # DIAGNOSTICS, mechanism (and CAUSAL with interventions)
     maps: token_space.Maps
     E_MxD: np.ndarray  # content embeddings

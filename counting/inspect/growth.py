@@ -56,6 +56,9 @@ def exponent_interval(x_N: np.ndarray, y_N: np.ndarray, g_N: np.ndarray,
 
 
 def growth_fits(rows: list[dict], seed: int = 0) -> list[dict]:
+    """The rows of inspect_fit.csv: per group (task, n, w, attention, topk), subset of models (all, or those
+    given a mechanism), side (m > d, m <= d) and weight norm, the exponent of the norm against m/d with its
+    bootstrap interval; only where a subset side has at least MIN_MODELS models and some d with two ratios m/d."""
     rng = np.random.default_rng(seed)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:

@@ -69,6 +69,9 @@ COLUMNS = ("causal_count_attend", "causal_count_attend_control", "causal_histogr
 
 @dataclasses.dataclass(frozen=True)
 class Sites:
+    """The sites of an intervention test: per site its sequence, the positions whose counting-layer output
+    changes, the token whose count c is changed, c itself, and the answer read."""
+
     seq_S: np.ndarray  # the sequence of each site
     at_SxT: np.ndarray  # bool: the positions whose counting-layer output changes
     token_S: np.ndarray  # the token whose count is changed (its id)
@@ -77,6 +80,7 @@ class Sites:
 
 
 def qc_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    """QC's sites: every sequence, intervened at its last (query) position, with the query token and its count."""
     B, T = tokens_BxT.shape
     at_SxT = np.zeros((B, T), bool)
     at_SxT[:, T - 1] = True
@@ -84,6 +88,8 @@ def qc_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) ->
 
 
 def histogram_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    """The histogram task's sites: per sequence the token of a random content position, intervened at the last
+    position holding it, and the count read there."""
     B, T = tokens_BxT.shape
     content = task.content_slice()
     j_B = rng.integers(content.start, content.stop, B)
@@ -95,6 +101,8 @@ def histogram_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, 
 
 
 def mfe_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
+    """MFE's sites: the sequences with a unique most frequent token t, intervened at every position holding t,
+    with t's count (the label)."""
     content = task.content_slice()
     x_BxN = tokens_BxT[:, content]
     ids_M = np.arange(task.cfg.m) + NUM_SPECIAL
@@ -143,6 +151,9 @@ def _changed(graphdef, state, x_NxTxD, y_NxTxD, v_NxTxHxK, datt_NxHxTxT, u_NxD, 
 
 @dataclasses.dataclass(frozen=True)
 class Pairs:
+    """The (site, target) pairs of a test: the site of each, its change datt of the attention weights, and the
+    prediction that counts as success."""
+
     site_N: np.ndarray  # the site of each pair
     datt_NxHxTxT: np.ndarray  # the change of the attention weights (queries x keys)
     target_N: np.ndarray  # the prediction that counts as success
@@ -150,6 +161,9 @@ class Pairs:
 
 def count_attend_pairs(sites: Sites, match_SxTxT: np.ndarray, att_SxHxTxT: np.ndarray, pred_S: np.ndarray,
                        counts: np.ndarray, head: int, K: float, bos: int, rng) -> Pairs:
+    """The CountAttend test's pairs: up to TARGETS targets c' per site (!= c and != the unchanged prediction),
+    each re-splitting the head's mass on BOS and the matches at the intervened positions as the CountAttend law
+    has it for M' = M + c' - c matches with the ratio K."""
     S, H, T, _ = att_SxHxTxT.shape
     site, target = [], []
     for s in range(S):
@@ -173,6 +187,9 @@ def count_attend_pairs(sites: Sites, match_SxTxT: np.ndarray, att_SxHxTxT: np.nd
 
 def histogram_pairs(sites: Sites, match_SxTxT: np.ndarray, att_SxHxTxT: np.ndarray, pred_S: np.ndarray,
                     counts: np.ndarray, answer_S: np.ndarray) -> Pairs:
+    """The histogram test's pairs: per site, one occurrence's worth of the token's matches added (+1) and
+    removed (-1) at the intervened positions (and the answer position `answer_S`) in every head, where the
+    unchanged prediction moved by that step stays within the task's counts."""
     S = att_SxHxTxT.shape[0]
     at_SxT = sites.at_SxT.copy()
     at_SxT[np.arange(S), answer_S] = True  # MFE: the answer position too
@@ -380,6 +397,7 @@ def _query_layer(model):
 
 
 def has_query_key(graphdef, state) -> bool:
+    """Whether the model's counting layer has query-key logits (a query map `scale_logits` can scale)."""
     return _query_layer(nnx.merge(graphdef, state)) is not None
 
 

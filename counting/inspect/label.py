@@ -48,16 +48,21 @@ def _ok(x: float) -> bool:
 
 
 def not_counting(r: dict) -> bool:
+    """Rule 1: the model does not count (probe_accuracy below COUNTS, or missing)."""
     return not r["probe_accuracy"] >= COUNTS
 
 
 def count_attend(r: dict) -> bool:
+    """Rule 2: CountAttend's attention (other_lift <= OTHER_MAX, att_bos >= BOS_MIN, and the match mass closer
+    to c / (c + K) than to the uniform c / T)."""
     bos, other = r["att_bos"], r["other_lift"]
     return (_ok(bos) and _ok(other) and other <= OTHER_MAX and bos >= BOS_MIN and _ok(r["rmse_count_attend"])
             and r["rmse_count_attend"] < r["rmse_uniform"])
 
 
 def histogram(r: dict) -> bool:
+    """Rule 3: near-uniform attention over the matches (match_lift within UNIFORM_LIFT of 1) and a linearly
+    readable histogram (probe_hist_r2 >= HIST_R2)."""
     lift = r["match_lift"]
     return (_ok(lift) and lift > 0 and abs(math.log(lift)) <= math.log(UNIFORM_LIFT)
             and _ok(r["probe_hist_r2"]) and r["probe_hist_r2"] >= HIST_R2)
@@ -72,6 +77,7 @@ RULES: tuple[tuple[str, Callable[[dict], bool]], ...] = (
 
 
 def label(row: dict) -> str:
+    """The mechanism of a row of diagnostics: the name of the first rule of RULES that holds, else neither."""
     for name, rule in RULES:
         if rule(row):
             return name
@@ -79,10 +85,13 @@ def label(row: dict) -> str:
 
 
 def supported(row: dict, name: str) -> bool:
+    """Whether the row's intervention test `name` supports its mechanism: its rate >= CAUSAL_MIN and at least
+    CAUSAL_MARGIN above its null control."""
     rate, control = row.get(f"causal_{name}"), row.get(f"causal_{name}_control")
     return _ok(rate) and _ok(control) and rate >= CAUSAL_MIN and rate - control >= CAUSAL_MARGIN
 
 
 def causal_label(row: dict) -> str:
+    """The mechanism the interventions support (the higher rate when both do), or unconfirmed."""
     found = [(row[f"causal_{name}"], name) for name in ("count_attend", "histogram") if supported(row, name)]
     return max(found)[1] if found else "unconfirmed"

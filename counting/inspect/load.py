@@ -23,6 +23,8 @@ class InspectError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SavedModel:
+    """A finished model of the store: its run folder, its record and its config."""
+
     folder: Path
     record: dict
     cfg: RunConfig

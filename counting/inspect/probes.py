@@ -35,6 +35,8 @@ def ridge_r2(X_NxD: np.ndarray, Y_NxK: np.ndarray, train_N: np.ndarray) -> float
 
 
 def probes(trace: Trace) -> dict[str, float]:
+    """The three probes' held-out R^2 (probe_count_r2, probe_inv_count_r2, probe_hist_r2) on the residual stream
+    plus the one-hot of each position's own token, fitted on the first half of the sequences."""
     B, A, D = trace.resid_BxAxD.shape
     own_NxM = np.eye(trace.m)[np.clip(trace.query_BxA - NUM_SPECIAL, 0, trace.m - 1).reshape(-1)]
     X_NxD = np.concatenate([trace.resid_BxAxD.reshape(B * A, D), own_NxM], axis=1)

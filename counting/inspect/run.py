@@ -33,6 +33,8 @@ LEAD = ["task", "d", "m", "n", "k", "w", "pos", "attention", "topk", "seed", "ha
 
 
 def base_row(model: SavedModel) -> dict:
+    """The start of a model's inspect.csv row: its task, model and train fields, steps, hash, held-out and
+    baseline accuracy, and worst-family accuracy (where the families were evaluated)."""
     t, mo, tr = model.cfg.task, model.cfg.model, model.cfg.train
     metrics = model.record.get("metrics", {})
     families = read_families(model.folder) or {}

@@ -42,6 +42,9 @@ def per_head(A_DxD: np.ndarray, B_DxD: np.ndarray, H: int, transpose_b: bool) ->
 
 
 def transformer_norms(model, m: int) -> dict[str, float]:
+    """A Transformer's weight norms, each a root sum of squares over blocks (and heads): query-key
+    ||W_Q,h W_K,h^T||_F / sqrt(d/H), value-output ||W_V,h W_O,h||_F, the MLP ||W_1||_F ||W_2||_F, and the
+    head's ||W||_F."""
     cfg = model.cfg
     quad = lambda xs: math.sqrt(sum(x * x for x in xs))
     blocks = list(model.blocks)
@@ -69,6 +72,8 @@ NORMS = {Transformer: transformer_norms, BehrensModel: behrens_norms}  # model c
 
 
 def norms(model, m: int) -> dict[str, float]:
+    """Every weight norm of a model: the content embeddings' root mean square row norm, the class's own norms
+    (NORMS), and the norm of all its parameters together."""
     leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
     return {
         "norm_embed": float(np.linalg.norm(content_embeddings(model, m)) / np.sqrt(m)),
@@ -78,6 +83,8 @@ def norms(model, m: int) -> dict[str, float]:
 
 
 def margin(trace: Trace) -> dict[str, float]:
+    """probe_accuracy (accuracy at the answer positions read) and margin (the median over answers of the true
+    class's logit minus the largest other logit)."""
     logits_NxC = trace.logits_BxRxC[trace.mask_BxR]
     label_N = trace.labels_BxR[trace.mask_BxR]
     right_N = np.take_along_axis(logits_NxC, label_N[:, None], axis=1)[:, 0]

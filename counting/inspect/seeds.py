@@ -41,6 +41,7 @@ SCORES = ("emb_procrustes_r2", "emb_procrustes_null", "resid_lstsq_r2", "resid_p
 
 
 def cell_key(cfg: RunConfig) -> str:
+    """The cell of a model: its identity without the seed and the searched lr and weight decay, as sorted JSON."""
     identity = cfg.identity()
     for section, field in SEARCHED:
         identity.get(section, {}).pop(field, None)
@@ -49,6 +50,9 @@ def cell_key(cfg: RunConfig) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class SeedModel:
+    """What the seed comparison reads of one model: its cell key, its inspect.csv row, its token embeddings
+    E_MxD, its residual streams at the sampled points, and which points are in the first half of the sequences."""
+
     key: str
     row: dict  # the model's inspect.csv row
     E_MxD: np.ndarray
@@ -65,6 +69,8 @@ def sample_points(B: int, A: int, seed: int = 0) -> np.ndarray:
 
 
 def procrustes_r2(A_NxD: np.ndarray, B_NxD: np.ndarray) -> float:
+    """The Procrustes R^2 of two point sets (centred, scaled to unit norm): the squared nuclear norm of A^T B, 1
+    when they differ by a rotation and a scale; nan when either is all zero."""
     A, B = A_NxD - A_NxD.mean(0), B_NxD - B_NxD.mean(0)
     na, nb = np.linalg.norm(A), np.linalg.norm(B)
     if na == 0 or nb == 0:
@@ -73,6 +79,8 @@ def procrustes_r2(A_NxD: np.ndarray, B_NxD: np.ndarray) -> float:
 
 
 def procrustes_null(A_NxD: np.ndarray, B_NxD: np.ndarray, rng: np.random.Generator) -> float:
+    """The mean Procrustes R^2 over NULL_PERMUTATIONS random permutations of B's rows: the alignment without the
+    correspondence."""
     return float(np.mean([procrustes_r2(A_NxD, B_NxD[rng.permutation(len(B_NxD))]) for _ in range(NULL_PERMUTATIONS)]))
 
 
@@ -86,11 +94,14 @@ def lstsq_r2(A_NxD: np.ndarray, B_NxD: np.ndarray, train_N: np.ndarray) -> float
 
 
 def pair_kind(a: dict, b: dict, tau: float) -> str:
+    """both_succeed, one_succeeds or both_fail: how many of the two rows reach accuracy tau."""
     wins = sum(bool(r.get("accuracy") is not None and r["accuracy"] >= tau) for r in (a, b))
     return ("both_fail", "one_succeeds", "both_succeed")[wins]
 
 
 def compare(a: SeedModel, b: SeedModel, rng: np.random.Generator) -> dict[str, float]:
+    """The scores of one pair (SCORES): Procrustes R^2 and its null of the embeddings and of the residual
+    streams, and the residual streams' held-out least-squares R^2, averaged over both directions."""
     train = a.first_half_N
     both = 0.5 * (lstsq_r2(a.resid_NxD, b.resid_NxD, train) + lstsq_r2(b.resid_NxD, a.resid_NxD, train))
     return {

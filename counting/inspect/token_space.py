@@ -53,6 +53,10 @@ COLUMNS = ("tok_ov_diag_share", "tok_ov_diag_top1", "tok_ov_bos_share", "tok_qk_
 
 @dataclasses.dataclass(frozen=True)
 class Maps:
+    """The counting layer's maps in token space (see the module's docstring): value/output ov_VxM, query-key
+    qk_MxV and qk_pos_MxP (None where there are none), the MLP's input neurons mlp_VxW, and the size of what
+    attention writes per key token."""
+
     ov_VxM: np.ndarray  # rows: m content tokens, then BOS (NaN without BOS)
     qk_MxV: np.ndarray | None  # columns: m content tokens, then BOS (NaN without BOS)
     qk_pos_MxP: np.ndarray | None  # columns: key positions
@@ -60,6 +64,7 @@ class Maps:
     write_V: np.ndarray  # |what attention writes| per key token (m content, then BOS)
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The maps by name, those that are None left out (what inspect_maps.npz stores)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
@@ -81,6 +86,8 @@ def _positions(model: Transformer, task: Task) -> tuple[np.ndarray, np.ndarray]:
 
 
 def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
+    """The Maps of a Transformer's first block, for the query-key map its head `head`: the rows e_t + p through
+    the block's attention input norm, its value/output, query-key and MLP-input paths."""
     cfg, m, bos = model.cfg, task.cfg.m, task.cfg.bos
     block, K = model.blocks[0], cfg.d // cfg.H
     E_VxD = _np(model.embed.embedding[...])
@@ -112,6 +119,8 @@ def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
 
 
 def behrens_maps(model: BehrensModel, task: Task, head: int) -> Maps:
+    """The Maps of a BehrensModel: the Gram matrix of its embeddings as the value/output map, the query-key map
+    of dot mixing (None for linear), no positions, and its hidden layer's inputs."""
     m, bos = task.cfg.m, task.cfg.bos
     E_VxD = _np(model.embed.embedding[...])
     X_VxD = np.concatenate([E_VxD[NUM_SPECIAL : NUM_SPECIAL + m], E_VxD[BOS_ID][None]])
@@ -138,6 +147,7 @@ READERS = {Transformer: transformer_maps, BehrensModel: behrens_maps}  # model c
 
 
 def token_maps(model, task: Task, head: int = 0) -> Maps:
+    """The Maps of a model (READERS by its class), the query-key map of head `head`."""
     return READERS[type(model)](model, task, head)
 
 
@@ -146,6 +156,9 @@ def _share(a: float, b: float) -> float:
 
 
 def summary(maps: Maps) -> dict[str, float]:
+    """The summary numbers of the maps (COLUMNS: the value/output diagonal share and top-1, BOS's write share,
+    the query-key match and BOS mass and position spread, the MLP's selectivity and BOS share); nan where the
+    model or task has no such part."""
     m = maps.ov_VxM.shape[1]
     ov_MxM = maps.ov_VxM[:m]
     total = float((ov_MxM**2).sum())

@@ -26,6 +26,10 @@ PROBE_SEQUENCES = 512  # held-out sequences every diagnostic reads (the first of
 
 @dataclasses.dataclass(frozen=True)
 class Trace:
+    """What one model read on held-out sequences: the tokens, the analysed positions, the counting layer's
+    attention weights and the residual stream there, the logits, labels and mask at the answer positions, and
+    the task's m, BOS and the model's mask."""
+
     tokens_BxT: np.ndarray
     pos_A: np.ndarray  # analysed positions
     att_BxHxAxT: np.ndarray  # first block's attention weights at pos_A
@@ -39,19 +43,25 @@ class Trace:
 
     @property
     def allowed_AxT(self) -> np.ndarray:
+        """Which of the T positions each analysed position may attend to (all, or those up to it under a causal
+        mask)."""
         T = self.tokens_BxT.shape[1]
         return self.pos_A[:, None] >= np.arange(T)[None, :] if self.causal else np.ones((len(self.pos_A), T), bool)
 
     @property
     def query_BxA(self) -> np.ndarray:
+        """The token at each analysed position (its id): the token whose matches it counts."""
         return self.tokens_BxT[:, self.pos_A]
 
     @property
     def is_match_BxAxT(self) -> np.ndarray:
+        """Whether each position holds the analysed position's token and may be attended from it (p itself
+        included)."""
         return (self.tokens_BxT[:, None, :] == self.query_BxA[:, :, None]) & self.allowed_AxT[None]
 
     @property
     def matches_BxA(self) -> np.ndarray:
+        """M: how many positions each analysed position sees holding its token."""
         return self.is_match_BxAxT.sum(-1)
 
     @property
@@ -70,6 +80,7 @@ class Trace:
 
     @property
     def is_bos_T(self) -> np.ndarray:
+        """Whether each position is the BOS token (position 0, when the task has one)."""
         T = self.tokens_BxT.shape[1]
         return (np.arange(T) == 0) & self.bos & (self.tokens_BxT[0] == BOS_ID)
 
@@ -80,6 +91,7 @@ class Trace:
 
 
 def analysed_positions(task: Task) -> tuple[int, ...]:
+    """The positions the diagnostics read: QC's answer position, else every content position."""
     if task.cfg.name == "qc":
         return task.answer_positions
     s = task.content_slice()
@@ -112,4 +124,5 @@ def trace(graphdef, state, task: Task, batch, sequences: int = PROBE_SEQUENCES) 
 
 
 def graphdef_cfg(graphdef, state):
+    """The ModelConfig of the model (graphdef, state)."""
     return nnx.merge(graphdef, state).cfg

@@ -15,4 +15,5 @@ ARCHS = {"transformer": Transformer, **{name: BehrensModel for name in VARIANTS}
 
 
 def model_class(cfg: ModelConfig) -> type:
+    """The model class of model.arch (ARCHS): the Transformer, or a BehrensModel for a Behrens et al. variant."""
     return ARCHS[cfg.arch]

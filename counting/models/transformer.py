@@ -90,6 +90,10 @@ ATTENTIONS = {"softmax": softmax_weights, "linear": linear_weights, "topk": topk
 
 
 class Attention(nnx.Module):
+    """Multi-head attention of d dimensions in H heads of d/H: query, key, value and output maps without bias,
+    the weights by model.attention (ATTENTIONS), RoPE on queries and keys with pos = rope, and a causal mask
+    when set."""
+
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         self.cfg = cfg
         d = cfg.d
@@ -126,6 +130,8 @@ class Attention(nnx.Module):
 
 
 class MLP(nnx.Module):
+    """The block's MLP: d -> w, ReLU, w -> d (with biases)."""
+
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         self.hidden = nnx.Linear(cfg.d, cfg.w, rngs=rngs)
         self.out = nnx.Linear(cfg.w, cfg.d, rngs=rngs)
@@ -135,6 +141,9 @@ class MLP(nnx.Module):
 
 
 class Block(nnx.Module):
+    """One transformer block: attention and MLP, each added to the residual stream, each behind a LayerNorm with
+    norm = pre_ln."""
+
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         self.pre_ln = cfg.norm == "pre_ln"
         self.attn = Attention(cfg, rngs)
@@ -144,6 +153,7 @@ class Block(nnx.Module):
             self.ln_mlp = nnx.LayerNorm(cfg.d, rngs=rngs)
 
     def attn_input(self, x_BxTxD: jax.Array) -> jax.Array:
+        """What the attention reads: x_BxTxD through the attention's LayerNorm (pre_ln), else x_BxTxD itself."""
         return self.ln_attn(x_BxTxD) if self.pre_ln else x_BxTxD
 
     def __call__(self, x_BxTxD: jax.Array, at_A=None) -> jax.Array:
@@ -168,6 +178,8 @@ class Transformer(nnx.Module):
         self.head = nnx.Linear(cfg.d, num_classes, rngs=rngs)
 
     def embed_tokens(self, tokens_BxT: jax.Array) -> jax.Array:
+        """x_BxTxD: the token embeddings plus the learned or sinusoidal positions (none for none and rope);
+        ValueError when learned positions do not reach length T."""
         T = tokens_BxT.shape[1]
         x_BxTxD = self.embed(tokens_BxT)
         if self.cfg.pos == "learned":

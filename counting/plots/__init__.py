@@ -28,6 +28,8 @@ FIGURES: dict[str, Callable[[PlotData], list[Path]]] = {
 
 
 def plot_all(data: PlotData, names=None) -> dict[str, list[Path]]:
+    """Draws the figures `names` (default every one of FIGURES) from the data; name -> the files written (none
+    where there was nothing to draw)."""
     return {name: FIGURES[name](data) for name in (names or FIGURES)}
 
 

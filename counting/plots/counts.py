@@ -12,6 +12,8 @@ from counting.plots.style import curve_style, save, title
 
 
 def accuracy_per_count(data: PlotData) -> list[Path]:
+    """accuracy_per_count (one figure per series): per d, the accuracy at each true count c, one curve per m,
+    pooled over seeds (weighted by support), from counts.csv."""
     paths = []
     cols = data.analysis.columns
     for series, label, suffix in data.series_items():

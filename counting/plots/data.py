@@ -16,6 +16,10 @@ from counting.store.columns import read_table, series_of
 
 @dataclasses.dataclass
 class PlotData:
+    """What the figures of one experiment are drawn from: its name, the figures folder, the analysis settings
+    and the table's analysis, the counts.csv and completed ood.csv rows, and the budget study's analysis when
+    there is one."""
+
     experiment: str
     out_dir: Path
     cfg: AnalysisConfig

@@ -28,6 +28,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def inspected(data: PlotData) -> list[dict]:
+    """The rows of inspect.csv beside the experiment's table whose inspection completed (none without the file)."""
     return [r for r in _read(data.out_dir.parent / INSPECT_TABLE) if r.get("inspect_status") == "complete"]
 
 
@@ -56,6 +57,8 @@ def _panels(k: int, per_row: int = 4, h: float = 3.0):
 
 
 def coherence_figure(data: PlotData) -> list[Path]:
+    """inspect_coherence: per task, each model's embedding coherence max |cos(e_s, e_t)| against m/d, coloured
+    by d, with the Welch bound sqrt((m - d) / (d (m - 1))) of each d dashed; no figure without inspected rows."""
     tasks = _by_task(inspected(data))
     if not tasks:
         return []
@@ -77,6 +80,8 @@ def coherence_figure(data: PlotData) -> list[Path]:
 
 
 def attention_figure(data: PlotData) -> list[Path]:
+    """inspect_attention: per task, the counting layer's attention mass at the answer position on the matches,
+    on BOS, and on the other tokens over their uniform share, against m/d."""
     tasks = _by_task(inspected(data))
     if not tasks:
         return []
@@ -94,6 +99,9 @@ def attention_figure(data: PlotData) -> list[Path]:
 
 
 def norms_figure(data: PlotData) -> list[Path]:
+    """inspect_norms (one figure per task): each weight norm (query-key, value-output, MLP, total) against m/d
+    on log axes, with the m > d log-log fit of inspect_fit.csv drawn per d and its exponent and interval in the
+    title."""
     rows = inspected(data)
     if not rows:
         return []
@@ -134,6 +142,8 @@ def _fit_lines(ax, rows: list[dict], norm: str, p: float) -> None:
 
 
 def mechanism_figure(data: PlotData) -> list[Path]:
+    """inspect_mechanism: per task, a d x m grid coloured by the mechanism label most seeds of a cell got, with
+    the seeds per label written in the cell and m = d dashed."""
     tasks = _by_task(inspected(data))
     if not tasks:
         return []
@@ -169,6 +179,8 @@ def mechanism_figure(data: PlotData) -> list[Path]:
 
 
 def topk_figure(data: PlotData) -> list[Path]:
+    """topk_accuracy_per_count: per m, the accuracy at each true count c of the models with top-k attention, one
+    curve per top-k, pooled over seeds (weighted by support); no figure without such rows."""
     rows = [r for r in data.counts if r.get("topk") not in (None, "", "None")]
     if not rows:
         return []
@@ -242,6 +254,8 @@ def _matrix(ax, A: np.ndarray, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def token_maps_figure(data: PlotData) -> list[Path]:
+    """inspect_token_maps: for one model per kind (histogram, CountAttend, failed) of the cell showing the most
+    kinds, its value/output, query-key and MLP-input maps in token space (from inspect_maps.npz)."""
     path = data.out_dir.parent / INSPECT_MAPS
     chosen = chosen_cell(inspected(data), data.cfg.tau)
     if not chosen or not path.exists():
@@ -283,6 +297,9 @@ PAIRS = ("both_succeed", "one_succeeds", "both_fail")
 
 
 def seeds_figure(data: PlotData) -> list[Path]:
+    """inspect_seeds: the alignment of two seeds of a cell (Procrustes R^2 of the token embeddings,
+    least-squares and Procrustes R^2 of the residual streams, with the permuted null) by whether both, one or
+    neither reach tau, for m <= d and m > d."""
     rows = _read(data.out_dir.parent / INSPECT_SEEDS)
     if not rows:
         return []

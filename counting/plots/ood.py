@@ -26,6 +26,9 @@ def _panel_key(cols: list[str], r: dict) -> tuple:
 
 
 def ood_figure(data: PlotData, name: str) -> list[Path]:
+    """ood_length or ood_vocab (`name`, AXES): per series and d, the mean accuracy over seeds against the
+    evaluation length n' (or k'), one curve per m (or k, where k is swept), the training point starred; no
+    figure when nothing was evaluated away from the training value."""
     x_col, train_col, belongs, xlabel = AXES[name]
     rows = [r for r in data.ood if belongs(r)]
     if not any(r[x_col] != r[train_col] for r in rows):

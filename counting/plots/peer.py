@@ -24,6 +24,9 @@ def _verdicts(ax, rs: list[dict], x: str, suffix: str, color: str) -> None:
 
 
 def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
+    """compare: their Fig. 7a (against d) and 7b (against the MLP width p) of Behrens et al., their mean beside
+    ours (mean and seed range, at 150 epochs and where trained at their 500), with each of our points' verdict
+    against their runs marked."""
     panels = [("Fig07.a", "d", "embedding dimension d (p = 64)"), ("Fig07.b", "p", "MLP width p (d = 64)")]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for ax, (figure, x, label) in zip(axes, panels):

@@ -42,6 +42,9 @@ def _mark_cost(ax, axis: str, rows: list[dict]) -> None:
 
 
 def threshold_vs_axis(data: PlotData, axis: str) -> list[Path]:
+    """One figure per series of the other columns: m_thr (mean of seeds and best seed, with intervals; censored
+    ones circled) against `axis` (n, w, or the budget from the budget study), one colour per d with m = d
+    dotted, and CountAttend's MLP cost marked against w."""
     analysis = data.budget if axis == "budget" else data.analysis
     if analysis is None or axis not in analysis.columns:
         return []

@@ -21,6 +21,7 @@ def colors(k: int) -> list:
 
 
 def curve_style(i: int, k: int) -> dict:
+    """Curve i of k: its colour, marker and line style."""
     return {"color": colors(k)[i], "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
 
 
@@ -31,6 +32,8 @@ def title(experiment: str, label: str, seeds: int | str, extra: str = "") -> str
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
+    """Writes the figure as out_dir/name.png (150 dpi) and name.pdf (without a creation date, so a rerun writes
+    the same bytes), closes it, and returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")

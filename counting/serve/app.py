@@ -39,10 +39,12 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
 
 
 def page() -> str:
+    """The debugger's one page: static/index.html of counting.serve."""
     return resources.files("counting.serve").joinpath("static", "index.html").read_text()
 
 
 def error(message: str, status: int) -> JSONResponse:
+    """A JSON error response {error: the message on one line} with the given status and the security headers."""
     return JSONResponse({"error": one_line(message)}, status_code=status, headers=HEADERS)
 
 
@@ -125,6 +127,7 @@ def create_app(debugger: Debugger, hosts: list[str] | None = None, log=None) -> 
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` is localhost or a loopback IP address."""
     if host == "localhost":
         return True
     try:

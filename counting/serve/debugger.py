@@ -42,6 +42,7 @@ class NotFound(ServeError):
 
 
 def one_line(text: str, limit: int = 1000) -> str:
+    """The text on one line (its whitespace runs collapsed), cut to `limit` characters with a trailing '...'."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -82,12 +83,14 @@ def clean(value):
 
 
 def integer(value, what: str) -> int:
+    """`value` when it is an int (not a bool), else a ServeError naming `what`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ServeError(f"{what}: expected an integer, got {value!r}")
     return value
 
 
 def number(value, what: str, lo: float, hi: float) -> float:
+    """`value` as a float when it is a finite number in [lo, hi], else a ServeError naming `what`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ServeError(f"{what}: expected a number, got {value!r}")
     if not lo <= value <= hi:
@@ -96,6 +99,7 @@ def number(value, what: str, lo: float, hi: float) -> float:
 
 
 def flag(value, what: str) -> bool:
+    """`value` when it is a bool, else a ServeError naming `what`."""
     if not isinstance(value, bool):
         raise ServeError(f"{what}: expected true or false, got {value!r}")
     return value
@@ -195,6 +199,8 @@ def retrain_command(results_dir: Path, experiment: str, row: dict) -> str:
 
 
 def model_json(entry: Entry) -> dict:
+    """The page's row of one model: its hash, its table columns (task, d, m, n, ..., accuracy, worst), its
+    families' accuracies, and whether its parameters are here (else why not), JSON-ready."""
     row = entry.row
     families = {k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("family.")}
     keys = ("task", "d", "m", "n", "L", "H", "w", "pos", "attention", "norm", "seed", "lr", "weight_decay", "steps",
@@ -208,6 +214,9 @@ def model_json(entry: Entry) -> dict:
 
 @dataclasses.dataclass
 class Loaded:
+    """One model loaded for the page: its entry, config, task, graph and parameters, its embeddings E_VxD (the m
+    content rows, then BOS's), its drawn test families, and its most aligned pair of content tokens."""
+
     entry: Entry
     cfg: object  # RunConfig
     task: object  # counting.tasks.Task
@@ -219,6 +228,7 @@ class Loaded:
 
     @property
     def bos(self) -> bool:
+        """Whether the model's task puts BOS in front."""
         return bool(self.cfg.task.bos)
 
 
@@ -239,6 +249,7 @@ def _labels(tokens_T: np.ndarray, task) -> tuple[list[str], list[str]]:
 
 
 def softmax(logits_C: np.ndarray) -> np.ndarray:
+    """The probabilities of one row of logits, in float64."""
     z = np.asarray(logits_C, np.float64)
     e = np.exp(z - z.max())
     return e / e.sum()
@@ -278,6 +289,8 @@ class Debugger:
                            f"counting-train -m experiment={self.experiment} results_dir={self.results_dir})")
 
     def experiments(self) -> dict:
+        """The experiment list: every folder of results_dir with runs/ or a table.csv of trained models, the one
+        it was started on, and results_dir."""
         names = []
         if self.results_dir.is_dir():
             for p in sorted(self.results_dir.iterdir()):
@@ -337,6 +350,8 @@ class Debugger:
         return out
 
     def models(self, experiment: str | None = None) -> dict:
+        """The model list of an experiment (by default the one it was started on), read afresh and sorted by
+        task, d, m, n, seed, lr and hash, with a note when none of them has its parameters here."""
         experiment = experiment or self.experiment
         entries = self.entries(experiment, fresh=True)
         models = [model_json(e) for e in entries.values()]
@@ -350,6 +365,7 @@ class Debugger:
         return {"experiment": experiment, "models": models, "note": note or None}
 
     def entry(self, experiment: str, model: str) -> Entry:
+        """The Entry of a finished model (by hash) of an experiment; NotFound when it has none."""
         inside(self.results_dir, experiment, RUNS, model)  # names only, inside the folder
         entries = self.entries(experiment)
         if model not in entries:
@@ -357,6 +373,7 @@ class Debugger:
         return entries[model]
 
     def missing_line(self, experiment: str, entry: Entry) -> str:
+        """Why the model's parameters are not here, and the command that retrains it (computed once per model)."""
         key = (experiment, entry.hash)
         if key not in self._commands:
             self._commands[key] = retrain_command(self.results_dir, experiment, entry.row)
@@ -365,6 +382,8 @@ class Debugger:
     # loading -------------------------------------------------------------------------------
 
     def evaluator(self, experiment: str):
+        """The experiment's OOD evaluator (counting.evaluation.evaluate.Evaluator), made once, sized for its
+        largest m."""
         from counting.evaluation.evaluate import Evaluator
         from counting.tasks import NUM_SPECIAL
 
@@ -374,6 +393,8 @@ class Debugger:
         return self._evaluators[experiment]
 
     def load(self, experiment: str, model: str) -> Loaded:
+        """The model loaded (its parameters, embeddings and families), from a cache of the LOADED most recently
+        used; NotFound when its parameters are not here."""
         with self._lock:
             key = (experiment, model)
             if key in self._loaded:
@@ -428,6 +449,9 @@ class Debugger:
         return Loaded(entry, cfg, evaluator.task(cfg.task), graphdef, params, E_VxD, families, pair)
 
     def info(self, experiment: str, model: str) -> dict:
+        """What the page shows of a loaded model before any sequence: its row, its task's n, m, BOS and query,
+        H, the sequence length, its families, its most aligned pair, and whether its counting layer has
+        query-key logits."""
         loaded = self.load(experiment, model)
         t = loaded.cfg.task
         return clean({"model": model_json(loaded.entry), "task": t.name, "n": t.n, "m": t.m, "bos": t.bos,
@@ -479,6 +503,7 @@ class Debugger:
         return np.asarray(content, np.int64), q, p
 
     def batch(self, loaded: Loaded, content_N: np.ndarray, q: int | None):
+        """The framed, labelled batch of one sequence (content_N and, for QC, the query q)."""
         import jax.numpy as jnp
 
         x_1xN = jnp.asarray(content_N[None], jnp.int32)
@@ -486,6 +511,8 @@ class Debugger:
         return loaded.task.batch_of(x_1xN, q_1)
 
     def draw(self, experiment: str, model: str, family, seed=0, most_aligned=False) -> dict:
+        """One sequence of a family of the model's (chosen by `seed`; with `most_aligned`, one of the family
+        aligned made of its most aligned pair only): its row, label, tokens and query."""
         loaded = self.load(experiment, model)
         if not isinstance(family, str) or family not in loaded.families:
             raise ServeError(f"family: {family!r} is not one of this model's families ({', '.join(loaded.families)})")
@@ -552,6 +579,8 @@ class Debugger:
                               loaded.task.answer_positions)
 
     def views(self, experiment: str, model: str, sequence, query=None, position=None) -> dict:
+        """The views of one sequence through the model at the read position: its tokens, prediction, attention,
+        embedding projection, the readout curve and the model's row, JSON-ready."""
         loaded = self.load(experiment, model)
         content_N, q, p = self.sequence(loaded, sequence, query, position)
         batch = self.batch(loaded, content_N, q)

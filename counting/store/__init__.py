@@ -57,6 +57,7 @@ class Store:
 
     @property
     def root(self) -> Path:
+        """The experiment's folder, results_dir/experiment."""
         return self.results_dir / self.experiment
 
     def path(self, name: str) -> Path:
@@ -64,9 +65,11 @@ class Store:
         return self.root / name
 
     def run(self, run_hash: str) -> Path:
+        """The folder of one run, runs/<hash>/ (which may not exist yet)."""
         return self.root / RUNS / run_hash
 
     def checkpoint(self, key: str) -> Path:
+        """The folder of a cohort chunk's mid-training checkpoints, checkpoints/<key>/."""
         return self.root / CHECKPOINTS / key
 
     def run_folders(self) -> list[Path]:
@@ -78,6 +81,7 @@ class Store:
         return {folder: read_record(folder) for folder in self.run_folders()}
 
     def has_runs(self) -> bool:
+        """Whether runs/ exists and holds anything."""
         return (self.root / RUNS).is_dir() and any((self.root / RUNS).iterdir())
 
     def others(self) -> list[Store]:
@@ -137,6 +141,7 @@ def problem(folder: Path, fingerprint: str | None = None) -> str | None:
 
 
 def is_finished(folder: Path) -> bool:
+    """Whether the folder holds a usable finished model (`problem` finds nothing wrong)."""
     return problem(folder) is None
 
 

@@ -128,6 +128,7 @@ def load_records(store: Store) -> list[tuple[Path, dict]]:
 
 
 def sort_key(row: dict) -> tuple:
+    """The table's row order: task, d, n, m, k, seed, lr, hash."""
     return (row["task"], row["d"], row["n"], row["m"], row["k"], row["seed"], row["lr"], row["hash"])
 
 
@@ -152,4 +153,5 @@ def aggregate(results_dir: str | Path, experiment: str) -> tuple[Path, list[dict
 
 
 def failures(rows: list[dict]) -> list[dict]:
+    """The rows of models that did not finish (status neither complete nor diverged)."""
     return [r for r in rows if r["status"] not in FINISHED]

@@ -12,6 +12,7 @@ from typing import Any
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Writes `text` to `path` atomically (the folders made as needed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -27,4 +28,5 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
+    """Writes `obj` to `path` atomically as JSON, indented, keys sorted, with a final newline."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

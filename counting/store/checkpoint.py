@@ -52,6 +52,9 @@ def quiet_orbax():
 
 
 class CohortCheckpoint:
+    """A cohort chunk's checkpoint folder: the latest stacked TrainState and loop state (one kept), saved
+    synchronously through Orbax."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
 
@@ -60,12 +63,15 @@ class CohortCheckpoint:
         return ocp.CheckpointManager(self.path, options=options)
 
     def latest_step(self) -> int | None:
+        """The step of the latest checkpoint, or None when there is none."""
         if not self.path.exists():
             return None
         with self._manager() as mngr:
             return mngr.latest_step()
 
     def save(self, step: int, state, meta: dict) -> None:
+        """Saves the state and the loop state `meta` at `step`, waiting until they are written (Orbax's own
+        output held back, see `quiet_orbax`)."""
         with quiet_orbax(), self._manager() as mngr:
             mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
             mngr.wait_until_finished()
@@ -81,4 +87,5 @@ class CohortCheckpoint:
         return out["state"], out["meta"]
 
     def clear(self) -> None:
+        """Deletes the checkpoint folder."""
         shutil.rmtree(self.path, ignore_errors=True)

@@ -63,6 +63,9 @@ class TableError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Column:
+    """One identity column: its name in the tables, the dotted config field it holds, its type and the field's
+    default."""
+
     name: str  # the column's name in the tables
     path: str  # the dotted config field ("task.m")
     kind: type  # bool, int, float or str
@@ -82,6 +85,8 @@ def identity_columns() -> tuple[Column, ...]:
 
 
 def column_types() -> dict[str, type]:
+    """The type of every column the suite's tables may have: the identity columns' and the result columns'
+    (RESULTS)."""
     return {**{c.name: c.kind for c in identity_columns()}, **RESULTS}
 
 
@@ -152,6 +157,8 @@ def _key(value):
 
 
 def series_of(row: dict, columns: Sequence[str]) -> tuple:
+    """The row's series: its values of the series columns (nan as one value, so that rows without a value group
+    together)."""
     return tuple(_key(row.get(c)) for c in columns)
 
 

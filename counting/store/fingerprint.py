@@ -152,6 +152,7 @@ def code_fingerprint(cfg) -> str:
 
 
 def suite_version() -> str:
+    """The installed version of the counting package, or unknown when it is not installed."""
     try:
         return metadata.version("counting")
     except metadata.PackageNotFoundError:

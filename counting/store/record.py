@@ -66,6 +66,8 @@ def load_params(folder: Path, abstract_params):
 
 
 def versions() -> dict[str, str]:
+    """The versions of Python and the numerics packages (jax, jaxlib, flax, optax, orbax-checkpoint, numpy,
+    hydra-core, those installed), and JAX's backend and first device kind."""
     import jax
 
     out = {"python": platform.python_version()}

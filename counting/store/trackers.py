@@ -126,6 +126,7 @@ class TensorBoardSink:
         self.budget = cfg.train.total_steps
 
     def log(self, row: dict) -> None:
+        """Writes one metrics row's scalars at its step, and the stop reason as text when the model stops there."""
         step = int(row["step"])
         for tag, value in scalars(row, self.budget).items():
             self.writer.add_scalar(tag, value, step)
@@ -134,6 +135,7 @@ class TensorBoardSink:
             self.writer.add_text(REASON, reason, step)
 
     def close(self) -> None:
+        """Flushes and closes the event file."""
         self.writer.close()
 
 
@@ -158,12 +160,15 @@ class WandbSink:
         self.budget = cfg.train.total_steps
 
     def log(self, row: dict) -> None:
+        """Logs one metrics row's scalars at its step, and the stop reason to the run's summary when the model
+        stops there."""
         self.run.log(scalars(row, self.budget), step=int(row["step"]))
         reason = stop_reason(row, self.budget)
         if reason is not None:
             self.run.summary[REASON] = reason
 
     def close(self) -> None:
+        """Finishes the W&B run."""
         self.run.finish()
 
 
@@ -211,6 +216,7 @@ class Trackers:
         return log
 
     def close(self) -> None:
+        """Closes every member's sink (a failure as any other: one line, the chunk goes on)."""
         for i in range(len(self.sinks)):
             self._call(i, "close")
         self.sinks = [None] * len(self.sinks)

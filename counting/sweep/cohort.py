@@ -37,6 +37,9 @@ from counting.training.train import chunk_lengths
 
 @dataclasses.dataclass
 class TrainResult:
+    """What training one cohort member ended with: its status, steps, final metrics and parameters, timings, why
+    it stopped, and the layout of the programs it ran in."""
+
     status: str  # "complete" | "diverged"
     steps: int  # steps taken (up to and including the first non-finite loss if diverged)
     metrics: dict  # final held-out metrics (the last finite evaluation if diverged)
@@ -57,6 +60,7 @@ def unpad(params, m: int):
 
 
 def member(tree, i: int):
+    """Member i's slice of a tree of stacked (cohort) arrays."""
     return jax.tree.map(lambda x: x[i], tree)
 
 
@@ -71,6 +75,7 @@ class Members:
 
     @property
     def active_N(self) -> np.ndarray:
+        """Per member, whether it still trains."""
         return np.array([r.active for r in self.rules])
 
     def summary(self, stats, support, i: int) -> dict:
@@ -103,6 +108,7 @@ class Members:
             self.logs[i](row if rule.active else {**row, "stop_reason": rule.reason})
 
     def meta(self, done: int) -> dict:
+        """The host's bookkeeping after `done` steps, JSON-able (for checkpoints)."""
         return {"done": done, "last": self.last, "rules": [r.state() for r in self.rules]}
 
     def pruned(self, members: list[int], step: int, rung: int) -> None:
@@ -111,6 +117,7 @@ class Members:
             self.logs[i]({"step": step, "stop_reason": "pruned", "rung": rung})
 
     def load(self, meta: dict) -> int:
+        """Restores the bookkeeping from `meta` and returns the steps done."""
         self.last = meta["last"]
         self.rules = [make_rule(c.train.stop, s) for c, s in zip(self.cfgs, meta["rules"])]
         return meta["done"]

@@ -14,6 +14,9 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
+    """Counts a job's model-steps (models x steps): `update` rewrites a live bar on a terminal, or writes a
+    plain line every `interval_s` seconds (and at the end) elsewhere."""
+
     def __init__(self, models: int, steps: int, label: str = "", stream: TextIO | None = None,
                  interval_s: float = 30.0):
         self.total = models * steps
@@ -30,6 +33,8 @@ class Progress:
         self.t0 = time.perf_counter()
 
     def line(self) -> str:
+        """The progress line: a bar, model-steps done of the total, the models, the rate, the time elapsed and
+        the time left."""
         elapsed = time.perf_counter() - self.t0
         rate = self.done / elapsed if elapsed > 0 else 0.0
         left = (self.total - self.done) / rate if rate > 0 else float("nan")
@@ -46,6 +51,8 @@ class Progress:
             self.update(0)
 
     def update(self, model_steps: int) -> None:
+        """Counts `model_steps` more and shows the line (on a terminal at once; elsewhere when `interval_s` has
+        passed or the count is complete)."""
         self.done += model_steps
         now = time.perf_counter()
         final = self.done >= self.total

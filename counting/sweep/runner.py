@@ -46,6 +46,7 @@ class DiskError(ValueError):
 
 
 def folder_of(cfg: RunConfig) -> Path:
+    """The run folder of cfg: runs/<hash>/ of its experiment."""
     return Store(cfg.results_dir, cfg.experiment).run(cfg.hash())
 
 
@@ -56,6 +57,8 @@ def checkpoint_dir(shared: RunConfig, members: Sequence[RunConfig]) -> Path:
 
 
 def provenance(cfg: RunConfig) -> dict:
+    """What a record says of the code and machine that wrote it: the code fingerprint, the suite's version, the
+    package versions and the arithmetic."""
     return {"fingerprint": code_fingerprint(cfg), "suite_version": suite_version(), "versions": versions(),
             "arithmetic": arithmetic()}
 
@@ -86,6 +89,7 @@ def write_result(folder: Path, cfg: RunConfig, result, wall_s: float) -> dict:
 
 
 def write_failure(folder: Path, cfg: RunConfig, err: BaseException) -> dict:
+    """Writes (atomically) a record of status failed with the error and its traceback; returns it."""
     record = {
         "hash": cfg.hash(), "config": cfg.to_dict(), "status": "failed",
         "error": f"{type(err).__name__}: {err}",
@@ -121,6 +125,9 @@ def locked(folders: Sequence[Path], wait: bool, shared: bool = False):
 
 @dataclasses.dataclass
 class SweepReport:
+    """What a sweep did: the folders it trained, skipped, copied and failed (with the error), and how many it
+    retrained for each reason."""
+
     trained: list[Path] = dataclasses.field(default_factory=list)
     skipped: list[Path] = dataclasses.field(default_factory=list)
     copied: list[Path] = dataclasses.field(default_factory=list)
@@ -128,6 +135,8 @@ class SweepReport:
     retrained: dict[str, int] = dataclasses.field(default_factory=dict)  # why -> how many
 
     def summary(self) -> str:
+        """The report in a few lines: the counts, then each failure (one line for more than two models that
+        failed with the same error)."""
         lines = [(f"{len(self.trained)} trained, {len(self.skipped)} already finished (not retrained), "
                  f"{len(self.copied)} copied from other experiments, {len(self.failed)} failed")]
         by_error: dict[str, list[Path]] = {}

@@ -31,6 +31,10 @@ DONE, CENSORED_ABOVE, CENSORED_BELOW, ROUNDS_OUT = "located", "censored above", 
 
 @dataclasses.dataclass(frozen=True)
 class Bracket:
+    """Where m_thr lies among the m tried: the largest passing m below the first failing one, the first failing
+    m, the estimate between them (log-linear in m), and whether the search is done (located, censored, rounds
+    used up) or refines."""
+
     lo: int | None  # the largest passing m below the first failing one
     hi: int | None  # the first failing m
     estimate: float  # m_thr, interpolated between lo and hi (or the censoring edge)
@@ -66,6 +70,8 @@ def inside(lo: int, hi: int, count: int, integer: bool, tried: set[int]) -> list
 
 @dataclasses.dataclass
 class Round:
+    """One round of the search: its index, the m values it trained, and the bracket after it."""
+
     index: int
     m_tried: list[int]
     bracket: Bracket

@@ -18,6 +18,7 @@ def task_class(cfg: TaskConfig) -> type[Task]:
 
 
 def make_task(cfg: TaskConfig) -> Task:
+    """The Task of cfg (`task_class`), built."""
     return task_class(cfg)(cfg)
 
 

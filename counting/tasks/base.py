@@ -27,6 +27,8 @@ NUM_SPECIAL = 2
 
 
 class Batch(NamedTuple):
+    """A task's sample: token ids, count labels and the answer positions, each B x T."""
+
     tokens_BxT: jax.Array  # int32 token ids
     labels_BxT: jax.Array  # int32 count classes in 0..n, meaningful where mask is true
     mask_BxT: jax.Array  # bool: the answer positions
@@ -54,6 +56,7 @@ class Task:
 
     @property
     def num_classes(self) -> int:
+        """n + 1: the count classes 0..n."""
         return self.n + 1
 
     def vocab_size(self, M: int | None = None) -> int:
@@ -103,6 +106,7 @@ class Task:
         return jnp.concatenate(parts, axis=1)
 
     def content_slice(self) -> slice:
+        """The positions of the n content tokens (after BOS, when there is one)."""
         start = int(self.cfg.bos)
         return slice(start, start + self.n)
 
@@ -147,6 +151,7 @@ def ranks_of(noise_BxM: jax.Array) -> jax.Array:
 
 
 def inverse_permutation(perm_BxM: jax.Array) -> jax.Array:
+    """inv_BxM: per row, the inverse of the permutation perm_BxM (inv[perm[i]] = i)."""
     B, M = perm_BxM.shape
     rows_Bx1 = jnp.arange(B)[:, None]
     return jnp.zeros((B, M), jnp.int32).at[rows_Bx1, perm_BxM].set(jnp.arange(M, dtype=jnp.int32)[None, :])

@@ -87,6 +87,9 @@ def _other(rng: np.random.Generator, a_B: np.ndarray, m: int, n: int) -> np.ndar
 
 
 def counts(task: TaskConfig, size: int, rng: np.random.Generator) -> Content:
+    """The family counts: `size` sequences (at least one per count) cycling through the counts c (QC and
+    histogram 1..n; MFE ceil(n/m)..n), each with c copies of a random token a (the query) and the other
+    positions from the other tokens (MFE: from a pool of c copies of each, so none exceeds c), shuffled."""
     n, m = task.n, task.m
     if task.name == "mfe":
         c_values = np.arange(-(-n // m), n + 1)
@@ -128,6 +131,7 @@ def pairs(task: TaskConfig, size: int, rng: np.random.Generator, which: str = "t
 
 
 def heldout(task: TaskConfig, size: int, rng: np.random.Generator) -> Content:
+    """The family heldout: every held-out pair at every split (`pairs` of the set heldout)."""
     return pairs(task, size, rng, "heldout")
 
 
@@ -144,6 +148,8 @@ def most_aligned(embed_MxD: np.ndarray, allowed_MxM: np.ndarray | None = None) -
 
 
 def aligned(task: TaskConfig, size: int, rng: np.random.Generator, embed_MxD: np.ndarray) -> Content:
+    """The family aligned: for each token a, its most aligned training-pair partner b (by the model's embeddings
+    embed_MxD) at every split c = 1..n-1, repeated to about `size` sequences."""
     allowed_MxM = np.zeros((task.m, task.m), bool)
     a_P, b_P = pair_set_of(task, "train")
     allowed_MxM[a_P, b_P] = True
@@ -155,6 +161,8 @@ def aligned(task: TaskConfig, size: int, rng: np.random.Generator, embed_MxD: np
 
 
 def uniform(task: TaskConfig, size: int, rng: np.random.Generator) -> Content:
+    """The family uniform: `size` sequences of tokens i.i.d. uniform over each row's own k random tokens, the
+    query copied from a random position."""
     m, k, n = task.m, task.k_eff, task.n
     tok_BxK = np.argsort(rng.random((size, m)), axis=1)[:, :k]  # each row's k allowed tokens
     x_BxN = np.take_along_axis(tok_BxK, rng.integers(0, k, size=(size, n)), axis=1)

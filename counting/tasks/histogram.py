@@ -38,8 +38,12 @@ SAMPLERS = {"uniform": _uniform, "balanced": _balanced, "partition": _partition}
 
 
 class Histogram(Task):
+    """The histogram task: at each of the n content positions, the count of that position's token in the
+    sequence (no tail)."""
+
     @property
     def answer_positions(self) -> tuple[int, ...]:
+        """Every content position (after BOS, when there is one)."""
         lo = int(self.cfg.bos)
         return tuple(range(lo, lo + self.n))
 

@@ -27,6 +27,9 @@ SAMPLERS = {
 
 
 class MostFrequent(Task):
+    """Most Frequent Element: the count of the most frequent token of the n content tokens, read at the last
+    position (no tail)."""
+
     def _sample(self, key, batch, m, k) -> Batch:
         n = self.n
         k_perm, k_x, k_c, k_pool, k_pos = jax.random.split(key, 5)

@@ -46,6 +46,9 @@ SAMPLERS = {"uniform": _uniform, "balanced": _balanced, "partition": _partition}
 
 
 class QueryCount(Task):
+    """Query Count: the n content tokens, then the query token (after a separator with query = sep); the answer,
+    read at the query, is how many content tokens equal it."""
+
     def __init__(self, cfg):
         super().__init__(cfg)
         self.tail = 2 if cfg.query == "sep" else 1

@@ -30,10 +30,12 @@ def orthoplex_bound(m: int, d: int) -> float:
 
 
 def lower_bound(m: int, d: int) -> float:
+    """The larger of the Welch and orthoplex bounds: the least coherence m unit vectors in R^d can have."""
     return max(welch_bound(m, d), orthoplex_bound(m, d))
 
 
 def normalise(E_mxd: np.ndarray) -> np.ndarray:
+    """The rows of E_mxd scaled to unit norm (float64)."""
     E = np.asarray(E_mxd, np.float64)
     return E / np.linalg.norm(E, axis=1, keepdims=True)
 

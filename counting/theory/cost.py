@@ -37,11 +37,14 @@ from counting.theory.weights import Construction, max_abs_weight
 
 
 def widths(n: int) -> dict[str, int]:
+    """The MLP widths of the CountAttend readout at n: interpolating every count (n), the fewest knots within
+    1/2 and within 1/4 of every count 0..n (inversion.greedy_knots), and the head variant's (0)."""
     return {"w_interp": n, "w_min": len(inversion.greedy_knots(n, 0.5)) - 1,
             "w_quarter": len(inversion.greedy_knots(n, 0.25)) - 1, "w_head": 0}
 
 
 def exact_f32(c: Construction, seqs: sequences.Sequences) -> bool:
+    """Whether the construction is exact in float32 on the sequences (its model's argmax)."""
     return exactness(c, "float32", seqs)["model"]
 
 
@@ -70,6 +73,8 @@ def theory_beta(n: int, inverse: str, mu_plus: float = 0.0) -> float:
 
 
 def adversarial_for(task: TaskConfig, u: np.ndarray) -> sequences.Sequences:
+    """The adversarial sequences of the task for token directions u: each token against its most coherent rival,
+    QC's query the one with the largest leak."""
     return sequences.adversarial(task, rivals(u), worst=worst_query(u))
 
 

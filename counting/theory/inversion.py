@@ -37,6 +37,8 @@ def chord_gaps(c_lo: int, c_hi: int) -> np.ndarray:
 
 
 def max_gap(c_lo: int, c_hi: int) -> float:
+    """The largest chord-minus-curve gap strictly between counts c_lo < c_hi (`chord_gaps`); 0 when no count
+    lies between."""
     gaps = chord_gaps(c_lo, c_hi)
     return float(gaps.max()) if gaps.size else 0.0
 

@@ -19,11 +19,16 @@ from counting.theory.weights import Construction
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
+    """A construction by name: how to build it at a given n, the largest n a search tries, and CountAttend's
+    token directions u (None for the others)."""
+
     build: Callable[[int], Construction]
     cap: int  # largest n searched
     u: np.ndarray | None = None  # CountAttend's token directions (for the rival pairing)
 
     def adversarial(self, task: TaskConfig, seed: int = 0) -> Sequences:
+        """The adversarial sequences of the task: each token against its most coherent rival under u (QC's query
+        the one with the largest leak), or against the next token without u."""
         if self.u is None:
             return adversarial(task, seed=seed)
         return adversarial(task, rivals(self.u), seed, worst_query(self.u))

@@ -21,6 +21,8 @@ ALL_COUNTS_UP_TO = 160  # below this n every count 0..n gets its own adversarial
 
 
 class Sequences(NamedTuple):
+    """Test sequences of a construction: their token ids and the true counts at the task's answer positions."""
+
     tokens_BxT: np.ndarray  # int32 ids
     labels_BxA: np.ndarray  # int64 true counts at the task's answer positions
 
@@ -134,6 +136,7 @@ def from_sampler(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
 
 
 def concat(parts: list[Sequences]) -> Sequences:
+    """The sequences of every part, one after the other."""
     return Sequences(np.concatenate([p.tokens_BxT for p in parts]), np.concatenate([p.labels_BxA for p in parts]))
 
 

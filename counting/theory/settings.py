@@ -9,6 +9,9 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    """One grid of every `counting-theory` part (FULL or QUICK): the n, d, m, dtypes and seeds each table is
+    computed at."""
+
     exact_ns: tuple[int, ...]  # n at which each construction's exactness is tabulated
     construction_names: tuple[str, ...] | None  # None: every construction
     sampler_up_to: int  # also check on the suite's own sampler up to this n

@@ -57,14 +57,20 @@ def constructions_table(s: Settings) -> list[dict]:
 
 
 def positional_table(s: Settings) -> list[dict]:
+    """The permutation-invariance check (positional.repeat_table) over s.positional_models random models: the
+    logit gap between a sequence and its rearrangement, then the controls that break invariance."""
     return positional.repeat_table(s.positional_models, seed=0)
 
 
 def width_table(s: Settings) -> list[dict]:
+    """The CountAttend widths at each n of s.width_ns (cost.width_rows), with each variant's exactness, beta_min
+    and largest weights up to s.verify_n."""
     return cost.width_rows(list(s.width_ns), s.verify_n)
 
 
 def precision_table(s: Settings) -> list[dict]:
+    """The largest exact n of each construction of s.precision_names in each dtype of s.precision_caps
+    (precision.search, up to its cap)."""
     specs = registry()
     rows = []
     for name in s.precision_names:
@@ -97,6 +103,7 @@ def _coherence_row(kind: str, d: int, m: int, opt: float, rand: list[float]) -> 
 
 
 def embeddings(d: int, m: int, steps: int) -> dict[str, np.ndarray]:
+    """Optimised and random unit embeddings of m tokens in d dimensions (seed 0), by name."""
     return {"optimised": coh.optimised(m, d, seed=0, steps=steps), "random": coh.random_unit(m, d, seed=0)}
 
 
@@ -113,6 +120,8 @@ def readouts_table(s: Settings) -> list[dict]:
 
 
 def margin_table(s: Settings) -> list[dict]:
+    """The margin delta(n) and the Lipschitz scale a readout needs (interference.margin_rows) of optimised and
+    random embeddings, for each (d, m) of s.margin_cases at n = 2, 4, ... up to its largest n."""
     rows = []
     for d, m, n_top in s.margin_cases:
         ns = [n for n in (2**k for k in range(1, 21)) if n <= n_top]
@@ -122,6 +131,8 @@ def margin_table(s: Settings) -> list[dict]:
 
 
 def coherent_table(s: Settings) -> list[dict]:
+    """beta_min of the head variant with m token directions in d - 2 dimensions against n, beside the leak bound
+    (cost.coherent_rows), over the s.coherent_* grid."""
     return cost.coherent_rows(list(s.coherent_ds), list(s.coherent_ms), list(s.coherent_ns))
 
 

@@ -52,6 +52,7 @@ class Construction:
 
     @property
     def answer_positions(self) -> tuple[int, ...]:
+        """The positions of the task where answers are read."""
         return make_task(self.task).answer_positions
 
 

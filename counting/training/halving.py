@@ -33,6 +33,7 @@ def cell_key(cfg: RunConfig) -> str:
 
 
 def setting_of(cfg: RunConfig) -> tuple[float, float]:
+    """The member's searched setting (lr, weight_decay)."""
     return (cfg.train.lr, cfg.train.weight_decay)
 
 
@@ -102,10 +103,13 @@ class Halving:
                 "promoted": setting_of(c) in self.alive[cell_key(c)]}
 
     def state(self) -> dict:
+        """The race's state, JSON-able (for checkpoints): the rungs applied, the settings still in it per cell,
+        each member's last rung."""
         return {"applied": self.applied, "alive": {k: [list(s) for s in v] for k, v in self.alive.items()},
                 "rung_of": self.rung_of}
 
     def load(self, state: dict) -> None:
+        """Restores the race's state from `state()` (a checkpoint's)."""
         self.applied = state["applied"]
         self.alive = {k: [tuple(s) for s in v] for k, v in state["alive"].items()}
         self.rung_of = list(state["rung_of"])

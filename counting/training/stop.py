@@ -19,6 +19,9 @@ REASONS = ("target", "plateau", "budget", "diverged", "pruned")  # pruned: by a 
 
 @dataclasses.dataclass
 class StopRule:
+    """The stopping state of one model: its best held-out loss, the evaluations since, and why and when it
+    stopped."""
+
     cfg: StopConfig
     best_loss: float = math.inf
     stale: int = 0  # evaluations since the best loss
@@ -27,9 +30,11 @@ class StopRule:
 
     @property
     def active(self) -> bool:
+        """Whether the model still trains (it has not stopped)."""
         return self.reason is None
 
     def stop(self, reason: str, step: int) -> None:
+        """Stops the model at `step` for `reason` (one of REASONS)."""
         self.reason, self.stopped_at = reason, step
 
     def update(self, step: int, metrics: dict) -> None:
@@ -51,5 +56,6 @@ class StopRule:
 
     @classmethod
     def from_state(cls, cfg: StopConfig, state: dict) -> "StopRule":
+        """The rule resumed from `state` (a checkpoint's `state()`)."""
         best = math.inf if state["best_loss"] is None else state["best_loss"]
         return cls(cfg, best, state["stale"], state["reason"], state["stopped_at"])

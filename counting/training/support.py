@@ -77,6 +77,9 @@ class SupportRule(StopRule):
     worst-family accuracy, so that the state is the plain rule's)."""
 
     def update(self, step: int, metrics: dict) -> None:
+        """Takes one evaluation: stops at the target when the worst in-support validation family's accuracy
+        `support_worst` reaches it, or on a plateau of that accuracy (no rise by more than min_delta for
+        `patience` evaluations)."""
         cfg, worst = self.cfg, float(metrics["support_worst"])
         if cfg.target is not None and worst >= cfg.target:
             return self.stop("target", step)
@@ -101,6 +104,8 @@ class SupportHalving(Halving):
     """Successive halving on the worst in-support validation family (lower score is better)."""
 
     def score(self, book, i: int) -> float:
+        """Member i's score at a rung: minus its last worst in-support family accuracy; inf when it diverged or
+        has none yet."""
         rule, last = book.rules[i], book.last[i]
         if rule.reason == "diverged" or not last or "support_worst" not in last:
             return math.inf
@@ -141,6 +146,7 @@ class Validation:
 
     @classmethod
     def of(cls, cohort) -> Validation | None:
+        """The cohort's validation families, or None when no member watches them (`watches`)."""
         return cls(cohort) if any(watches(c) for c in cohort.cfgs) else None
 
     def evaluate(self, params, rows: list[int], mesh):

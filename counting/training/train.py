@@ -25,6 +25,9 @@ from counting.runtime.xla import jit_once
 
 
 class TrainState(NamedTuple):
+    """One model's training state: its parameters, the optimiser's state (with lr and weight decay), the data
+    stream's key and the step."""
+
     params: Any  # nnx.State of the model's Params
     opt_state: Any
     key: jax.Array  # the data stream's key
@@ -51,6 +54,8 @@ def member_init(cfg: RunConfig, task: Task, M: int | None = None) -> Callable:
 
 
 def graph_of(cfg: RunConfig, task: Task, M: int | None = None) -> nnx.GraphDef:
+    """The graph of the run's model (its embedding table sized for M content tokens), built abstractly: no
+    parameters are initialised."""
     return nnx.graphdef(nnx.eval_shape(lambda: build_model(cfg, task, jax.random.PRNGKey(0), M)))
 
 
@@ -95,4 +100,5 @@ def make_eval(task: Task, graphdef) -> Callable:
 
 
 def chunk_lengths(steps: int, every: int) -> list[int]:
+    """The steps between evaluations: `every` each, and the remainder of `steps` last."""
     return [every] * (steps // every) + ([steps % every] if steps % every else [])
