@@ -61,7 +61,17 @@ def sweep(tmp_path, where, *args, devices=None):
     env = {k: v for k, v in os.environ.items() if k != "COUNTING_CPU_DEVICES"}
     if devices:
         env["COUNTING_CPU_DEVICES"] = str(devices)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    path = tmp_path / f"sweep-{len(list(tmp_path.glob('sweep-*.log')))}.log"
+    with path.open("w") as log:  # a file, not a pipe: a sweep left running beside another never blocks
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+    proc.log_path = path
+    return proc
+
+
+def output(proc) -> str:
+    """Waits for a sweep and returns what it printed."""
+    proc.wait(timeout=600)
+    return proc.log_path.read_text()
 
 
 def records(root: Path) -> dict[str, dict]:
@@ -94,14 +104,9 @@ def worker_of(job_dir: Path) -> int | None:
 
 @pytest.mark.slow
 def test_a_sweep_through_the_ray_preset_resumes_a_killed_job_and_equals_a_local_run(head, tmp_path):
-    # The local run on one XLA device, as the preset gives each one-CPU Ray job (a cohort's
-    # rounding depends on how its members are spread over devices).
-    print("T0", time.time()); local = sweep(tmp_path, "local", devices=1)
-    out, _ = local.communicate(timeout=600)
-    assert local.returncode == 0, out[-3000:]
-    print("T local", time.time()); want = records(tmp_path / "local")
-    assert len(want) == 4
-
+    # The local run (beside the first Ray one) on one XLA device, as the preset gives each
+    # one-CPU Ray job (a cohort's rounding depends on how its members are spread over devices).
+    local = sweep(tmp_path, "local", devices=1)
     # Job 1's worker is killed once that job has started training; without retries the sweep fails.
     killed = sweep(tmp_path, "ray", "hydra/launcher=ray", "hydra.launcher.ray.remote.max_retries=0")
     deadline, victim = time.time() + 300, None
@@ -110,19 +115,23 @@ def test_a_sweep_through_the_ray_preset_resumes_a_killed_job_and_equals_a_local_
             victim = worker_of(tmp_path / "multirun-ray" / "1")
         time.sleep(0.1)
     assert victim, "job 1 never started on a Ray worker"
-    print("T kill", time.time()); os.kill(victim, signal.SIGKILL)
-    out, _ = killed.communicate(timeout=600)
+    os.kill(victim, signal.SIGKILL)
+    out = output(killed)
     assert killed.returncode != 0, out[-3000:]
     assert "Connecting to existing Ray cluster" in out and "Ray Launcher is launching 2 jobs" in out, out[-3000:]
     jobs = job_hashes(tmp_path / "multirun-ray")
     first = records(tmp_path / "ray")
     assert set(first) == set(jobs[0]), "job 0 finished, job 1 was killed before its records"
-    print("T killed done", time.time()); stamps = {h: (tmp_path / "ray" / "quick" / "runs" / h / "record.json").stat().st_mtime_ns for h in first}
+    out = output(local)
+    assert local.returncode == 0, out[-3000:]
+    want = records(tmp_path / "local")
+    assert len(want) == 4
+    stamps = {h: (tmp_path / "ray" / "quick" / "runs" / h / "record.json").stat().st_mtime_ns for h in first}
 
     # The same command again (the preset's own retries): only the killed job's models train.
     again = sweep(tmp_path, "ray", "hydra/launcher=ray")
-    out, _ = again.communicate(timeout=600)
-    print("T again", time.time()); print(out); assert again.returncode == 0
+    out = output(again)
+    assert again.returncode == 0, out[-3000:]
     assert "sweep quick: 4 models of this sweep, 0 failed" in out, out[-3000:]
     for h, stamp in stamps.items():  # the finished job's models were not retrained
         assert (tmp_path / "ray" / "quick" / "runs" / h / "record.json").stat().st_mtime_ns == stamp
