@@ -18,21 +18,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_experiments_yaml_is_in_the_experiment_group():
-    from hydra import initialize_config_module
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+
+    from counting.experiment.compose import CONF
 
     cfg = compose(["experiment=quick"])
     assert cfg.experiment == "quick" and list(cfg.cohort.seed) == [0, 1] and cfg.model.norm == "none"
-    with initialize_config_module("counting.conf", version_base="1.3"):
+    with initialize_config_dir(CONF, version_base="1.3"):
         options = GlobalHydra.instance().config_loader().get_group_options("experiment")
     assert options == sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
     assert experiment_dir() == ROOT / "experiments"
 
 
-def test_configs_live_in_the_package_without_symlinks():
-    assert not (ROOT / "conf").exists()
-    assert (ROOT / "counting" / "conf" / "config.yaml").is_file()
-    assert not [p for p in (ROOT / "counting" / "conf").rglob("*") if p.is_symlink()]
+def test_configs_live_at_the_top_level_once_without_symlinks():
+    from counting.experiment.compose import CONF
+
+    assert not (ROOT / "counting" / "conf").exists() and CONF == str(ROOT / "conf")
+    assert (ROOT / "conf" / "config.yaml").is_file()
+    assert not [p for p in (ROOT / "conf").rglob("*") if p.is_symlink()]
     assert not [p for p in (ROOT / "experiments").iterdir() if p.is_symlink()]
 
 
@@ -88,9 +92,11 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
 
     work = tmp_path / "empty"
     work.mkdir()
-    where = subprocess.run([str(python), "-c", "import counting.experiment as c; print(c.__file__); print(c.experiment_dir())"],
+    where = subprocess.run([str(python), "-c", ("import counting.experiment as c; from counting.experiment.compose import config_dir; "
+                                             "print(c.__file__); print(c.experiment_dir()); print(config_dir())")],
                            capture_output=True, text=True, cwd=work, check=True).stdout.split()
     assert where[0].startswith(site) and where[1] == str(Path(site, "counting", "experiment_configs"))
+    assert where[2] == str(Path(site, "counting", "conf")) and Path(where[2], "config.yaml").is_file()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     run = subprocess.run([str(env_dir / "bin" / "counting-train"), "-m", "experiment=quick", "train.steps=50",
                           "train.eval_every=50", "task.eval_size=128", "cohort.m=[2,4]", "cohort.seed=[0]",

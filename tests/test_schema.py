@@ -12,7 +12,7 @@ from counting.experiment import compose, experiment_dir, experiment_names
 from counting.experiment.schema import node
 from counting.llm.config import BACKEND_CONFIGS, PromptConfig
 
-CONF = Path(__file__).parents[1] / "counting" / "conf"
+CONF = Path(__file__).parents[1] / "conf"
 
 
 def plain(cfg):
@@ -44,7 +44,7 @@ def test_a_changed_dataclass_default_reaches_the_command_line(monkeypatch):
 
 def test_the_package_holds_no_yaml_copy_of_a_schema_group():
     for group in ("task", "model", "train", "backend"):
-        assert not list((CONF / group).glob("*.yaml")), f"counting/conf/{group}/ duplicates the schema"
+        assert not list((CONF / group).glob("*.yaml")), f"conf/{group}/ duplicates the schema"
 
 
 def leaves(tree, prefix=""):
@@ -66,7 +66,7 @@ def schema_value(dotted, run, llm):
 
 
 def base_file(base: str, folder: Path) -> Path:
-    """A defaults-list entry: /group/option of counting/conf, or a file beside the including one."""
+    """A defaults-list entry: /group/option of conf/, or a file beside the including one."""
     if base.startswith("/"):
         return CONF / f"{base.lstrip('/')}.yaml"
     return folder / f"{base}.yaml"

@@ -64,7 +64,7 @@ def check_backend_choice(overrides: list[str]) -> None:
                 fail(ConfigError(f"backend: unknown backend {name!r}; allowed: {', '.join(BACKEND_CONFIGS)}"))
 
 
-@hydra_main("llm")  # counting/conf/llm.yaml, with the experiment group (experiments/)
+@hydra_main("llm")  # conf/llm.yaml, with the experiment group (experiments/)
 def app(raw: DictConfig) -> None:
     """The Hydra app: checks the config and the backend before any work, asks the model (action=run; a backend
     failure exits 1 after the report), then reports."""

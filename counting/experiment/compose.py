@@ -2,7 +2,8 @@
 files, and the cells of a sweep.
 
 Configs: the typed dataclasses' defaults, stored in Hydra's ConfigStore (`counting.experiment.schema`),
-`counting/conf/` (config.yaml, llm.yaml, hydra/launcher) and the group `experiment`, whose
+the top-level `conf/` (config.yaml, llm.yaml, hydra/launcher; a wheel ships it as
+`counting/conf/`) and the group `experiment`, whose
 files are the repository's top-level `experiments/*.yaml` (a wheel ships them as
 `counting/experiment_configs/`): each is read once and stored in the ConfigStore as
 `experiment/NAME` (package `_global_`), so `experiment=NAME` works from a source checkout and
@@ -26,7 +27,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from counting.spec import ConfigError
 
-CONF = "pkg://counting.conf"  # the package's Hydra configs (counting/conf/)
 EXPERIMENT = "experiment"  # the config group of experiments/*.yaml
 PACKAGE_HEADER = re.compile(r"^#\s*@package\s+(\S+)", re.MULTILINE)
 
@@ -37,6 +37,18 @@ def experiment_dir() -> Path:
     package = Path(__file__).resolve().parents[1]
     shipped = package / "experiment_configs"
     return shipped if shipped.is_dir() else package.parent / "experiments"
+
+
+def config_dir() -> Path:
+    """The Hydra configs (config.yaml, llm.yaml and their groups): counting/conf/ in an
+    installed wheel (setup.py ships the top-level conf/ there), the top-level conf/ in a source
+    checkout. One folder either way: nothing is copied."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "conf"
+    return shipped if shipped.is_dir() else package.parent / "conf"
+
+
+CONF = str(config_dir())  # absolute, for hydra.main and initialize_config_dir
 
 
 def experiment_names() -> list[str]:
@@ -84,13 +96,13 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config", return_h
     command line: for scripts, notebooks and tests. Sweep overrides (key=a,b) are not
     expanded here (see `cells`)."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     register_configs(config_name)
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(CONF.removeprefix("pkg://"), version_base="1.3"):
+        with initialize_config_dir(CONF, version_base="1.3"):
             return hydra_compose(config_name, list(overrides), return_hydra_config=return_hydra_config)
     finally:
         GlobalHydra.instance().clear()

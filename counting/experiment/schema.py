@@ -11,7 +11,7 @@ dataclass's defaults as a config node:
 - counting-llm (`llm`): the group backend (hf, openai: `counting.llm.config.BACKEND_CONFIGS`)
   and the root node `llm_defaults` (`LLMConfig` without its backend).
 
-The YAML files (counting/conf/config.yaml, llm.yaml, experiments/*.yaml) hold only what
+The YAML files (conf/config.yaml, llm.yaml, experiments/*.yaml) hold only what
 differs from these and what Hydra itself needs (defaults lists, callbacks, output folders).
 The nodes are untyped on purpose: values are checked once, by the dataclasses'
 `from_dict`, whose errors are one line naming the field and the allowed values.
