@@ -161,6 +161,7 @@ CONCURRENT = textwrap.dedent("""
     from tiny import tiny
     from counting.runtime.devices import use_cpu_devices
     use_cpu_devices()
+    from counting.config import CohortConfig
     from counting.sweep.plan import expand
     from counting.sweep.runner import execute_many
     base = tiny(train={"steps": 200, "eval_every": 50}, results_dir=sys.argv[1], experiment="c")
