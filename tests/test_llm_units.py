@@ -1,11 +1,14 @@
 """counting.llm without a model: answer parsing, prompt sets, config errors, cache, table."""
 
 import collections
+import csv
+import io
 import json
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from counting.analysis.stats import wilson
@@ -208,3 +211,30 @@ def test_samples_show_the_raw_reply_beside_what_was_read():
     assert "| qc-m2-n4-0 | 3 | `3` | 3 | strict |" in text
     assert "| qc-m2-n4-1 | 2 | `It occurs \\| twice` |  | invalid |" in text
     assert "loglik, best: 4 (-0.50), 3 (-1.25)" in text
+
+
+def test_trend_csv_beside_the_table_tests_each_sweep_of_a_cross_grid(tmp_path):
+    from counting.llm.table import TREND, TREND_LEAD
+
+    # a cross grid: m = 2, 4, 16 at n = 8 (accuracy 0.9, 0.5, 0.1) and n = 4, 6, 8 at m = 4 (0.5 each)
+    rates = {(2, 8): 0.9, (4, 8): 0.5, (16, 8): 0.1, (4, 4): 0.5, (4, 6): 0.5}
+    rows = []
+    for (m, n), rate in rates.items():
+        right = round(40 * rate)
+        rows += [scored(f"{m}-{n}-{i}", 3, 3 if i < right else 2, m=m, n=n, id=f"qc-m{m}-n{n}-{i}") for i in range(40)]
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, table, _ = build(tmp_path, {r["prompt_key"] for r in rows})
+    by_cell = {(r["m"], r["n"]): r for r in table}
+    assert by_cell[(2, 8)]["baseline_accuracy"] == 1.0  # every true answer is 3 here: the baseline is 1
+    assert by_cell[(2, 8)]["p_above_baseline"] == 1.0 and by_cell[(2, 8)]["modal_prediction"] == 3
+    assert by_cell[(16, 8)]["modal_prediction"] == 2 and by_cell[(16, 8)]["modal_share"] == 0.9
+    text = (tmp_path / TREND).read_text()
+    assert text.startswith(",".join(TREND_LEAD))
+    over_m, over_n = sorted(csv.DictReader(io.StringIO(text)), key=lambda r: r["over"])
+    assert (over_m["over"], over_m["at"], over_m["levels"], over_m["samples"]) == ("m", "n=8", "2 4 16", "120")
+    assert over_m["accuracies"] == "0.900 0.500 0.100" and over_m["score"] == "log2 m"
+    assert float(over_m["slope"]) == pytest.approx(np.polyfit([1, 2, 4], [0.9, 0.5, 0.1], 1)[0])
+    assert float(over_m["slope_high"]) < 0 and float(over_m["p"]) < 0.001 and float(over_m["p_holm"]) < 0.001
+    assert (over_n["at"], over_n["levels"]) == ("m=4", "4 6 8")
+    assert float(over_n["slope"]) == pytest.approx(0.0, abs=1e-12) and float(over_n["p"]) == pytest.approx(1.0)

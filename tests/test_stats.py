@@ -192,3 +192,69 @@ def test_growth_exponent_interval_matches_the_hand_written_bootstrap():
     p_old, lo_old, hi_old = old(x_N, y_N, g_N, np.random.default_rng(0))
     assert p_new == p_old and abs(p_new - 1.5) < 0.2
     assert abs(lo_new - lo_old) < 0.05 and abs(hi_new - hi_old) < 0.05, (lo_new, lo_old, hi_new, hi_old)
+
+
+# --- a proportion against a baseline, and the trend of a binary outcome --------------------------
+
+def test_above_is_the_binomial_upper_tail_by_hand():
+    for k, N, p0 in ((30, 100, 0.2), (0, 10, 0.1), (10, 10, 0.5), (13, 100, 0.125)):
+        tail = sum(math.comb(N, j) * p0**j * (1 - p0) ** (N - j) for j in range(k, N + 1))
+        assert stats.above(k, N, p0) == pytest.approx(tail, rel=1e-9, abs=1e-15)
+    assert math.isnan(stats.above(0, 0, 0.5))
+
+
+def cochran_armitage_reference(x, y) -> float:
+    """The asymptotic two-sided Cochran-Armitage p-value by hand: T = sum (x - mean x) y over
+    its permutation standard deviation, against the normal."""
+    from scipy.stats import norm
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    dx, N, p = x - x.mean(), len(x), y.mean()
+    z = (dx @ y) / math.sqrt(p * (1 - p) * (dx @ dx) * N / (N - 1))
+    return float(2 * norm.sf(abs(z)))
+
+
+def planted_binary(rates, per_level: int, seed: int, levels=(1.0, 2.0, 3.0, 4.0)):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.asarray(levels[:len(rates)], float), per_level)
+    y = np.concatenate([rng.random(per_level) < r for r in rates]).astype(int)
+    return x, y
+
+
+def test_trend_detects_a_strong_decline_with_its_slope():
+    x, y = planted_binary([0.9, 0.7, 0.4, 0.1], 100, seed=0)
+    t = stats.trend(x, y)
+    assert t.p <= 2 / 10000 + 1e-12 and t.slope < 0 and t.low <= t.slope <= t.high < 0
+    # the slope is that of the levels' rates (100 prompts each) on x
+    rates = [y[x == v].mean() for v in (1, 2, 3, 4)]
+    assert t.slope == pytest.approx(np.polyfit([1, 2, 3, 4], rates, 1)[0], rel=1e-12)
+    assert t.slope == pytest.approx(-0.27, abs=0.03)
+
+
+def test_trend_finds_no_trend_in_a_flat_rate():
+    x, y = planted_binary([0.3, 0.3, 0.3, 0.3], 100, seed=1)
+    t = stats.trend(x, y)
+    assert t.p > 0.05 and t.low < 0 < t.high
+    # over many flat data sets it rejects at about its level (a few of 40 at 0.05)
+    rejected = sum(stats.trend(*planted_binary([0.2] * 3, 100, seed=s), n_resamples=999, n_boot=200).p < 0.05
+                   for s in range(40))
+    assert rejected <= 5
+
+
+def test_trend_permutation_p_is_the_cochran_armitage_p():
+    # a mild decline (p about 0.04-0.09 here): the permutation p also counts the relabellings tied
+    # with the observed statistic, so it lies a little above the normal one (half a lattice step)
+    for seed in range(3):
+        x, y = planted_binary([0.25, 0.22, 0.2, 0.17], 150, seed=seed)
+        ref = cochran_armitage_reference(x, y)
+        assert 0.01 < ref < 0.2 and stats.trend(x, y).p == pytest.approx(ref, abs=0.01)
+
+
+def test_trend_of_constant_outcomes_and_bad_input():
+    assert stats.trend([1, 1, 2, 2], [0, 0, 0, 0]) == (0.0, 0.0, 0.0, 1.0)
+    t = stats.trend([1, 1, 2, 2], [1, 1, 0, 0])  # each level constant: the interval is the point
+    assert t.slope == t.low == t.high == -1.0
+    with pytest.raises(ValueError, match="two levels"):
+        stats.trend([1, 1, 1], [0, 1, 0])
+    with pytest.raises(ValueError, match="binary"):
+        stats.trend([1, 2, 3], [0, 2, 1])

@@ -9,6 +9,10 @@ thin wrapper over scipy.stats (no estimator of our own).
   a margin, and the one-cell verdict they give together.
 - `permutation`: a permutation test of two independent samples.
 - `holm`: Holm's step-down correction of a family of p-values (scipy has only BH and BY).
+- `above`: a one-sided binomial test of a proportion against a fixed rate (an LLM cell's
+  accuracy against its trivial baseline).
+- `trend`: the trend of a binary outcome over an ordered factor (an LLM's accuracy over m or
+  n): the Cochran-Armitage statistic by permutation, with a bootstrap interval of its slope.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -145,3 +150,81 @@ def holm(p_values) -> np.ndarray:
     out_N = np.empty_like(p_N)
     out_N[order_N] = adjusted_N
     return out_N
+
+
+def above(k: int, N: int, p0: float) -> float:
+    """The one-sided p-value of k successes in N against a success rate of p0 (H1: the rate
+    exceeds p0): scipy.stats.binomtest(k, N, p0, alternative="greater"), exact; NaN when N = 0.
+    p0 is taken as known: against a baseline measured on the same N items (such as the share of
+    the cell's most common true answer, which is at least its expected value) the test is
+    conservative."""
+    if N == 0:
+        return math.nan
+    return float(sps.binomtest(int(k), int(N), float(min(max(p0, 0.0), 1.0)), alternative="greater").pvalue)
+
+
+class Trend(NamedTuple):
+    """A binary outcome's trend over a score x: `slope`, the change in the success rate per unit
+    of x (the least-squares slope of the outcomes on x: with the same count at every level, the
+    slope of the levels' rates); `low`, `high`, its bootstrap interval; `p`, the two-sided
+    permutation p-value of no trend."""
+
+    slope: float
+    low: float
+    high: float
+    p: float
+
+
+def trend(x, y, *, ci: float = 0.95, n_resamples: int = 9999, n_boot: int = 2000,
+          rng: np.random.Generator | int | None = 0) -> Trend:
+    """The trend of binary outcomes y (0/1, one per item) over a score x of the item's level
+    (for example log2 m): a Cochran-Armitage test for trend, by permutation.
+
+    The Cochran-Armitage statistic is T = sum_i (x_i - mean x) y_i, which is the least-squares
+    slope of y on x times the fixed sum of squares of x; under H0 (the success rate does not
+    depend on the level) the outcomes are exchangeable over the items, so the exact conditional
+    test permutes y against x: scipy.stats.permutation_test (permutation_type="pairings",
+    `n_resamples` random relabellings, two-sided; its Monte-Carlo p-value counts the observed
+    labelling, so p >= 1 / (n_resamples + 1)). Why this test and not others: the outcomes are
+    binary, so the normal-error p-value of scipy.stats.linregress on per-item outcomes has no
+    basis; scipy.stats.chi2_contingency on the 2 x k table tests any difference between the
+    levels, not an ordered one, and loses power to its k - 1 degrees of freedom; the permutation
+    test needs no large-sample approximation (it stays exact where most rates are near 0 or 1,
+    where the asymptotic Cochran-Armitage z does not) and its statistic is the slope, an effect
+    size in the data's own units.
+
+    The interval (`ci`) of the slope is the percentile bootstrap (`bootstrap_interval`) with
+    each level's outcomes resampled on their own (the design fixes how many items each level
+    has). A constant y gives slope 0, interval [0, 0] and p = 1. `rng`: a seed or Generator
+    (the default 0 makes the result reproducible)."""
+    x_N = np.asarray(x, np.float64)
+    y_N = np.asarray(y, np.float64)
+    if x_N.shape != y_N.shape or x_N.ndim != 1 or len(np.unique(x_N)) < 2:
+        raise ValueError("trend: x and y must be 1-d of the same length, with at least two levels of x")
+    if not np.isin(y_N, (0.0, 1.0)).all():
+        raise ValueError("trend: y must be binary (0/1)")
+    dx_N = x_N - x_N.mean()
+    sxx = float(dx_N @ dx_N)
+    slope = float(dx_N @ y_N / sxx)
+    rng = np.random.default_rng(rng)
+    if np.all(y_N == y_N[0]):
+        p = 1.0
+    else:
+        def statistic(y, axis=-1):
+            return np.moveaxis(y, axis, -1) @ dx_N / sxx
+
+        p = float(sps.permutation_test((y_N,), statistic, permutation_type="pairings", vectorized=True,
+                                       n_resamples=n_resamples, alternative="two-sided", rng=rng).pvalue)
+    levels_L = np.unique(x_N)
+    groups = [y_N[x_N == v] for v in levels_L]
+    N_L = np.array([len(g) for g in groups], np.float64)
+
+    def slope_of_rates(*groups, axis=-1):
+        rate_LxR = np.stack([np.mean(g, axis=axis) for g in groups])  # one row per level
+        w_L = N_L / N_L.sum()
+        xbar = w_L @ levels_L
+        d_L = levels_L - xbar
+        return np.tensordot(w_L * d_L, rate_LxR, axes=(0, 0)) / (w_L @ d_L**2)
+
+    low, high = bootstrap_interval(groups, slope_of_rates, ci=ci, n_resamples=n_boot, rng=rng)
+    return Trend(slope, float(low), float(high), p)
