@@ -185,7 +185,7 @@ def trend(x, y, *, ci: float = 0.95, n_resamples: int = 9999, n_boot: int = 2000
     depend on the level) the outcomes are exchangeable over the items, so the exact conditional
     test permutes y against x: scipy.stats.permutation_test (permutation_type="pairings",
     `n_resamples` random relabellings, two-sided; its Monte-Carlo p-value counts the observed
-    labelling, so p >= 1 / (n_resamples + 1)). Why this test and not others: the outcomes are
+    labelling, and the two-sided one doubles the smaller tail, so p >= 2 / (n_resamples + 1)). Why this test and not others: the outcomes are
     binary, so the normal-error p-value of scipy.stats.linregress on per-item outcomes has no
     basis; scipy.stats.chi2_contingency on the 2 x k table tests any difference between the
     levels, not an ordered one, and loses power to its k - 1 degrees of freedom; the permutation
