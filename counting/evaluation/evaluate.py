@@ -168,12 +168,15 @@ def read_ood(path: Path) -> dict:
         return {"hash": path.parent.name, "points": []}
 
 
-def finished_records(results_dir: str | Path, experiment: str) -> dict[Path, dict]:
-    """folder -> record of every finished run of the experiment (the store's run folders)."""
+def finished_runs(results_dir: str | Path, experiment: str) -> tuple[dict[Path, dict], Evaluator]:
+    """folder -> record of every finished run of the experiment (the store's run folders), and
+    an Evaluator whose padded vocabulary holds the largest m among them."""
     from counting.store import FINISHED
 
     records = Store(results_dir, experiment).records()
-    return {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
+    return records, Evaluator(vocab)
 
 
 def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfig,
@@ -182,9 +185,7 @@ def evaluate_experiment(results_dir: str | Path, experiment: str, grid: OODConfi
     n_values, k_values = grid.n, grid.k
     root = Path(results_dir) / experiment
     rows = []
-    records = finished_records(results_dir, experiment)
-    vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
-    evaluator = Evaluator(vocab)
+    records, evaluator = finished_runs(results_dir, experiment)
     for i, (folder, record) in enumerate(records.items()):
         base = row_of(record, folder)
         try:
@@ -274,9 +275,7 @@ def families_experiment(results_dir: str | Path, experiment: str, size: int, see
     (one row per model and family). table.csv gets `worst` and `family.<name>` from the
     runs' families.json at its next aggregation."""
     root = Path(results_dir) / experiment
-    records = finished_records(results_dir, experiment)
-    vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
-    evaluator = Evaluator(vocab)
+    records, evaluator = finished_runs(results_dir, experiment)
     rows = []
     for i, (folder, record) in enumerate(records.items()):
         base = row_of(record, folder)
