@@ -60,3 +60,4 @@ def test_records_reads_every_run_folder(tmp_path):
     (good / store.RECORD).write_text('{"hash": "a", "config": {}, "status": "complete"}')
     (bad / store.RECORD).write_text("{truncated")
     assert s.records() == {good: {"hash": "a", "config": {}, "status": "complete"}, bad: None}
+    assert s.finished() == {good: {"hash": "a", "config": {}, "status": "complete"}}

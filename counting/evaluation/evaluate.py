@@ -171,10 +171,7 @@ def read_ood(path: Path) -> dict:
 def finished_runs(results_dir: str | Path, experiment: str) -> tuple[dict[Path, dict], Evaluator]:
     """folder -> record of every finished run of the experiment (the store's run folders), and
     an Evaluator whose padded vocabulary holds the largest m among them."""
-    from counting.store import FINISHED
-
-    records = Store(results_dir, experiment).records()
-    records = {f: r for f, r in records.items() if r is not None and r.get("status") in FINISHED}
+    records = Store(results_dir, experiment).finished()
     vocab = max((r["config"]["task"]["m"] for r in records.values()), default=0) + NUM_SPECIAL
     return records, Evaluator(vocab)
 

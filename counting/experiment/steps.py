@@ -112,9 +112,8 @@ def support(f: Finish) -> None:
         return
     from counting.config import RunConfig
     from counting.evaluation.exposure import support_table
-    from counting.store import FINISHED
 
-    cfgs = [RunConfig.from_record(r["config"]) for r in f.store.records().values() if r and r.get("status") in FINISHED]
+    cfgs = [RunConfig.from_record(r["config"]) for r in f.store.finished().values()]
     out = f.run("support", lambda: support_table(f.store.root, cfgs))
     if out is not None:
         f.result.paths["support"] = out

@@ -80,6 +80,10 @@ class Store:
         """folder -> its record (None when corrupt) for every run folder with a record.json."""
         return {folder: read_record(folder) for folder in self.run_folders()}
 
+    def finished(self) -> dict[Path, dict]:
+        """folder -> record of every run that finished (its status in FINISHED)."""
+        return {f: r for f, r in self.records().items() if r is not None and r.get("status") in FINISHED}
+
     def has_runs(self) -> bool:
         """Whether runs/ exists and holds anything."""
         return (self.root / RUNS).is_dir() and any((self.root / RUNS).iterdir())
