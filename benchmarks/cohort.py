@@ -14,7 +14,11 @@ batch 128) it measures, each in a fresh subprocess (so peak RSS belongs to that 
           model by model;
   cohort  `counting.sweep.cohort.train_cohort`: all models as one scanned XLA program;
   torch   an idiomatic PyTorch eager loop per run (same model and sampler), when torch is
-          installed (`pip install torch`); skipped otherwise.
+          installed (`pip install torch`); skipped otherwise;
+  ensemble  PyTorch's own ensemble training (torch.func: stack_module_state + functional_call
+          under vmap, one fresh batch per member, the same AdamW and per-member clipping), eager;
+  ensemble_compiled  the same with the vmapped gradient under torch.compile (its compilation,
+          a warm-up call before the loop, is compile_s, kept out of the rate as the cohort's is).
 model_steps_per_s excludes compilation (reported as compile_s); wall_s includes it.
 Each mode runs `--repeats` times (default 3), alternating modes so that slow phases of a
 shared machine hit all of them; every run is a row of the JSON (with its `repeat` index),
@@ -42,6 +46,8 @@ CONFIGS = {  # name: (d = n = m, models, steps per model)
     "tiny": (4, 2, 20),  # a smoke test of every mode
 }
 DEFAULT = ["qc-16", "qc-64"]
+MODES = ["single", "cohort", "torch", "ensemble", "ensemble_compiled"]
+TORCH_MODES = ("torch", "ensemble", "ensemble_compiled")
 BATCH = 128
 
 
@@ -91,26 +97,31 @@ def measure_jax(mode: str, d: int, models: int, steps: int) -> dict:
             "device": jax.devices()[0].device_kind}
 
 
-def measure_torch(d: int, models: int, steps: int) -> dict:
+def measure_torch(d: int, models: int, steps: int, mode: str = "torch") -> dict:
     import torch
-    from torch_reference import device, train_one
+    from torch_reference import device, train_ensemble, train_one
 
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    train_s = sum(train_one(d=d, n=d, m=d, batch=BATCH, steps=steps, seed=seed) for seed in range(models))
+    compile_s = 0.0
+    if mode == "torch":
+        train_s = sum(train_one(d=d, n=d, m=d, batch=BATCH, steps=steps, seed=seed) for seed in range(models))
+    else:
+        train_s, compile_s = train_ensemble(d=d, n=d, m=d, batch=BATCH, steps=steps, models=models,
+                                            compile=mode == "ensemble_compiled")
     name = torch.cuda.get_device_name() if device() == "cuda" else "cpu"
-    return {"train_s": train_s, "compile_s": 0.0, "wall_s": time.perf_counter() - t0, "device": name}
+    return {"train_s": train_s, "compile_s": compile_s, "wall_s": time.perf_counter() - t0, "device": name}
 
 
 def one(name: str, mode: str) -> dict:
     d, models, steps = CONFIGS[name]
-    out = measure_torch(d, models, steps) if mode == "torch" else measure_jax(mode, d, models, steps)
+    out = measure_torch(d, models, steps, mode) if mode in TORCH_MODES else measure_jax(mode, d, models, steps)
     rate = models * steps / out["train_s"]
     return {
         "name": name, "mode": mode, "models": models, "d": d, "n": d, "m": d, "batch": BATCH, "steps": steps,
         "model_steps_per_s": rate,
         "gflops": rate * flops_per_step(d, d, BATCH, answer_only=False) / 1e9,
-        "exec_gflops": rate * flops_per_step(d, d, BATCH, answer_only=mode != "torch") / 1e9,
+        "exec_gflops": rate * flops_per_step(d, d, BATCH, answer_only=mode not in TORCH_MODES) / 1e9,
         "compile_s": out["compile_s"], "wall_s": out["wall_s"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "device": out["device"],
@@ -127,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="write the rows as a JSON list to this file")
     parser.add_argument("--configs", nargs="*", default=DEFAULT, choices=list(CONFIGS))
-    parser.add_argument("--modes", nargs="*", default=["single", "cohort", "torch"], choices=["single", "cohort", "torch"])
+    parser.add_argument("--modes", nargs="*", default=["single", "cohort", "torch"], choices=MODES)
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (alternating); the median is compared")
     parser.add_argument("--one", nargs=2, metavar=("NAME", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,12 +147,12 @@ def main() -> None:
         return
 
     modes = list(args.modes)
-    if "torch" in modes:
+    if any(mode in TORCH_MODES for mode in modes):
         try:
             import torch  # noqa: F401
         except ImportError:
             print("torch: skipped (torch is not installed)", file=sys.stderr)
-            modes.remove("torch")
+            modes = [mode for mode in modes if mode not in TORCH_MODES]
     runs, rows, failed = [], [], []
     for name in args.configs:
         for repeat in range(args.repeats):
@@ -163,7 +174,8 @@ def main() -> None:
         report(r)
 
     print()
-    print(f"{'config':>6} {'models':>6} {'cohort/single':>14} {'cohort/torch':>13}  cohort wall vs single wall")
+    print(f"{'config':>6} {'models':>6} {'cohort/single':>14} {'cohort/torch':>13} {'cohort/ensemble':>16} "
+          f"{'cohort/compiled':>16}  cohort wall vs single wall")
     for name in args.configs:
         by = {r["mode"]: r for r in rows if r["name"] == name}
         if "cohort" not in by:
@@ -171,7 +183,8 @@ def main() -> None:
         ratio = lambda other: (f"{by['cohort']['model_steps_per_s'] / by[other]['model_steps_per_s']:.2f}x"
                                if other in by else "-")
         wall = (f"{by['single']['wall_s'] / by['cohort']['wall_s']:.2f}x faster" if "single" in by else "-")
-        print(f"{name:>6} {by['cohort']['models']:>6} {ratio('single'):>14} {ratio('torch'):>13}  {wall}")
+        print(f"{name:>6} {by['cohort']['models']:>6} {ratio('single'):>14} {ratio('torch'):>13} "
+              f"{ratio('ensemble'):>16} {ratio('ensemble_compiled'):>16}  {wall}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(runs + rows, f, indent=2)

@@ -78,3 +78,50 @@ def train_one(d: int, n: int, m: int, batch: int, steps: int, seed: int, warmup:
     if not math.isfinite(loss.item()):  # .item() waits for the device
         raise FloatingPointError("torch reference diverged")
     return time.perf_counter() - t0
+
+
+def train_ensemble(d: int, n: int, m: int, batch: int, steps: int, models: int, seed: int = 0, warmup: int = 10,
+                   compile: bool = False) -> float:
+    """Trains `models` models at once as PyTorch users train ensembles (torch.func: the members'
+    parameters stacked by `stack_module_state`, one `functional_call` vmapped over them), each
+    member on its own fresh batch, with the per-run loop's AdamW, schedule and (per-member)
+    global-norm clipping; with `compile`, the vmapped loss and gradient under torch.compile.
+    Returns (seconds in the training loop, seconds of a warm-up call of the gradient before it:
+    torch.compile's compilation when compiled, as the cohort's compile_s is kept out of its rate)."""
+    import copy
+
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    dev = device()
+    torch.manual_seed(seed)
+    gen = torch.Generator(dev).manual_seed(seed)
+    members = [Counter(d, m + 2, n + 2, n + 1).to(dev) for _ in range(models)]
+    params, buffers = stack_module_state(members)
+    base = copy.deepcopy(members[0]).to("meta")
+
+    def loss_of(p, b, tokens, labels):
+        return nn.functional.cross_entropy(functional_call(base, (p, b), (tokens,)), labels)
+
+    step_fn = vmap(grad_and_value(loss_of))  # per member: (grads, loss)
+    if compile:
+        step_fn = torch.compile(step_fn)
+    opt = torch.optim.AdamW(list(params.values()), lr=3e-3, weight_decay=0.01)
+    lr = lambda t: (t + 1) / (warmup + 1) if t < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr)
+    t_warm = time.perf_counter()
+    tokens, labels = sample(batch * models, n, m, torch.Generator(dev).manual_seed(seed + 1))
+    step_fn(params, buffers, tokens.view(models, batch, -1), labels.view(models, batch))  # compiles (discarded)
+    warm_s = time.perf_counter() - t_warm
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        tokens, labels = sample(batch * models, n, m, gen)
+        grads, loss_M = step_fn(params, buffers, tokens.view(models, batch, -1), labels.view(models, batch))
+        norm_M = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+        scale_M = torch.clamp(1.0 / (norm_M + 1e-6), max=1.0)  # clip_grad_norm_(1.0), member by member
+        for name, p in params.items():
+            p.grad = grads[name] * scale_M.view(-1, *([1] * (p.dim() - 1)))
+        opt.step()
+        sched.step()
+    if not math.isfinite(loss_M.sum().item()):
+        raise FloatingPointError("torch ensemble diverged")
+    return time.perf_counter() - t0, warm_s

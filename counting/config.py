@@ -15,9 +15,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from counting.spec import Checked, ConfigError, coerce, option
+from counting.spec import Checked, ConfigError, Registry, coerce, option
 
-TASKS = ("qc", "mfe", "histogram")
+TASKS = Registry("counting.tasks.registry:TASKS")  # task.name: the tasks' registry, read when checked
+
 SAMPLERS = ("uniform", "balanced", "partition", "pairs", "mixture")  # partition: Behrens et al.'s random-partition
 # sequences; pairs: two-token sequences (counting.tasks.mixture); mixture: weighted components (task.mixture)
 COMPONENTS = SAMPLERS[:4]  # what a mixture's components may be
@@ -27,8 +28,8 @@ ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the mo
 NORMS = ("none", "pre_ln")
 # model.arch: the model classes of counting.models.registry: the paper's transformer, and the six
 # one-layer variants of Behrens, Biggio and Zdeborova (counting.models.behrens), named as they name them
-PEER_ARCHS = ("linear", "linear+softmax", "dot", "dot+softmax", "dotBOS", "dotBOS+softmax")
-ARCHS = ("transformer", *PEER_ARCHS)
+ARCHS = Registry("counting.models.registry:MODELS")
+PEER_ARCHS = Registry("counting.models.registry:PEER")
 SCHEDULES = ("cosine", "constant")
 RERUN = ("stale", "never", "all")
 LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.store.trackers)

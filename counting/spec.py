@@ -28,6 +28,35 @@ class ConfigError(ValueError):
     """A user's mistake in a config value: one line, field name and allowed values."""
 
 
+class Registry(Sequence):
+    """The allowed values of a field kept by a registry elsewhere ("module:attribute", the names
+    of a dict or sequence there), read each time: the config holds no second list, a name
+    registered later is allowed too, and the config module does not import the stage that
+    owns the registry (the registry module is looked up when a value is checked)."""
+
+    def __init__(self, ref: str):
+        self.ref = ref
+
+    def names(self) -> tuple[str, ...]:
+        """The registry's names, now."""
+        import importlib
+
+        module, _, attr = self.ref.partition(":")
+        return tuple(getattr(importlib.import_module(module), attr))
+
+    def __getitem__(self, i):
+        return self.names()[i]
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __contains__(self, value) -> bool:
+        return value in self.names()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.ref!r})"
+
+
 def option(default: Any = dataclasses.MISSING, *, choices: Sequence[str] | None = None, ge: float | None = None,
            gt: float | None = None, le: float | None = None, lt: float | None = None, help: str = "",
            since: str | None = None,
@@ -35,8 +64,10 @@ def option(default: Any = dataclasses.MISSING, *, choices: Sequence[str] | None 
     """A config field. `choices`: the allowed strings; `ge`/`gt`/`le`: bounds (of every element
     of a tuple field; `lt` too); `help`: one line for the docs; `since`: the suite version that added
     the field (a run's identity leaves such a field out while it has its default, so that
-    adding it changed no earlier run's hash)."""
-    meta = {"choices": tuple(choices) if choices is not None else None, "ge": ge, "gt": gt, "le": le, "lt": lt,
+    adding it changed no earlier run's hash). `choices` may be a `Registry`: read when checked."""
+    if choices is not None and not isinstance(choices, Registry):
+        choices = tuple(choices)
+    meta = {"choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt,
             "help": help, "since": since}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)

@@ -193,3 +193,10 @@ def test_counting_peer_writes_the_comparison_with_the_full_length_cells(tmp_path
     out = capsys.readouterr().out
     assert "at their full length 1 cells" in out and "0 of 1 distinct cells equivalent" in out
     assert not (tmp_path / "peer_behrens" / "dip.csv").exists()  # no runs at d = 64 and 128
+
+
+def test_the_registry_names_every_variant_and_only_those():
+    """counting.models.registry lists the variants without importing JAX; behrens defines them."""
+    from counting.models.registry import MODELS, PEER
+
+    assert PEER == tuple(VARIANTS) and set(MODELS) == {"transformer", *VARIANTS}

@@ -70,6 +70,20 @@ def test_docstrings_and_comments_do_not_count(copy):
     assert fingerprint_of(copy) == before
 
 
+def test_a_host_hook_of_a_task_does_not_count_but_its_numerics_do(copy):
+    """A task's `@host` hooks (counting.tasks.registry.host) are outside training: adding or
+    changing one keeps the records current; the same method unmarked is numerics."""
+    before = fingerprint_of(copy)
+    path = copy / "tasks" / "qc.py"
+    text = path.read_text()
+    hook = ("\n    @host\n    @classmethod\n    def llm_question(cls) -> str:\n        return 'Reworded?'\n")
+    assert "    @host\n    @classmethod\n    def llm_question" in text
+    path.write_text(text + hook)
+    assert fingerprint_of(copy) == before
+    path.write_text(text + hook.replace("    @host\n", ""))
+    assert fingerprint_of(copy) != before
+
+
 def test_changing_a_numeric_constant_stales(copy):
     before = fingerprint_of(copy)
     path = copy / "tasks" / "base.py"

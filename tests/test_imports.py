@@ -120,3 +120,30 @@ def test_nothing_below_the_cli_imports_it():
 def test_the_package_root_holds_a_handful_of_modules():
     root = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(root) <= 8, root
+
+
+def test_nothing_outside_the_tasks_dispatches_on_a_tasks_name():
+    """A task owns its behaviour (counting.tasks.base.Task's hooks): outside counting/tasks no
+    comparison with a task's name and no dict keyed by task names; the registry is the one list."""
+    from counting.tasks.registry import TASKS
+
+    names = set(TASKS)
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "tasks"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                consts = {s.value for s in ast.walk(ast.Tuple(elts=sides)) if isinstance(s, ast.Constant)}
+                if consts & names:
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} compares with {sorted(consts & names)}")
+            elif isinstance(node, ast.Dict):
+                keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+                if len(keys & names) >= 2:
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} a dict keyed by {sorted(keys & names)}")
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
+                elts = {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+                if len(elts & names) >= 2:
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} a second list of tasks {sorted(elts)}")
+    assert not found, "\n".join(found)

@@ -57,7 +57,7 @@ from flax import nnx
 from counting.inspect.anatomy import anatomy
 from counting.models.behrens import BehrensModel
 from counting.models.transformer import Transformer
-from counting.tasks import NUM_SPECIAL, Task
+from counting.tasks import Task
 
 INTERVENTION_SEQUENCES = 128
 TARGETS = 8  # targets c' per site in the CountAttend test
@@ -78,44 +78,6 @@ class Sites:
     c_S: np.ndarray  # its count (the label read)
     r_S: np.ndarray  # the answer read: an index into task.answer_positions
 
-
-def qc_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
-    """QC's sites: every sequence, intervened at its last (query) position, with the query token and its count."""
-    B, T = tokens_BxT.shape
-    at_SxT = np.zeros((B, T), bool)
-    at_SxT[:, T - 1] = True
-    return Sites(np.arange(B), at_SxT, tokens_BxT[:, T - 1], labels_BxR[:, 0], np.zeros(B, int))
-
-
-def histogram_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
-    """The histogram task's sites: per sequence the token of a random content position, intervened at the last
-    position holding it, and the count read there."""
-    B, T = tokens_BxT.shape
-    content = task.content_slice()
-    j_B = rng.integers(content.start, content.stop, B)
-    token_B = tokens_BxT[np.arange(B), j_B]
-    p_B = T - 1 - np.argmax((tokens_BxT == token_B[:, None])[:, ::-1], axis=1)  # its last position
-    at_SxT = np.eye(T, dtype=bool)[p_B]
-    r_B = np.searchsorted(np.asarray(task.answer_positions), p_B)
-    return Sites(np.arange(B), at_SxT, token_B, labels_BxR[np.arange(B), r_B], r_B)
-
-
-def mfe_sites(task: Task, tokens_BxT: np.ndarray, labels_BxR: np.ndarray, rng) -> Sites:
-    """MFE's sites: the sequences with a unique most frequent token t, intervened at every position holding t,
-    with t's count (the label)."""
-    content = task.content_slice()
-    x_BxN = tokens_BxT[:, content]
-    ids_M = np.arange(task.cfg.m) + NUM_SPECIAL
-    hist_BxM = (x_BxN[:, :, None] == ids_M[None, None, :]).sum(1)
-    top_B = hist_BxM.max(1)
-    unique_B = (hist_BxM == top_B[:, None]).sum(1) == 1
-    seq_S = np.flatnonzero(unique_B)
-    token_S = ids_M[hist_BxM[seq_S].argmax(1)]
-    at_SxT = tokens_BxT[seq_S] == token_S[:, None]
-    return Sites(seq_S, at_SxT, token_S, labels_BxR[seq_S, 0], np.zeros(len(seq_S), int))
-
-
-SITES = {"qc": qc_sites, "histogram": histogram_sites, "mfe": mfe_sites}  # task.name -> its sites
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -270,7 +232,7 @@ def interventions(graphdef, state, task: Task, batch, head: int = 0,
     mask_all = np.asarray(batch.mask_BxT)[:, r_R]
     counts = np.unique(np.asarray(batch.labels_BxT)[:, r_R][mask_all])
     x, att, v, y, logits = (np.asarray(a) for a in _base(graphdef, state, jnp.asarray(tokens_BxT), at_R))
-    sites = SITES[task.cfg.name](task, tokens_BxT, labels_BxR, rng)
+    sites = Sites(*task.intervention_sites(tokens_BxT, labels_BxR, rng))  # the task's own sites
     S, T = len(sites.seq_S), tokens_BxT.shape[1]
     pred_S = logits[sites.seq_S, sites.r_S].argmax(-1)
     cfg = nnx.merge(graphdef, state).cfg

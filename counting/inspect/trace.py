@@ -91,11 +91,8 @@ class Trace:
 
 
 def analysed_positions(task: Task) -> tuple[int, ...]:
-    """The positions the diagnostics read: QC's answer position, else every content position."""
-    if task.cfg.name == "qc":
-        return task.answer_positions
-    s = task.content_slice()
-    return tuple(range(s.start, s.stop))
+    """The positions the diagnostics read (the task's own: QC's answer position, else every content position)."""
+    return task.analysed_positions()
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from counting.llm.backends import BACKENDS
 from counting.spec import Checked, ConfigError, option
+from counting.tasks.registry import TASKS, class_of  # prompts.task: a task with an LLM prompt form (Task.llm_question)
 
-TASKS = ("qc", "mfe")
 SAMPLERS = ("uniform", "balanced")
 ITEMS = ("letters", "words")
 DELIMITERS = {"space": " ", "comma": ", ", "newline": "\n"}
@@ -35,7 +35,7 @@ class PromptConfig(Checked):
 
     SECTION: ClassVar[str] = "prompts"
 
-    task: str = option("qc", choices=TASKS, help="the task asked: Query Count or Most Frequent Element")
+    task: str = option("qc", choices=TASKS, help="the task asked (one with an LLM prompt form: Query Count, Most Frequent Element)")
     m: tuple[int, ...] = option((2, 4, 8, 16), ge=1, help="distinct items in the pool")
     n: tuple[int, ...] = option((8, 16, 32), ge=1, help="sequence lengths")
     fixed_n: int | None = option(None, help="the n of the sweep over m (a cross grid; with fixed_m)")
@@ -50,6 +50,9 @@ class PromptConfig(Checked):
     require_single_token: bool = option(False, help="fail when a tokenizer splits an item into several tokens")
 
     def check(self) -> None:
+        if class_of(self.task).llm_question() is None:
+            asked = [name for name in TASKS if class_of(name).llm_question() is not None]
+            raise ConfigError(f"prompts.task: {self.task} has no LLM prompt form; allowed: {', '.join(asked)}")
         for field, grid in (("prompts.m", self.m), ("prompts.n", self.n)):
             if not grid or len(set(grid)) != len(grid):
                 raise ConfigError(f"{field}: expected a non-empty list of distinct integers >= 1, got {list(grid)}")

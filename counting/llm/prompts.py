@@ -12,26 +12,27 @@ import numpy as np
 
 from counting.llm import templates
 from counting.llm.config import TASKS, PromptConfig
-from counting.llm.sampling import SAMPLERS
 from counting.llm.vocab import VOCABULARIES
 from counting.store.atomic import atomic_write_text
+from counting.tasks.registry import class_of
 
 PROMPTS = "prompts.jsonl"
 
 
 def generate(cfg: PromptConfig) -> list[dict]:
     vocab = VOCABULARIES[cfg.items]()
+    task = class_of(cfg.task)  # its LLM prompt form: llm_sample and llm_question
     rows = []
     for m, n in cfg.cells():
         if m > len(vocab):
             raise ValueError(f"prompts.m: {cfg.items} has {len(vocab)} items, m = {m} asked")
-        rng = np.random.default_rng([cfg.seed, TASKS.index(cfg.task), m, n])
+        rng = np.random.default_rng([cfg.seed, list(TASKS).index(cfg.task), m, n])
         for i in range(cfg.samples):
             pool = [vocab[j] for j in rng.choice(len(vocab), m, replace=False)]
-            x_N, q, answer = SAMPLERS[cfg.task](rng, m, n, cfg.sampler)
+            x_N, q, answer = task.llm_sample(rng, m, n, cfg.sampler)
             sequence = [pool[j] for j in x_N]
             query = pool[q] if q is not None else None
-            prompt = templates.question(cfg.task, sequence, query, cfg.separator, cfg.reasoning)
+            prompt = templates.question(task.llm_question(), sequence, query, cfg.separator, cfg.reasoning)
             rows.append({"id": f"{cfg.task}-m{m}-n{n}-{i}", "task": cfg.task, "m": m, "n": n,
                          "items": pool, "sequence": sequence, "query": query, "answer": answer,
                          "sampler": cfg.sampler, "delimiter": cfg.delimiter, "reasoning": cfg.reasoning,

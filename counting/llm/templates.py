@@ -1,4 +1,4 @@
-"""Prompt text: the question (one per task), and its chat or completion form.
+"""Prompt text: the message around a task's question (`Task.llm_question`), and its chat or completion form.
 
 Default: answer with a single integer and no reasoning, since the theory is about what one
 forward pass computes. Opt-in reasoning: think first, then end with the fixed line
@@ -11,16 +11,11 @@ DIRECT = "Reply with a single integer and nothing else."
 REASONING = f"Think step by step, then end your reply with a final line of the form '{ANSWER_PREFIX} <integer>'."
 NAMES = {" ": "spaces", ", ": "commas", "\n": "newlines"}
 
-QUESTIONS = {
-    "qc": "How many times does the item '{query}' occur in the list?",
-    "mfe": "How many times does the most frequent item occur in the list?",
-}
 
-
-def question(task: str, sequence: list[str], query: str | None, separator: str, reasoning: bool) -> str:
-    """The user's message: the list, the question, and the answer instruction."""
+def question(ask: str, sequence: list[str], query: str | None, separator: str, reasoning: bool) -> str:
+    """The user's message: the list, the task's question `ask` ('{query}' filled in), and the answer instruction."""
     lines = [f"Here is a list of items separated by {NAMES[separator]}:", separator.join(sequence),
-             QUESTIONS[task].format(query=query), REASONING if reasoning else DIRECT]
+             ask.format(query=query), REASONING if reasoning else DIRECT]
     return "\n".join(lines)
 
 

@@ -455,7 +455,7 @@ class Debugger:
         loaded = self.load(experiment, model)
         t = loaded.cfg.task
         return clean({"model": model_json(loaded.entry), "task": t.name, "n": t.n, "m": t.m, "bos": t.bos,
-                      "query": t.query if t.name == "qc" else None, "H": loaded.cfg.model.H,
+                      "query": t.query if loaded.task.asks_query() else None, "H": loaded.cfg.model.H,
                       "length": loaded.task.length, "families": list(loaded.families),
                       "most_aligned": None if loaded.pair is None else
                       {"a": loaded.pair[0], "b": loaded.pair[1], "cos": loaded.pair[2]},
@@ -486,14 +486,14 @@ class Debugger:
             if not 0 <= token < m:
                 raise ServeError(f"sequence: token {i + 1} is {token}, outside 0..{m - 1} (m = {m})")
         q = None
-        if t.name == "qc":
+        if loaded.task.asks_query():
             if query is None:
-                raise ServeError(f"query: Query Count needs a query token in 0..{m - 1}")
+                raise ServeError(f"query: this task ({t.name}) needs a query token in 0..{m - 1}")
             q = integer(query, "query")
             if not 0 <= q < m:
                 raise ServeError(f"query: {q} is outside 0..{m - 1} (m = {m})")
         content_slice = loaded.task.content_slice()
-        if t.name == "histogram":
+        if loaded.task.reads_any_content_position():
             j = n - 1 if position is None else integer(position, "position")
             if not 0 <= j < n:
                 raise ServeError(f"position: {j} is outside 0..{n - 1} (the content positions)")
@@ -530,7 +530,7 @@ class Debugger:
             if not len(rows):
                 raise ServeError(f"most_aligned: the family aligned holds no sequence of the pair ({a}, {b})")
         i = int(rows[np.random.default_rng(seed).integers(len(rows))])
-        query = int(content.q_B[i]) if loaded.cfg.task.name == "qc" else None
+        query = int(content.q_B[i]) if loaded.task.asks_query() else None
         return {"family": family, "row": i, "label": f"{label}, sequence {i}", "sequence": content.x_BxN[i].tolist(),
                 "query": query}
 

@@ -14,8 +14,10 @@ where that code lives:
   run's identity);
 - what is hashed: the set of the top-level statements of those modules (functions, classes,
   constants, imports of other libraries), each as its normalised syntax tree (`ast`, without
-  docstrings), with every import of a counting module reduced to the names it imports. No file
-  path, module name or statement order enters the hash.
+  docstrings), with every import of a counting module reduced to the names it imports, and
+  without the definitions marked `@host` (a task's host-side hooks: what the theory, inspection,
+  debugger and LLM probe ask of it, never run in a training step). No file path, module name
+  or statement order enters the hash.
 
 So moving or renaming a numerics file, or moving a function from one numerics file to another,
 keeps every record current; changing what any of them computes (a constant, an operation)
@@ -45,7 +47,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1]  # counting/
 NUMERICS = ("training/train.py", "training/metrics.py", "training/optimizer.py", "training/stop.py",
             "training/program.py", "runtime/xla.py", "tasks/base.py")
-REGISTRIES = ("models/registry.py", "tasks/__init__.py", "config.py", "spec.py")  # followed no further
+REGISTRIES = ("models/registry.py", "tasks/__init__.py", "tasks/registry.py", "config.py", "spec.py")  # followed no further
 EXTRA = {"halving": "training/halving.py", "composed": "tasks/mixture.py", "support": "training/support.py"}  # switch -> its module
 
 
@@ -56,6 +58,22 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
             if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _is_host(node: ast.AST) -> bool:
+    """A definition marked `@host` (counting.tasks.registry.host): a host-side hook, not numerics."""
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and any(
+        (isinstance(d, ast.Name) and d.id == "host") or (isinstance(d, ast.Attribute) and d.attr == "host")
+        for d in node.decorator_list)
+
+
+def _without_host(tree: ast.Module) -> ast.Module:
+    """The module without its `@host` definitions (at the top level and in class bodies)."""
+    tree.body = [node for node in tree.body if not _is_host(node)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            node.body = [item for item in node.body if not _is_host(item)] or [ast.Pass()]
     return tree
 
 
@@ -86,7 +104,7 @@ def statements(path: Path) -> frozenset[str]:
 
 @functools.cache
 def _statements(text: str) -> frozenset[str]:  # parsed once per distinct source text
-    tree = _without_docstrings(ast.parse(text))
+    tree = _without_host(_without_docstrings(ast.parse(text)))
     body = [node for node in tree.body if not _own(node)]
     return frozenset(ast.dump(_Placeless().visit(node), annotate_fields=False, include_attributes=False)
                      for node in body)
@@ -130,10 +148,10 @@ def run_files(cfg) -> list[Path]:
     """The numerics modules of one run: the shared ones, its task's and its model's, the ones its
     switches bring in, and what they import (the registries and configs excepted)."""
     from counting.models.registry import model_class
-    from counting.tasks import REGISTRY
+    from counting.tasks.registry import class_of
 
     roots = [PACKAGE / name for name in NUMERICS]
-    roots += [Path(inspect.getsourcefile(REGISTRY[cfg.task.name])), Path(inspect.getsourcefile(model_class(cfg.model)))]
+    roots += [Path(inspect.getsourcefile(class_of(cfg.task.name))), Path(inspect.getsourcefile(model_class(cfg.model)))]
     roots += [PACKAGE / EXTRA[name] for name in switches(cfg)]
     return closure(roots)
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from counting.config import TaskConfig
 from counting.runtime.xla import jit_once
+from counting.tasks.registry import host
 
 BOS_ID = 0
 SEP_ID = 1
@@ -109,6 +110,56 @@ class Task:
         """The positions of the n content tokens (after BOS, when there is one)."""
         start = int(self.cfg.bos)
         return slice(start, start + self.n)
+
+    # --- host-side hooks: what the theory, inspection, debugger and LLM probe ask of a task ----
+    # (numpy, never inside a training step; `@host` keeps them out of the numerics fingerprint)
+
+    @host
+    @classmethod
+    def asks_query(cls) -> bool:
+        """Whether a sequence carries a query token (after the content) whose count is the answer."""
+        return False
+
+    @host
+    @classmethod
+    def reads_any_content_position(cls) -> bool:
+        """Whether an answer is read at every content position (a reader picks one), not only at the end."""
+        return False
+
+    @host
+    @classmethod
+    def content_labels(cls, counts_BxN):
+        """labels_BxR from counts_BxN (how often each content position's token occurs in its row), for
+        a task without a query: the labels at its answer positions (counting.theory.sequences)."""
+        raise NotImplementedError(f"{cls.__name__} labels its sequences from a query (asks_query)")
+
+    @host
+    def analysed_positions(self) -> tuple[int, ...]:
+        """The positions the diagnostics read (counting.inspect.trace): every content position."""
+        s = self.content_slice()
+        return tuple(range(s.start, s.stop))
+
+    @host
+    def intervention_sites(self, tokens_BxT, labels_BxR, rng):
+        """The sites of the causal tests (counting.inspect.interventions.Sites): (seq_S, at_SxT,
+        token_S, c_S, r_S), per site its sequence, the positions whose counting-layer output
+        changes, the token whose count c is changed (its id), c itself (the label read) and the
+        answer read (an index into answer_positions). numpy in, numpy out."""
+        raise NotImplementedError(f"{type(self).__name__} defines no intervention sites")
+
+    @host
+    @classmethod
+    def llm_question(cls) -> str | None:
+        """The LLM probe's question about a list ('{query}' stands for the query item), or None
+        when the task has no prompt form (counting.llm)."""
+        return None
+
+    @host
+    @classmethod
+    def llm_sample(cls, rng, m: int, n: int, sampler: str):
+        """One LLM prompt's content, like the training sampler (`uniform` or `balanced`): (x_N item
+        indices into a pool of m items, the query index or None, the answer). numpy only."""
+        raise NotImplementedError(f"{cls.__name__} has no LLM prompt form")
 
 
 # --- sampling helpers shared by the tasks ------------------------------------------------

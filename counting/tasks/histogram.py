@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from counting.tasks.registry import host
 from counting.tasks.base import Batch, Task, pair_counts, partition_draw, ranks, uniform_int
 
 
@@ -63,3 +65,30 @@ class Histogram(Task):
         mask_BxT = jnp.broadcast_to(content_T, (batch, T))
         labels_BxT = jnp.zeros((batch, T), jnp.int32).at[:, lo : lo + n].set(count_BxN)
         return Batch(tokens_BxT, labels_BxT, mask_BxT)
+
+    # --- host-side hooks (counting.tasks.base.Task) --------------------------------------
+
+    @host
+    @classmethod
+    def reads_any_content_position(cls) -> bool:
+        """The histogram answers at every content position."""
+        return True
+
+    @host
+    @classmethod
+    def content_labels(cls, counts_BxN):
+        """Each position's own count."""
+        return counts_BxN
+
+    @host
+    def intervention_sites(self, tokens_BxT, labels_BxR, rng):
+        """Per sequence the token of a random content position, intervened at the last position
+        holding it, and the count read there."""
+        B, T = tokens_BxT.shape
+        content = self.content_slice()
+        j_B = rng.integers(content.start, content.stop, B)
+        token_B = tokens_BxT[np.arange(B), j_B]
+        p_B = T - 1 - np.argmax((tokens_BxT == token_B[:, None])[:, ::-1], axis=1)  # its last position
+        at_SxT = np.eye(T, dtype=bool)[p_B]
+        r_B = np.searchsorted(np.asarray(self.answer_positions), p_B)
+        return np.arange(B), at_SxT, token_B, labels_BxR[np.arange(B), r_B], r_B

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from counting.tasks.registry import host
 from counting.tasks.base import (
     Batch, Task, allowed_tokens, distinct_rank, draw, floyd, pair_counts, partition_draw, ranks, uniform_int,
 )
@@ -45,6 +47,53 @@ class MostFrequent(Task):
         mask_BxT = jnp.broadcast_to(jnp.arange(T) == T - 1, (batch, T))
         labels_BxT = jnp.where(mask_BxT, answer_B[:, None], 0)
         return Batch(tokens_BxT, labels_BxT, mask_BxT)
+
+    # --- host-side hooks (counting.tasks.base.Task) --------------------------------------
+
+    @host
+    @classmethod
+    def content_labels(cls, counts_BxN):
+        """The largest count of the row, read at the end."""
+        return counts_BxN.max(1, keepdims=True)
+
+    @host
+    def intervention_sites(self, tokens_BxT, labels_BxR, rng):
+        """The sequences with a unique most frequent token t, intervened at every position holding t,
+        with t's count (the label)."""
+        from counting.tasks.base import NUM_SPECIAL
+
+        x_BxN = tokens_BxT[:, self.content_slice()]
+        ids_M = np.arange(self.cfg.m) + NUM_SPECIAL
+        hist_BxM = (x_BxN[:, :, None] == ids_M[None, None, :]).sum(1)
+        top_B = hist_BxM.max(1)
+        unique_B = (hist_BxM == top_B[:, None]).sum(1) == 1
+        seq_S = np.flatnonzero(unique_B)
+        token_S = ids_M[hist_BxM[seq_S].argmax(1)]
+        at_SxT = tokens_BxT[seq_S] == token_S[:, None]
+        return seq_S, at_SxT, token_S, labels_BxR[seq_S, 0], np.zeros(len(seq_S), int)
+
+    @host
+    @classmethod
+    def llm_question(cls) -> str:
+        """Asks for the count of the most frequent item."""
+        return "How many times does the most frequent item occur in the list?"
+
+    @host
+    @classmethod
+    def llm_sample(cls, rng, m: int, n: int, sampler: str):
+        """`uniform`: items i.i.d. `balanced`: c is drawn from ceil(n/m)..n; one item gets c copies
+        and the other n - c positions are drawn without replacement from c copies of each of the
+        other m - 1 items, so no item exceeds c."""
+        if sampler == "uniform" or m == 1:
+            x_N = rng.integers(0, m, n)
+        else:
+            c = int(rng.integers(-(-n // m), n + 1))
+            top = int(rng.integers(0, m))
+            others_O = np.delete(np.arange(m), top)
+            pool_P = np.repeat(others_O, c)  # c copies of each other item
+            x_N = np.concatenate([np.full(c, top), rng.choice(pool_P, n - c, replace=False)])
+            x_N = x_N[rng.permutation(n)]
+        return x_N, None, int(np.bincount(x_N, minlength=m).max())
 
 
 def planted_max(c_B: jax.Array, k_pool, k_pos, tok_BxR, k, n: int) -> jax.Array:

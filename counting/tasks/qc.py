@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from counting.tasks.registry import host
 from counting.tasks.base import NUM_SPECIAL, SEP_ID, Batch, Task, partition_draw, ranks, uniform_int
 
 
@@ -71,3 +73,47 @@ class QueryCount(Task):
         mask_BxT = jnp.broadcast_to(at_query_T, (batch, T))
         labels_BxT = jnp.where(mask_BxT, count_B[:, None], 0)
         return Batch(tokens_BxT, labels_BxT, mask_BxT)
+
+    # --- host-side hooks (counting.tasks.base.Task) --------------------------------------
+
+    @host
+    @classmethod
+    def asks_query(cls) -> bool:
+        """QC asks for the count of its query token."""
+        return True
+
+    @host
+    def analysed_positions(self) -> tuple[int, ...]:
+        """QC's diagnostics read its answer (query) position."""
+        return self.answer_positions
+
+    @host
+    def intervention_sites(self, tokens_BxT, labels_BxR, rng):
+        """Every sequence, intervened at its last (query) position, with the query token and its count."""
+        B, T = tokens_BxT.shape
+        at_SxT = np.zeros((B, T), bool)
+        at_SxT[:, T - 1] = True
+        return np.arange(B), at_SxT, tokens_BxT[:, T - 1], labels_BxR[:, 0], np.zeros(B, int)
+
+    @host
+    @classmethod
+    def llm_question(cls) -> str:
+        """Asks for the count of the query item."""
+        return "How many times does the item '{query}' occur in the list?"
+
+    @host
+    @classmethod
+    def llm_sample(cls, rng, m: int, n: int, sampler: str):
+        """`uniform`: items i.i.d. over the pool, the query copied from a random position (answer in
+        1..n). `balanced`: the answer c is drawn from 1..n first, c random positions get the query
+        and the rest are drawn from the other m - 1 items (m = 1 forces c = n)."""
+        if sampler == "uniform" or m == 1:
+            x_N = rng.integers(0, m, n)
+            q = int(x_N[rng.integers(0, n)])
+        else:
+            q = int(rng.integers(0, m))
+            c = int(rng.integers(1, n + 1))
+            others_O = np.delete(np.arange(m), q)
+            x_N = others_O[rng.integers(0, m - 1, n)]
+            x_N[rng.permutation(n)[:c]] = q
+        return x_N, q, int((x_N == q).sum())

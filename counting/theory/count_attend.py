@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from counting.config import ModelConfig, TaskConfig
-from counting.tasks import BOS_ID, NUM_SPECIAL
+from counting.tasks import BOS_ID, NUM_SPECIAL, class_of
 from counting.theory import inversion
 from counting.theory.coherence import optimised
 from counting.theory.weights import Construction, blank, linear_readout, put, quadratic_head
@@ -84,7 +84,7 @@ def count_attend(task: TaskConfig, d: int, inverse: str = "interp", beta: float 
                  u: np.ndarray | None = None) -> Construction:
     """CountAttend for QC with BOS (query last or after a separator); u_mx(d-2) defaults to
     `default_directions`; beta to `default_beta`."""
-    if task.name != "qc" or not task.bos:
+    if not class_of(task.name).asks_query() or not task.bos:
         raise ValueError("CountAttend solves QC with a BOS token")
     if d < 3 or inverse not in INVERSES:
         raise ValueError(f"CountAttend needs d >= 3 and inverse in {INVERSES}, got d={d}, {inverse!r}")

@@ -25,15 +25,13 @@ from __future__ import annotations
 import numpy as np
 
 from counting.config import ModelConfig, TaskConfig
-from counting.tasks import NUM_SPECIAL, make_task
+from counting.tasks import NUM_SPECIAL, class_of, make_task
 from counting.theory.weights import Construction, blank, linear_readout, put, quadratic_head
-
-TASKS = ("qc", "histogram")
 
 
 def content_positions(task: TaskConfig) -> int:
-    """N: how many of the T positions hold a content token (QC: the n tokens and the query)."""
-    return task.n + (1 if task.name == "qc" else 0)
+    """N: how many of the T positions hold a content token (with a query: the n tokens and the query)."""
+    return task.n + int(class_of(task.name).asks_query())
 
 
 def one_hot_embedding(V: int, m: int, d: int) -> np.ndarray:
@@ -59,8 +57,9 @@ def histogram_block(block, m: int, d: int, T: int) -> None:
 def histogram_solution(task: TaskConfig, d: int | None = None) -> Construction:
     """Exact QC (query last or after a separator, with or without BOS) or histogram-task
     counting for any n, with d >= m (default d = m)."""
-    if task.name not in TASKS:
-        raise ValueError(f"histogram_solution solves {TASKS}, not {task.name!r}")
+    cls = class_of(task.name)
+    if not (cls.asks_query() or cls.reads_any_content_position()):
+        raise ValueError(f"histogram_solution solves a query count or a count at every position, not {task.name!r}")
     m, n = task.m, task.n
     d = m if d is None else d
     if d < m:
@@ -72,7 +71,7 @@ def histogram_solution(task: TaskConfig, d: int | None = None) -> Construction:
     histogram_block(block, m, d, T)
     W2 = np.zeros((m, d))
     W2[:, :m] = T / m  # Lambda: every hidden unit writes onto all m token coordinates
-    self_count = 1 if task.name == "qc" else 0  # the QC answer position holds q itself
+    self_count = int(cls.asks_query())  # the QC answer position holds q itself
     b2 = np.zeros(d)
     b2[:m] = -(1.0 + content_positions(task) / T + self_count) / m
     put(block.mlp.out.kernel, W2)

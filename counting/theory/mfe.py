@@ -29,7 +29,8 @@ import math
 import numpy as np
 
 from counting.config import ModelConfig, TaskConfig
-from counting.tasks import NUM_SPECIAL, make_task
+from counting.tasks import NUM_SPECIAL, class_of, make_task
+from counting.tasks.mfe import MostFrequent
 from counting.theory.histogram import histogram_block, one_hot_embedding
 from counting.theory.weights import Construction, blank, linear_readout, put, quadratic_head
 
@@ -41,7 +42,7 @@ def default_beta(T: int) -> float:
 
 def mfe_solution(task: TaskConfig, beta: float | None = None) -> Construction:
     """Exact MFE (with or without BOS) for any n, with d = m + 1, L = 2, w = m."""
-    if task.name != "mfe":
+    if class_of(task.name) is not MostFrequent:
         raise ValueError(f"mfe_solution solves mfe, not {task.name!r}")
     m, n = task.m, task.n
     d, kappa = m + 1, m

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from counting.config import TaskConfig
-from counting.tasks import BOS_ID, NUM_SPECIAL, SEP_ID, make_task
+from counting.tasks import BOS_ID, NUM_SPECIAL, SEP_ID, class_of, make_task
 
 ALL_COUNTS_UP_TO = 160  # below this n every count 0..n gets its own adversarial sequence
 
@@ -65,7 +65,7 @@ def own_counts(content_BxN: np.ndarray) -> np.ndarray:
 def content_task(content_BxN: np.ndarray, task: TaskConfig) -> Sequences:
     """Histogram (a count at every content position) or MFE (the largest count, at the end)."""
     counts_BxN = own_counts(content_BxN)
-    labels = counts_BxN if task.name == "histogram" else counts_BxN.max(1, keepdims=True)
+    labels = class_of(task.name).content_labels(counts_BxN)  # the task's own labels
     return Sequences(frame(content_BxN, task), labels)
 
 
@@ -96,7 +96,7 @@ def adversarial(task: TaskConfig, rival: np.ndarray | None = None, seed: int = 0
     rival = (np.arange(m) + 1) % m if rival is None else np.asarray(rival)
     content = two_token_rows(n, a_B, rival[a_B], c_B, rng)
     spread = cycling_rows(n, m, 2, rng)
-    if task.name == "qc":
+    if class_of(task.name).asks_query():
         absent_q = np.array([m - 1])  # a token the cycling row may lack (when n < m)
         return concat([qc(content, a_B, task), qc(spread, np.array([0, 0]), task),
                        qc(spread[:1], absent_q, task)])
@@ -108,7 +108,7 @@ def uniform(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
     absent, count 0) in half the rows and copied from the sequence in the other half."""
     rng = np.random.default_rng(seed)
     content = rng.integers(0, task.m, (batch, task.n))
-    if task.name != "qc":
+    if not class_of(task.name).asks_query():
         return content_task(content, task)
     copied = content[np.arange(batch), rng.integers(0, task.n, batch)]
     q = np.where(np.arange(batch) % 2 == 0, rng.integers(0, task.m, batch), copied)
@@ -123,7 +123,7 @@ def balanced(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
     q = rng.integers(0, m, batch)
     c = rng.integers(0, n + 1, batch)
     content = np.where(rng.random((batch, n)).argsort(1) < c[:, None], q[:, None], rng.integers(0, m, (batch, n)))
-    return qc(content, q, task) if task.name == "qc" else content_task(content, task)
+    return qc(content, q, task) if class_of(task.name).asks_query() else content_task(content, task)
 
 
 def from_sampler(task: TaskConfig, batch: int, seed: int = 0) -> Sequences:
