@@ -16,7 +16,7 @@ import numpy as np
 
 from counting.tasks.registry import host
 from counting.tasks.base import (
-    Batch, Task, allowed_tokens, distinct_rank, draw, floyd, pair_counts, partition_draw, ranks, uniform_int,
+    NUM_SPECIAL, Batch, Task, allowed_tokens, distinct_rank, draw, floyd, pair_counts, partition_draw, ranks, uniform_int,
 )
 
 # task.sampler -> (keys of the permutation, draws, count, pool and positions; batch, m, k, n) -> x_BxN
@@ -60,8 +60,6 @@ class MostFrequent(Task):
     def intervention_sites(self, tokens_BxT, labels_BxR, rng):
         """The sequences with a unique most frequent token t, intervened at every position holding t,
         with t's count (the label)."""
-        from counting.tasks.base import NUM_SPECIAL
-
         x_BxN = tokens_BxT[:, self.content_slice()]
         ids_M = np.arange(self.cfg.m) + NUM_SPECIAL
         hist_BxM = (x_BxN[:, :, None] == ids_M[None, None, :]).sum(1)
