@@ -336,7 +336,7 @@ def dip(published: list[dict], ours: dict[tuple, dict], full: dict[tuple, dict] 
 
 # The peer comparison as one call (counting-peer is its command line).
 PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
-FULL = {"behrens": ("peer_behrens_t64_full",)}  # the same cells at their full training length
+FULL = {"behrens": ("peer_behrens_t64_full", "peer_behrens_t64_p_full")}  # the same cells at their full length
 DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced: no published numbers
 DIAGRAM_TABLE = "diagram_t32.csv"
 COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
