@@ -1,7 +1,7 @@
 """Where the compute goes: compaction, the adaptive search for m_thr and successive halving,
 each against the way it replaces, measured as model-steps (what was trained) and wall time.
 
-    python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3]
+    python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold]
     python benchmarks/compute.py search     [--d 8 16] [--tiny]
     python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
     python benchmarks/compute.py all --out benchmarks/compute.json
@@ -10,7 +10,10 @@ compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yam
             trained in fresh folders once per arm: every member computing to the end (off),
             members that stopped leaving the program re-packed into power-of-two sizes (pow2,
             the default), into sizes 2^j and 3 * 2^j (pow2_3: less padding, more compiles) or
-            into the active members' own number (exact: a compile per size).
+            into the active members' own number (exact: a compile per size); each compaction
+            arm compiles the sizes it can reach next ahead, in a background thread, and its
+            <arm>_sync twin (cohort.compile_ahead=false) each when it is needed. Every arm
+            compiles into an empty compilation cache (--cache cold), as a new cell does.
             Ideal speedup = model-steps paid without compaction / model-steps useful (each
             member's own steps); target: 80% of it.
 search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
@@ -30,18 +33,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from counting.runtime.devices import CACHE_ENV
+
 FINE_GRID = sorted({round(2 * 1.1**k) for k in range(37) if round(2 * 1.1**k) <= 64})
 HALF_OCTAVES = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64]
 
 
-def run(experiment: str, overrides: list[str], results_dir: Path) -> dict:
-    """One experiment in a fresh process: wall time and what every record says it trained."""
+def run(experiment: str, overrides: list[str], results_dir: Path, cache: Path | None = None) -> dict:
+    """One experiment in a fresh process: wall time and what every record says it trained.
+    `cache`: the persistent compilation cache's folder for it (default: the commands' own)."""
     code = (
         "import json, sys\n"
         "from counting.runtime.devices import use_cpu_devices, use_compilation_cache\n"
@@ -53,7 +60,8 @@ def run(experiment: str, overrides: list[str], results_dir: Path) -> dict:
         " 'cells': r.analysis.cell_rows if r.analysis else []}, default=str))\n"
     )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = os.environ | ({CACHE_ENV: str(cache)} if cache is not None else {})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{experiment} {overrides}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
@@ -102,16 +110,21 @@ def protocol(d: int, tiny: bool) -> list[str]:
 ARMS = {"off": ["cohort.compact=false"], "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2"],
         "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3"],
         "exact": ["cohort.compact=true", "cohort.compact_sizes=exact"]}  # compaction's arms
+ARMS |= {f"{arm}_sync": ARMS[arm] + ["cohort.compile_ahead=false"] for arm in ("pow2", "pow2_3", "exact")}
+# ..._sync: each smaller program compiled when the compaction needs it, not ahead in the background
 
 
-def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None) -> list[dict]:
-    arms = arms or list(ARMS)
+def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: str = "cold") -> list[dict]:
+    """`cache`: cold = every arm compiles into an empty compilation cache of its own (what a new
+    cell costs, and what compiling ahead can hide); warm = the commands' own cache."""
+    arms = arms or ["off", "pow2", "pow2_3", "exact"]
     out = []
     for d in ds:
-        row = {"benchmark": "compaction", "d": d}
+        row = {"benchmark": "compaction", "d": d, "cache": cache}
         for arm in arms:
             with tempfile.TemporaryDirectory() as tmp:
-                r = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], Path(tmp))
+                r = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], Path(tmp),
+                        Path(tmp) / "jax-cache" if cache == "cold" else None)
             longest = max(x["steps"] for x in r["rows"])
             row[f"wall_s_{arm}"], row[f"train_s_{arm}"], row[f"compile_s_{arm}"] = r["wall_s"], r["train_s"], r["compile_s"]
             row[f"paid_{arm}"] = paid_steps(r["layouts"], r["rows"])  # program rows (pad rows too) x steps
@@ -126,10 +139,12 @@ def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None) -> list
                 line += f" (program sizes {row[f'sizes_{arm}']})"
             if arm != "off" and "wall_s_off" in row:
                 row[f"speedup_{arm}"] = row["wall_s_off"] / row[f"wall_s_{arm}"]
-                row[f"share_of_ideal_{arm}"] = (row[f"speedup_{arm}"] - 1) / max(row["ideal_speedup"] - 1, 1e-9)
+                gain = row["ideal_speedup"] - 1  # nothing to gain when every member runs to the end
+                row[f"share_of_ideal_{arm}"] = (row[f"speedup_{arm}"] - 1) / gain if gain > 0.01 else None
                 row[f"loop_speedup_{arm}"] = row["train_s_off"] / max(row[f"train_s_{arm}"], 1e-9)
-                line += (f": {row[f'speedup_{arm}']:.2f}x faster than off, {100 * row[f'share_of_ideal_{arm}']:.0f}% "
-                         f"of the ideal gain (training loop alone {row[f'loop_speedup_{arm}']:.2f}x)")
+                share = "no" if gain <= 0.01 else f"{100 * row[f'share_of_ideal_{arm}']:.0f}% of the"
+                line += (f": {row[f'speedup_{arm}']:.2f}x faster than off, {share} ideal gain "
+                         f"(training loop alone {row[f'loop_speedup_{arm}']:.2f}x)")
             print(line, flush=True)
         print(f"compaction d={d}: ideal {row['ideal_speedup']:.2f}x (paid without compaction / useful "
               f"{row['useful']} model-steps)", flush=True)
@@ -218,7 +233,10 @@ def main() -> None:
     parser.add_argument("--d", type=int, nargs="+", help="embedding dimensions (default per benchmark)")
     parser.add_argument("--tiny", action="store_true", help="a smoke test: tiny grids and budgets")
     parser.add_argument("--arms", nargs="+", choices=list(ARMS),
-                        help="compaction only: which arms to train (default: all)")
+                        help="compaction only: which arms to train (default: off pow2 pow2_3 exact; "
+                             "<arm>_sync: the same without compiling ahead)")
+    parser.add_argument("--cache", choices=["cold", "warm"], default="cold",
+                        help="compaction only: cold = an empty compilation cache per arm (default); warm = the commands' own")
     parser.add_argument("--rungs", help="halving only: the arm's rungs, e.g. [0.333] (default: the preset's)")
     parser.add_argument("--eta", type=int, help="halving only: the arm's eta (default: the preset's)")
     parser.add_argument("--out", help="write the rows as JSON")
@@ -226,7 +244,7 @@ def main() -> None:
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms,),
+        extra = {"compaction": (args.arms, args.cache),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:

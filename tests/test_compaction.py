@@ -34,6 +34,16 @@ def test_the_exact_size_rule_only_rounds_up_to_the_devices():
     assert [bucket(a, 1, "exact") for a in (1, 3, 17)] == [1, 3, 17]
 
 
+def test_compiling_ahead_takes_the_largest_sizes_a_compaction_can_still_reach():
+    from counting.sweep.cohort import ahead_sizes
+
+    assert ahead_sizes(33, 34, {34}, 2) == [32, 16]  # the first compaction lands on one of these
+    assert ahead_sizes(9, 32, {34, 32}, 2) == [16, 8]  # 9 active: 16 at most
+    assert ahead_sizes(3, 16, {16, 4}, 2, depth=3) == [2, 1]  # a compiled size is not compiled again
+    assert ahead_sizes(5, 34, {34}, 2, "exact") == [6, 4]  # exact: rounded up to the 2 devices
+    assert ahead_sizes(1, 2, {2}, 2) == [1] and ahead_sizes(4, 4, {4}, 1, "pow2_3") == [3, 2]
+
+
 def test_the_config_offers_exactly_the_size_rules_the_cohort_has():
     from counting.config import COMPACT_SIZES
     from counting.sweep.cohort import SIZES
@@ -62,10 +72,13 @@ def summary(results):
 def test_compaction_is_recorded_deterministic_and_leaves_early_stoppers_alone():
     if len(jax.local_devices()) > 2:
         pytest.skip("the sizes below assume at most 2 CPU devices")
-    on = train_cohort(MEMBERS)
-    again = train_cohort(MEMBERS)
+    on = train_cohort(MEMBERS)  # the smaller programs compiled ahead, in a background thread
+    again = train_cohort(MEMBERS, settings=CohortConfig(compile_ahead=False))  # each compiled when needed
     off = train_cohort(MEMBERS, settings=CohortConfig(compact=False))
-    assert summary(on) == summary(again)  # the same command, the same numbers
+    assert summary(on) == summary(again)  # the same numbers, whenever the compile finished
+    for a, b in zip(jax.tree.leaves([r.params for r in on]), jax.tree.leaves([r.params for r in again])):
+        np.testing.assert_array_equal(a, b)
+    assert [r.layout for r in on] == [r.layout for r in again]
     early = [i for i, r in enumerate(on) if r.stop_reason == "target" and "segments" not in r.layout]
     late = [i for i, r in enumerate(on) if "segments" in r.layout]
     assert early and late, [r.layout for r in on]

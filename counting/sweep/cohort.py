@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -156,6 +157,7 @@ def _pow2_3(x: int) -> int:
 
 
 SIZES = {"pow2": _pow2, "pow2_3": _pow2_3, "exact": lambda x: x}  # cohort.compact_sizes -> the size rule
+AHEAD = 2  # program sizes compiled ahead of need at a time (cohort.compile_ahead): the largest a compaction can reach
 
 
 def bucket(active: int, devices: int, sizes: str = SETTINGS.compact_sizes) -> int:
@@ -166,6 +168,15 @@ def bucket(active: int, devices: int, sizes: str = SETTINGS.compact_sizes) -> in
     up = SIZES[sizes]
     size = up(active)
     return size if size < devices else devices * up(-(-active // devices))
+
+
+def ahead_sizes(active: int, size: int, compiled: set[int], devices: int, sizes: str = SETTINGS.compact_sizes,
+                depth: int = AHEAD) -> list[int]:
+    """The `depth` largest program sizes below `size` that a compaction of `active` members
+    can still reach under the rule `sizes` and that are not `compiled` yet: what to compile
+    ahead of need (members only stop, so a compaction can only go down to these)."""
+    reach = sorted({bucket(a, devices, sizes) for a in range(1, active + 1)}, reverse=True)
+    return [s for s in reach if s < size and s not in compiled][:depth]
 
 
 def first_rows(N: int, devices: int) -> list[int]:
@@ -195,9 +206,13 @@ class Packing:
         self.N = len(cohort.cfgs)
         self.full = writable(state)
         self.programs: dict[int, tuple] = {}
-        self.compile_s = 0.0
+        self.compile_s = 0.0  # what training waited for compiles (a program compiled ahead: only the wait)
+        self.ahead_s = 0.0  # compile time spent in the background, beside training
         self.segments: list[dict] = []
         self.rows = list(range(self.N))
+        self.ahead = settings.compact and settings.compile_ahead
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[int, Future] = {}
 
     def place(self, rows: list[int], step: int, record: bool = True):
         """(state, program, inputs, mesh) for the members at `rows`, from the host's latest
@@ -206,6 +221,11 @@ class Packing:
         mesh = cohort_mesh(len(rows))
         state = spread(jax.tree.map(lambda x: np.asarray(x)[np.asarray(rows)], self.full), mesh)
         inputs = self.cohort.inputs(rows, mesh)
+        if len(rows) not in self.programs and len(rows) in self._pending:  # compiled ahead (or compiling now)
+            t0 = time.perf_counter()
+            self.programs[len(rows)] = self._pending.pop(len(rows)).result()
+            self.compile_s += time.perf_counter() - t0
+            self.ahead_s += self.programs[len(rows)][0].compile_s
         if len(rows) not in self.programs:
             program = compile_program(self.cohort, state, inputs, mesh, self.per_call)
             self.compile_s += program.compile_s
@@ -214,6 +234,37 @@ class Packing:
         if record:
             self.segments.append({"from_step": step, **program.layout})
         return state, program, inputs, mesh
+
+    def _compile(self, size: int) -> tuple:
+        """(program, mesh) for `size` rows, compiled from placeholder states and inputs of the
+        program's shapes and placement: the same program `place` would compile for them."""
+        mesh = cohort_mesh(size)
+        state = spread(jax.tree.map(lambda x: np.zeros((size,) + x.shape[1:], x.dtype), self.full), mesh)
+        return compile_program(self.cohort, state, self.cohort.inputs([0] * size, mesh), mesh, self.per_call), mesh
+
+    def look_ahead(self, active: int, devices: int) -> None:
+        """Compiles, in a background thread, the AHEAD largest program sizes that a compaction of
+        `active` members can still reach (smaller than the program now, not compiled yet), so that
+        a compaction does not wait for its compile; sizes no longer reachable are dropped. It
+        changes no number: which program runs is decided by the members' stops alone, never by
+        when a compile finishes."""
+        if not self.ahead or self.programs[len(self.rows)][0].layout["members_per_call"] < 2:
+            return
+        reach = ahead_sizes(active, len(self.rows), set(self.programs), devices, self.sizes)
+        for size in [s for s in self._pending if s not in reach]:
+            if self._pending[size].cancel():  # not started: dropped (one running finishes, unused)
+                del self._pending[size]
+        if self._pool is None and reach:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="compile-ahead")
+        for size in reach:
+            if size not in self._pending:
+                self._pending[size] = self._pool.submit(self._compile, size)
+
+    def close(self) -> None:
+        """Drops the compiles not started (a running one finishes in its thread, unused)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool, self._pending = None, {}
 
     def keep(self, state) -> None:
         """Copies the program's states back into `full` (pad rows skipped)."""
@@ -272,7 +323,8 @@ def train_cohort(
     on a device (default: `program.members_per_call`); with `compact`, when members have
     stopped, the others continue in a smaller program (sizes: `bucket` with the rule
     `compact_sizes`, a key of SIZES), so that stopped members no longer cost compute under vmap; each record's layout says which
-    programs its member ran in."""
+    programs its member ran in. With `compile_ahead`, the sizes a compaction can reach next
+    compile in a background thread while the cohort trains (Packing.look_ahead)."""
     cfgs = list(cfgs)
     if len({shape_key(c) for c in cfgs}) != 1:
         raise ValueError("a cohort's members must share every value but m, k, seed, lr and weight_decay")
@@ -307,32 +359,36 @@ def train_cohort(
         support = None if validation is None else validation.evaluate(state.params, pack.rows, mesh)
         stats, support = jax.device_get((program.evaluate(state.params, inputs.eval_N), support))
         book.first(pack.scatter(stats), None if support is None else pack.scatter(support))
-    for length in chunk_lengths(total - done, shared.train.eval_every):
-        active_N = book.active_N
-        if not active_N.any():
-            break
-        rows = pack.wanted(active_N, devices)
-        if rows is not None:  # compaction: the active members continue in a smaller program
-            pack.keep(state)
-            state, program, inputs, mesh = pack.place(rows, done)
-        active_R = spread(jnp.asarray(active_N[np.asarray(pack.rows)] & _first_rows(pack.rows)), mesh)
-        state, losses_RxS = program.chunks[length](state, inputs.m_N, inputs.k_N, active_R)
-        stats = program.evaluate(state.params, inputs.eval_N)  # dispatched before the host reads anything
-        support = None if validation is None else validation.evaluate(state.params, pack.rows, mesh)
-        losses_RxS, stats, params_host, support = jax.device_get((losses_RxS, stats, state.params, support))  # one transfer
-        book.take(done, length, pack.scatter(losses_RxS), pack.scatter(stats), pack.scatter(params_host),
-                  time.perf_counter() - t0, None if support is None else pack.scatter(support))
-        done += length
-        if halving is not None:  # a rung reached: the losing settings of each cell stop (pruned)
-            book.pruned(halving.after(done, book), done, halving.applied)
-        if checkpoint is not None and done < total and book.active_N.any():
-            pack.keep(state)
-            extra = {"rows": pack.rows, "segments": pack.segments}
-            if halving is not None:
-                extra["halving"] = halving.state()
-            checkpoint.save(done, pack.full, {**book.meta(done), **extra})
-        if progress is not None:
-            progress.update(int(active_N.sum()) * length)
+    try:
+        for length in chunk_lengths(total - done, shared.train.eval_every):
+            active_N = book.active_N
+            if not active_N.any():
+                break
+            rows = pack.wanted(active_N, devices)
+            if rows is not None:  # compaction: the active members continue in a smaller program
+                pack.keep(state)
+                state, program, inputs, mesh = pack.place(rows, done)
+            pack.look_ahead(int(active_N.sum()), devices)
+            active_R = spread(jnp.asarray(active_N[np.asarray(pack.rows)] & _first_rows(pack.rows)), mesh)
+            state, losses_RxS = program.chunks[length](state, inputs.m_N, inputs.k_N, active_R)
+            stats = program.evaluate(state.params, inputs.eval_N)  # dispatched before the host reads anything
+            support = None if validation is None else validation.evaluate(state.params, pack.rows, mesh)
+            losses_RxS, stats, params_host, support = jax.device_get((losses_RxS, stats, state.params, support))  # one transfer
+            book.take(done, length, pack.scatter(losses_RxS), pack.scatter(stats), pack.scatter(params_host),
+                      time.perf_counter() - t0, None if support is None else pack.scatter(support))
+            done += length
+            if halving is not None:  # a rung reached: the losing settings of each cell stop (pruned)
+                book.pruned(halving.after(done, book), done, halving.applied)
+            if checkpoint is not None and done < total and book.active_N.any():
+                pack.keep(state)
+                extra = {"rows": pack.rows, "segments": pack.segments}
+                if halving is not None:
+                    extra["halving"] = halving.state()
+                checkpoint.save(done, pack.full, {**book.meta(done), **extra})
+            if progress is not None:
+                progress.update(int(active_N.sum()) * length)
+    finally:
+        pack.close()  # no compile left running for a cohort that ended (or failed)
     if progress is not None:
         progress.finish()
     pack.keep(state)
