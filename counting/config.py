@@ -19,9 +19,8 @@ from counting.spec import Checked, ConfigError, Registry, coerce, option
 
 TASKS = Registry("counting.tasks.registry:TASKS")  # task.name: the tasks' registry, read when checked
 
-SAMPLERS = ("uniform", "balanced", "partition", "pairs", "mixture")  # partition: Behrens et al.'s random-partition
-# sequences; pairs: two-token sequences (counting.tasks.mixture); mixture: weighted components (task.mixture)
-COMPONENTS = SAMPLERS[:4]  # what a mixture's components may be
+SAMPLERS = Registry("counting.tasks.registry:SAMPLERS")  # task.sampler: the samplers' registry
+COMPONENTS = Registry("counting.tasks.registry:COMPONENTS")  # task.mixture: what a mixture's components may be
 QUERIES = ("last", "sep")
 POSITIONS = ("none", "learned", "sinusoidal", "rope")
 ATTENTIONS = ("softmax", "linear", "topk")  # model.attention; topk keeps the model.topk largest scores
@@ -35,7 +34,7 @@ RERUN = ("stale", "never", "all")
 LOGGERS = ("jsonl", "tensorboard", "wandb")  # logger: the metrics sinks beside metrics.jsonl (counting.store.trackers)
 # after: the default steps after a sweep (their registry: counting.experiment.steps.STEPS)
 AFTER = ("families", "support", "aggregate", "search", "evaluate", "analyze", "exactness", "budget", "figures")
-COMPACT_SIZES = ("pow2", "pow2_3", "exact")  # program sizes after compaction: see counting.sweep.cohort.SIZES
+COMPACT_SIZES = Registry("counting.sweep.sizes:SIZES")  # cohort.compact_sizes: the program-size rules after compaction
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,9 @@ import pytest
 from tiny import tiny
 
 from counting.config import CohortConfig
-from counting.sweep.cohort import bucket, train_cohort
+from counting.sweep.cohort import train_cohort
 from counting.sweep.plan import expand
+from counting.sweep.sizes import bucket
 
 
 def test_program_sizes_are_few_and_divide_over_the_devices():
@@ -35,7 +36,7 @@ def test_the_exact_size_rule_only_rounds_up_to_the_devices():
 
 
 def test_compiling_ahead_takes_the_largest_sizes_a_compaction_can_still_reach():
-    from counting.sweep.cohort import ahead_sizes
+    from counting.sweep.sizes import ahead_sizes
 
     assert ahead_sizes(33, 34, {34}, 2) == [32, 16]  # the first compaction lands on one of these
     assert ahead_sizes(9, 32, {34, 32}, 2) == [16, 8]  # 9 active: 16 at most
@@ -44,11 +45,13 @@ def test_compiling_ahead_takes_the_largest_sizes_a_compaction_can_still_reach():
     assert ahead_sizes(1, 2, {2}, 2) == [1] and ahead_sizes(4, 4, {4}, 1, "pow2_3") == [3, 2]
 
 
-def test_the_config_offers_exactly_the_size_rules_the_cohort_has():
-    from counting.config import COMPACT_SIZES
-    from counting.sweep.cohort import SIZES
+def test_a_size_rule_registered_in_sizes_is_a_choice_at_once(monkeypatch):
+    from counting.config import CohortConfig
+    from counting.sweep import sizes
 
-    assert tuple(SIZES) == COMPACT_SIZES  # config.py names them without importing JAX
+    monkeypatch.setitem(sizes.SIZES, "odd", lambda x: x + x % 2)
+    assert CohortConfig.from_dict({"compact_sizes": "odd"}).compact_sizes == "odd"  # no second list in the config
+    assert [sizes.bucket(a, 1, "odd") for a in (1, 2, 3)] == [2, 2, 4]
 
 
 def test_an_unknown_size_rule_is_a_one_line_error():

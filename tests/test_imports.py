@@ -147,3 +147,34 @@ def test_nothing_outside_the_tasks_dispatches_on_a_tasks_name():
                 if len(elts & names) >= 2:
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} a second list of tasks {sorted(elts)}")
     assert not found, "\n".join(found)
+
+
+def test_each_registry_is_the_only_list_of_its_names_and_the_config_reads_them_without_jax():
+    """The samplers (counting.tasks.registry) and the compaction size rules (counting.sweep.sizes)
+    are named once: no other module of the package assigns a tuple or list of their names only, every
+    task implements exactly the drawn samplers, and the config checks them without importing JAX."""
+    import subprocess
+    import sys
+
+    from counting.sweep.sizes import SIZES
+    from counting.tasks import class_of
+    from counting.tasks.registry import DRAWN, SAMPLERS, TASKS
+
+    owners = {"samplers": (set(SAMPLERS), PACKAGE / "tasks" / "registry.py"), "size rules": (set(SIZES), PACKAGE / "sweep" / "sizes.py")}
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Tuple, ast.List)):
+                elts = {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+                for what, (names, owner) in owners.items():
+                    if path != owner and len(elts) >= 2 and elts <= names:  # family lists share some names
+                        found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} a second list of {what} {sorted(elts)}")
+    assert not found, "\n".join(found)
+    for task in TASKS:
+        module = sys.modules[class_of(task).__module__]
+        assert tuple(module.SAMPLERS) == DRAWN, task
+    code = ("import sys; from counting.config import CohortConfig, TaskConfig; "
+            "CohortConfig.from_dict({'compact_sizes': 'pow2_3'}); TaskConfig.from_dict({'sampler': 'pairs'}); "
+            "print('jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from counting.llm.backends import BACKENDS
 from counting.spec import Checked, ConfigError, option
-from counting.tasks.registry import TASKS, class_of  # prompts.task: a task with an LLM prompt form (Task.llm_question)
+from counting.tasks.registry import DRAWN, TASKS, class_of  # prompts.task: a task with an LLM prompt form
 
-SAMPLERS = ("uniform", "balanced")
+SAMPLERS = DRAWN[:2]  # prompts.sampler: uniform and balanced, the training samplers a prompt can be drawn by
 ITEMS = ("letters", "words")
 DELIMITERS = {"space": " ", "comma": ", ", "newline": "\n"}
 FORMS = ("auto", "chat", "completion")

@@ -44,6 +44,8 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
+from counting.tasks.registry import COMPOSED
+
 PACKAGE = Path(__file__).resolve().parents[1]  # counting/
 NUMERICS = ("training/train.py", "training/metrics.py", "training/optimizer.py", "training/stop.py",
             "training/program.py", "runtime/xla.py", "tasks/base.py")
@@ -139,7 +141,7 @@ def closure(roots: Iterable[Path], package: Path = PACKAGE, registries: Iterable
 def switches(cfg) -> list[str]:
     """The config switches that bring numerics modules of their own into a run (EXTRA)."""
     on = {"halving": cfg.halving.active,  # the rungs decide where a pruned member stops
-          "composed": cfg.task.sampler in ("pairs", "mixture"),  # counting.tasks.COMPOSED
+          "composed": cfg.task.sampler in COMPOSED,
           "support": cfg.train.stop.watch == "support" or cfg.halving.metric == "support"}  # counting.training.support
     return [name for name, active in on.items() if active]
 

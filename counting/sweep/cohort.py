@@ -28,6 +28,7 @@ from counting.config import CohortConfig, RunConfig
 from counting.store.checkpoint import CohortCheckpoint
 from counting.sweep.plan import shape_key
 from counting.sweep.progress import Progress
+from counting.sweep.sizes import ahead_sizes, bucket
 from counting.tasks import NUM_SPECIAL
 from counting.training.halving import Halving
 from counting.training.metrics import param_norms, summarize
@@ -143,42 +144,6 @@ class Members:
 SETTINGS = CohortConfig()  # the defaults of the cohort settings: written once, in counting.config
 
 
-def _pow2(x: int) -> int:
-    p = 1
-    while p < x:
-        p *= 2
-    return p
-
-
-def _pow2_3(x: int) -> int:
-    """The smallest 2^j or 3 * 2^j that holds x: at most a third of a program is padding."""
-    p = _pow2(x)
-    return 3 * p // 4 if p >= 4 and 3 * p // 4 >= x else p
-
-
-SIZES = {"pow2": _pow2, "pow2_3": _pow2_3, "exact": lambda x: x}  # cohort.compact_sizes -> the size rule
-AHEAD = 2  # program sizes compiled ahead of need at a time (cohort.compile_ahead): the largest a compaction can reach
-
-
-def bucket(active: int, devices: int, sizes: str = SETTINGS.compact_sizes) -> int:
-    """The program size for `active` members after compaction: the smallest size of the rule
-    `sizes` (SIZES) that holds them while that is below the number of devices, else the
-    smallest devices * size, so that members still divide over the devices and few sizes are
-    ever compiled."""
-    up = SIZES[sizes]
-    size = up(active)
-    return size if size < devices else devices * up(-(-active // devices))
-
-
-def ahead_sizes(active: int, size: int, compiled: set[int], devices: int, sizes: str = SETTINGS.compact_sizes,
-                depth: int = AHEAD) -> list[int]:
-    """The `depth` largest program sizes below `size` that a compaction of `active` members
-    can still reach under the rule `sizes` and that are not `compiled` yet: what to compile
-    ahead of need (members only stop, so a compaction can only go down to these)."""
-    reach = sorted({bucket(a, devices, sizes) for a in range(1, active + 1)}, reverse=True)
-    return [s for s in reach if s < size and s not in compiled][:depth]
-
-
 def first_rows(N: int, devices: int) -> list[int]:
     """The first program's rows: every member once and, when N > 1 members do not divide over
     the devices, pad rows (member 0 again, inactive) up to the next multiple, so that the
@@ -243,11 +208,11 @@ class Packing:
         return compile_program(self.cohort, state, self.cohort.inputs([0] * size, mesh), mesh, self.per_call), mesh
 
     def look_ahead(self, active: int, devices: int) -> None:
-        """Compiles, in a background thread, the AHEAD largest program sizes that a compaction of
-        `active` members can still reach (smaller than the program now, not compiled yet), so that
-        a compaction does not wait for its compile; sizes no longer reachable are dropped. It
-        changes no number: which program runs is decided by the members' stops alone, never by
-        when a compile finishes."""
+        """Compiles, in a background thread, the AHEAD (counting.sweep.sizes) largest program sizes
+        that a compaction of `active` members can still reach (smaller than the program now, not
+        compiled yet), so that a compaction does not wait for its compile; sizes no longer
+        reachable are dropped. It changes no number: which program runs is decided by the
+        members' stops alone, never by when a compile finishes."""
         if not self.ahead or self.programs[len(self.rows)][0].layout["members_per_call"] < 2:
             return
         reach = ahead_sizes(active, len(self.rows), set(self.programs), devices, self.sizes)
@@ -322,7 +287,7 @@ def train_cohort(
     job's `cohort` section; its axes are not read here): `per_call` members vmapped together
     on a device (default: `program.members_per_call`); with `compact`, when members have
     stopped, the others continue in a smaller program (sizes: `bucket` with the rule
-    `compact_sizes`, a key of SIZES), so that stopped members no longer cost compute under vmap; each record's layout says which
+    `compact_sizes`, a key of counting.sweep.sizes.SIZES), so that stopped members no longer cost compute under vmap; each record's layout says which
     programs its member ran in. With `compile_ahead`, the sizes a compaction can reach next
     compile in a background thread while the cohort trains (Packing.look_ahead)."""
     cfgs = list(cfgs)

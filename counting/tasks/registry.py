@@ -28,7 +28,12 @@ TASKS: dict[str, str] = {  # task.name -> "module:Class"
     "mfe": "counting.tasks.mfe:MostFrequent",
     "histogram": "counting.tasks.histogram:Histogram",
 }
-COMPOSED = ("pairs", "mixture")  # samplers of counting.tasks.mixture, the same for every task
+DRAWN = ("uniform", "balanced", "partition")  # samplers every task implements (its SAMPLERS dict; partition: Behrens
+# et al.'s random-partition sequences)
+COMPOSED = ("pairs", "mixture")  # samplers of counting.tasks.mixture, the same for every task: two-token sequences,
+# weighted components (task.mixture)
+SAMPLERS = (*DRAWN, *COMPOSED)  # task.sampler: the one list of the samplers
+COMPONENTS = (*DRAWN, "pairs")  # task.mixture: what a mixture's components may be
 
 
 def host(fn: Any) -> Any:
