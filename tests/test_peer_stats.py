@@ -1,6 +1,7 @@
 """The agreement rule of the peer comparison (counting.analysis.peer, issue 31 part 2) on
 planted samples: the verdicts, Holm's correction over distinct cells, the cell shared by two
-published figures counted once, the power statement and the dip test. No JAX; each test well
+published figures counted once, the power statement, the dip test and the digitised T = 32
+diagram's tests from summary statistics. No JAX; each test well
 under a second."""
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from counting.analysis.peer import (
     Rule,
     compare,
     counts,
+    diagram_rows,
     dip,
     min_detectable,
     ours_by_cell,
     published_cells,
+    published_diagram,
     welch_contrast,
 )
 
@@ -123,3 +126,33 @@ def test_the_dip_as_a_difference_of_differences():
     assert row["estimate"] == pytest.approx(-0.1) and row["p_value"] < 1e-4 and row["df"] < 16
     assert row["min_detectable"] < 0.1
     assert dip(rows, deeper, full={}) == [row]  # no full-length runs of both cells: no second row
+
+
+def test_summary_statistics_tests_equal_the_sample_tests():
+    """Their T = 32 cells are known by mean, std and count only: the tests from summary
+    statistics give what the tests on the samples give."""
+    ours, theirs = 0.9 + 0.01 * BASE[:3], 0.91 + 0.013 * BASE
+    t, df, p = stats.welch_from_stats(ours, theirs.mean(), theirs.std(ddof=1), len(theirs))
+    assert (t, p) == pytest.approx(stats.welch(ours, theirs))
+    assert df == pytest.approx(welch_contrast([ours, theirs], [1, -1])["df"])
+    assert stats.tost_from_stats(ours, theirs.mean(), theirs.std(ddof=1), len(theirs), MARGIN) == pytest.approx(
+        stats.tost(ours, theirs, MARGIN))
+
+
+def test_the_digitised_diagram_on_planted_cells():
+    """published_t32.csv rows (mean and std in percent) joined with our cells: equal means with
+    a small spread -> equivalent, a gap of ten margins -> differs, a cell they did not publish
+    -> no verdict."""
+    def digitised(d, mean, std):
+        common = {"figure": "Fig01/02", "variant": "dot+sftm", "T": "32", "L": "10", "d": str(d), "p": "4",
+                  "n_seeds": "5", "resolution": "0.20", "source_file": "f.png"}
+        return [{**common, "statistic": "mean_over_seeds", "accuracy": str(mean)},
+                {**common, "statistic": "std_over_seeds", "accuracy": str(std)}]
+
+    theirs = published_diagram(digitised(4, 90.0, 0.3) + digitised(16, 90.0, 0.3))
+    assert theirs[("dot+softmax", 32, 10, 4, 4)]["their_std"] == pytest.approx(0.003)
+    rows = [{"arch": "dot+softmax", "m": 32, "n": 10, "d": d, "w": 4, "accuracy": a}
+            for d, base in ((4, 0.9), (16, 0.9 - 10 * MARGIN), (64, 0.5)) for a in base + 0.002 * BASE]
+    by_d = {r["d"]: r for r in diagram_rows(ours_by_cell(rows), theirs)}
+    assert by_d[4]["verdict"] == "equivalent" and by_d[16]["verdict"] == "differs" and by_d[64]["verdict"] == ""
+    assert by_d[16]["difference"] == pytest.approx(-10 * MARGIN)

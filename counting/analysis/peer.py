@@ -47,7 +47,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from counting.analysis import stats
-from counting.store import COMPARE, DIP, PUBLISHED
+from counting.store import COMPARE, DIAGRAM, DIP, PUBLISHED, PUBLISHED_DIAGRAM
 
 VARIANTS = {"dot+sftm": "dot+softmax", "dotBOS+sftm": "dotBOS+softmax", "linear+sftm": "linear+softmax"}  # theirs -> ours
 
@@ -334,11 +334,56 @@ def dip(published: list[dict], ours: dict[tuple, dict], full: dict[tuple, dict] 
     return out
 
 
+def published_diagram(rows: list[dict]) -> dict[tuple, dict]:
+    """(variant, T, L, d, p) -> their digitised T = 32 cell (scripts/digitise_peer_t32.py):
+    `theirs` (mean over their runs) and `their_std` (ddof 1) as fractions, `their_seeds`, the
+    digitising `resolution` (fraction) and the source files."""
+    cells: dict[tuple, dict] = defaultdict(dict)
+    for r in rows:
+        column = {"mean_over_seeds": "theirs", "std_over_seeds": "their_std"}[r["statistic"]]
+        cell = cells[_key(r)]
+        cell[column] = float(r["accuracy"]) / 100
+        cell["their_seeds"] = int(r["n_seeds"])
+        if column == "theirs":
+            cell["resolution"] = float(r["resolution"]) / 100
+        cell["source"] = f"{cell['source']} | {r['source_file']}" if "source" in cell else r["source_file"]
+    return dict(cells)
+
+
+def diagram_rows(ours: dict[tuple, dict], theirs: dict[tuple, dict], rule: Rule = Rule()) -> list[dict]:
+    """Our reduced T = 32 diagram beside their digitised cells, by the agreement rule of the T = 64
+    cells with their runs known only by mean, std and count (`stats.welch_from_stats`,
+    `stats.tost_from_stats`; no permutation test), Holm over the diagram's cells. The
+    digitising error (half a colour step, 0.002) is a tenth of the margin and is not added to it."""
+    rows = []
+    for key, mine in sorted(ours.items()):
+        row = {"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4],
+               **{k: v for k, v in mine.items() if k != "accuracies"}}
+        row.update({c: math.nan for c in ("theirs", "their_std", "difference", "t", "df", "welch_p", "tost_p",
+                                          "min_detectable")})
+        cell = theirs.get(key)
+        if cell and "theirs" in cell and "their_std" in cell:
+            row.update(cell, difference=mine["ours"] - cell["theirs"])
+            acc = np.asarray(mine["accuracies"], np.float64)
+            if len(acc) > 1 and (acc.std(ddof=1) > 0 or cell["their_std"] > 0):
+                t, df, p = stats.welch_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"])
+                se = math.sqrt(acc.var(ddof=1) / len(acc) + cell["their_std"] ** 2 / cell["their_seeds"])
+                row.update(t=t, df=df, welch_p=p, min_detectable=min_detectable(se, df, rule.alpha, rule.power),
+                           tost_p=stats.tost_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"],
+                                                        rule.margin)[2])
+        row.update(margin=rule.margin, alpha=rule.alpha)
+        rows.append(row)
+    decide(rows, rule)
+    for r in rows:
+        r["verdict"] = r["verdict"] if math.isfinite(r["theirs"]) else ""  # no digitised cell: nothing judged
+    return rows
+
+
 # The peer comparison as one call (counting-peer is its command line).
 PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
 FULL = {"behrens": ("peer_behrens_t64_full", "peer_behrens_t64_p_full")}  # the same cells at their full length
-DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced: no published numbers
-DIAGRAM_TABLE = "diagram_t32.csv"
+DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced (digitised numbers)
+DIAGRAM_TESTS = ("t", "df", "welch_p", "holm_p", "tost_p", "min_detectable", "verdict")
 COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
                 "ours_high", "ours_min", "ours_max", "difference", "agrees", *TESTS, "margin", "alpha", "power"]
 
@@ -346,7 +391,7 @@ COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "t
 @dataclasses.dataclass
 class Comparison:
     """What `compare_peer` found and wrote: one row per distinct published cell, the dip tests,
-    the reduced phase diagram's cells (ours only), and the tables' paths."""
+    the reduced T = 32 diagram's cells against their digitised ones, and the tables' paths."""
 
     peer: str
     root: Path
@@ -364,7 +409,10 @@ class Comparison:
         agree = sum(bool(r["agrees"]) for r in matched)
         out = []
         if self.diagram:
-            out.append(f"{peer}: reduced phase diagram, {len(self.diagram)} cells: {self.paths['diagram']}")
+            n = counts(self.diagram)
+            out.append(f"{peer}: T = 32 diagram (reduced), {len(self.diagram)} cells against their digitised figure: "
+                       f"{n['equivalent']} equivalent, {n['differs']} differ, {n['undecided']} undecided: "
+                       f"{self.paths['diagram']}")
         out.append(f"{peer}: {len(matched)} of {len(rows)} distinct published cells trained here; {agree} agree (their "
                    f"mean inside our seed range +- {self.tolerance}); mean |difference| "
                    f"{sum(abs(r['difference']) for r in matched) / max(len(matched), 1):.3f}")
@@ -397,7 +445,7 @@ def _tables(results_dir: Path, experiments, name: str) -> list[dict]:
 def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, rule: Rule | None = None) -> Comparison:
     """Our tables of a peer's published cells beside their numbers (results/<peer folder>/
     published.csv), by the agreement rule (`Rule`: MARGIN and ALPHA unless exploring);
-    writes compare.csv, dip.csv and the reduced diagram's table. ConfigError for an unknown
+    writes compare.csv, dip.csv and the reduced diagram's table (against published_t32.csv where it exists). ConfigError for an unknown
     peer, a bad rule or no table of ours; TableError for an unreadable table."""
     from counting.spec import ConfigError
     from counting.store import BUDGET_TABLE, TABLE, Store, write_table
@@ -435,12 +483,13 @@ def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, ru
     dips = dip(published, ours, full, rule)
     if dips:
         write_table(paths["dip"], dips, digits=6)
-    diagram_rows = _tables(results_dir, DIAGRAMS.get(peer, ()), TABLE)
-    cells = [{"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4],
-              **{k: v for k, v in mine.items() if k != "accuracies"}}
-             for key, mine in sorted(ours_by_cell(diagram_rows).items())]  # (d, p) cells: ours only
+    diagram_ours = ours_by_cell(_tables(results_dir, DIAGRAMS.get(peer, ()), TABLE))
+    digitised = root / PUBLISHED_DIAGRAM
+    cells = diagram_rows(diagram_ours, published_diagram(read_published(digitised)) if digitised.exists() else {}, rule)
     if cells:
-        paths["diagram"] = root / DIAGRAM_TABLE
-        write_table(paths["diagram"], cells, ["variant", "T", "L", "d", "p", "ours", "ours_low", "ours_high",
-                                              "ours_min", "ours_max", "our_seeds"], digits=6)
+        paths["diagram"] = root / DIAGRAM
+        write_table(paths["diagram"], cells, ["variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
+                                              "ours_high", "ours_min", "ours_max", "difference", *DIAGRAM_TESTS,
+                                              "margin", "alpha", "their_seeds", "our_seeds", "resolution", "source"],
+                    digits=6)
     return Comparison(peer, root, rule, tolerance, rows, dips, cells, paths)

@@ -114,6 +114,27 @@ def tost(a, b, margin: float) -> tuple[float, float, float]:
     return p_lower, p_upper, max(p_lower, p_upper)
 
 
+def welch_from_stats(a, mean_b: float, std_b: float, n_b: int) -> tuple[float, float, float]:
+    """(t, df, p): Welch's two-sided t-test of the sample `a` against a sample known only by its
+    mean, standard deviation (ddof 1) and size (scipy.stats.ttest_ind_from_stats), with the
+    Welch-Satterthwaite degrees of freedom."""
+    a = np.asarray(a, np.float64)
+    va, vb = a.var(ddof=1) / len(a), std_b**2 / n_b
+    res = sps.ttest_ind_from_stats(a.mean(), a.std(ddof=1), len(a), mean_b, std_b, n_b, equal_var=False)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (n_b - 1)) if va + vb > 0 else float("nan")
+    return float(res.statistic), float(df), float(res.pvalue)
+
+
+def tost_from_stats(a, mean_b: float, std_b: float, n_b: int, margin: float) -> tuple[float, float, float]:
+    """`tost` against a sample known by its mean, standard deviation (ddof 1) and size."""
+    a = np.asarray(a, np.float64)
+    ma, sa, na = a.mean(), a.std(ddof=1), len(a)
+    lower = sps.ttest_ind_from_stats(ma + margin, sa, na, mean_b, std_b, n_b, equal_var=False, alternative="greater")
+    upper = sps.ttest_ind_from_stats(ma - margin, sa, na, mean_b, std_b, n_b, equal_var=False, alternative="less")
+    p_lower, p_upper = float(lower.pvalue), float(upper.pvalue)
+    return p_lower, p_upper, max(p_lower, p_upper)
+
+
 def agreement(ours, theirs, margin: float, alpha: float = 0.05) -> str:
     """One cell's verdict on two samples: "equivalent" (TOST p < alpha: the means lie within
     +-margin, even where Welch also finds a difference, which is then smaller than the

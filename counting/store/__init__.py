@@ -40,6 +40,7 @@ BUDGET_TABLE, BUDGET_THRESHOLDS, BUDGET_CONVERGENCE = "budget.csv", "budget_thre
 INSPECT_TABLE, INSPECT_FIT, INSPECT_SEEDS, INSPECT_MAPS = ("inspect.csv", "inspect_fit.csv", "inspect_seeds.csv",
                                                           "inspect_maps.npz")  # counting.inspect.run
 PUBLISHED, COMPARE, DIP = "published.csv", "compare.csv", "dip.csv"  # the peer comparison (counting.analysis.peer)
+PUBLISHED_DIAGRAM, DIAGRAM = "published_t32.csv", "diagram_t32.csv"  # their T = 32 diagram, digitised; its comparison
 # a run's status: finished (its metrics are read) or failed (retrained)
 COMPLETE, DIVERGED, FAILED = "complete", "diverged", "failed"
 FINISHED = (COMPLETE, DIVERGED)
