@@ -156,3 +156,21 @@ def test_the_digitised_diagram_on_planted_cells():
     by_d = {r["d"]: r for r in diagram_rows(ours_by_cell(rows), theirs)}
     assert by_d[4]["verdict"] == "equivalent" and by_d[16]["verdict"] == "differs" and by_d[64]["verdict"] == ""
     assert by_d[16]["difference"] == pytest.approx(-10 * MARGIN)
+
+
+def test_the_overlap_of_held_out_and_training_sequences_is_the_samplers():
+    """seen_in_training at one training draw is the chance that two draws coincide, here
+    estimated from the partition sampler the peer runs train on (counting.tasks.base), and it
+    grows toward 1 with the draws."""
+    import jax
+
+    from counting.analysis.peer import compositions, seen_in_training
+    from counting.tasks.base import partition_draw
+
+    assert sum(q for _, q in compositions(10)) == pytest.approx(1.0)
+    n, T, B = 4, 4, 200_000
+    a_BxN, b_BxN = (np.asarray(partition_draw(jax.random.PRNGKey(s), B, T, n, n)) for s in (0, 1))
+    coincide = float((a_BxN == b_BxN).all(axis=1).mean())
+    expected = seen_in_training(n, T, 1)
+    assert abs(coincide - expected) < 4 * np.sqrt(expected / B), (coincide, expected)
+    assert seen_in_training(n, T, 10) < seen_in_training(n, T, 1000) < seen_in_training(n, T, 10**7) == pytest.approx(1)

@@ -47,7 +47,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from counting.analysis import stats
-from counting.store import COMPARE, DIAGRAM, DIP, PUBLISHED, PUBLISHED_DIAGRAM
+from counting.store import COMPARE, DIAGRAM, DIP, OVERLAP, PUBLISHED, PUBLISHED_DIAGRAM
 
 VARIANTS = {"dot+sftm": "dot+softmax", "dotBOS+sftm": "dotBOS+softmax", "linear+sftm": "linear+softmax"}  # theirs -> ours
 
@@ -379,6 +379,51 @@ def diagram_rows(ours: dict[tuple, dict], theirs: dict[tuple, dict], rule: Rule 
     return rows
 
 
+def compositions(n: int):
+    """(parts, probability) of every ordered composition their `random_partition(n)` draws: the
+    first part uniform on 1..n-1 (n >= 2), the rest of n composed the same way, a rest of 1 one
+    part (`tasks.base.partition_counts` draws the same)."""
+    if n == 1:
+        yield (1,), 1.0
+        return
+    for first in range(1, n):
+        for rest, q in compositions(n - first):
+            yield (first, *rest), q / (n - 1)
+
+
+def seen_in_training(n: int, T: int, draws: int) -> float:
+    """The expected share of a fresh held-out set of random-partition sequences (length `n`, `T`
+    token types) that also occur among `draws` training sequences of the same sampler, neither
+    excluded from the other (their `include_validation=True`; our held-out set likewise). Exact:
+    every sequence with the count profile lambda has the same probability p_lambda = P(lambda) /
+    N_lambda (N_lambda sequences: ordered distinct tokens for the parts over equal parts'
+    permutations, times the arrangements n! / prod c!), and the share is sum_lambda P(lambda)
+    (1 - (1 - p_lambda)^draws)."""
+    profile: dict[tuple, float] = defaultdict(float)
+    for parts, q in compositions(n):
+        profile[tuple(sorted(parts))] += q
+    share = 0.0
+    for parts, q in profile.items():
+        j = len(parts)
+        tokens = math.perm(T, j) / math.prod(math.factorial(parts.count(c)) for c in set(parts))
+        arrangements = math.factorial(n) / math.prod(math.factorial(c) for c in parts)
+        p_one = q / (tokens * arrangements)
+        share += q * -math.expm1(draws * math.log1p(-p_one))
+    return share
+
+
+EPOCH = 10000  # their training sequences per epoch (ours: 313 steps of 32 = 10016)
+
+
+def overlap_rows(cells, epochs=(50, 150, 500)) -> list[dict]:
+    """Per (T, L) of the compared cells and training length: the share of a held-out set that
+    also occurs in training (`seen_in_training`): what their validation-in-training adds, the
+    same for their set (included) and ours (not excluded either)."""
+    return [{"T": T, "L": L, "epochs": e, "training_sequences": e * EPOCH,
+             "seen_in_training": seen_in_training(L, T, e * EPOCH)}
+            for T, L in sorted({(c["T"], c["L"]) for c in cells}) for e in epochs]
+
+
 # The peer comparison as one call (counting-peer is its command line).
 PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
 FULL = {"behrens": ("peer_behrens_t64_full", "peer_behrens_t64_p_full")}  # the same cells at their full length
@@ -391,7 +436,8 @@ COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "t
 @dataclasses.dataclass
 class Comparison:
     """What `compare_peer` found and wrote: one row per distinct published cell, the dip tests,
-    the reduced T = 32 diagram's cells against their digitised ones, and the tables' paths."""
+    the reduced T = 32 diagram's cells against their digitised ones, the held-out sets'
+    overlap with training, and the tables' paths."""
 
     peer: str
     root: Path
@@ -401,6 +447,7 @@ class Comparison:
     dips: list[dict]
     diagram: list[dict]
     paths: dict[str, Path]
+    overlap: list[dict] = dataclasses.field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary counting-peer prints."""
@@ -427,6 +474,10 @@ class Comparison:
                 f"d = {r['d']}, p = {r['p']}: theirs {r['theirs']:.3f}, ours {r['ours_full']:.3f} "
                 f"(150 epochs {r['ours']:.3f}), {r['verdict_full']}" for r in full_cells)
                 + f"; {n['equivalent']} of {n['cells']} equivalent, {n['differs']} differ, {n['undecided']} undecided")
+        for r in self.overlap:
+            if r["epochs"] == max(o["epochs"] for o in self.overlap):
+                out.append(f"{peer}: T = {r['T']}, L = {r['L']}: {r['seen_in_training']:.1%} of a held-out set also occurs "
+                           f"in {r['epochs']} epochs of training (theirs included, ours not excluded): {self.paths['overlap']}")
         for r in self.dips:
             out.append(f"{peer}: dip d = {r['d_low']} -> {r['d_high']} ({r['length']}): ours {r['our_drop']:+.4f}, "
                        f"theirs {r['their_drop']:+.4f}; difference {r['estimate']:+.4f}, t = {r['t']:.2f}, "
@@ -492,4 +543,7 @@ def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, ru
                                               "ours_high", "ours_min", "ours_max", "difference", *DIAGRAM_TESTS,
                                               "margin", "alpha", "their_seeds", "our_seeds", "resolution", "source"],
                     digits=6)
-    return Comparison(peer, root, rule, tolerance, rows, dips, cells, paths)
+    overlap = overlap_rows([*rows, *cells])
+    paths["overlap"] = root / OVERLAP
+    write_table(paths["overlap"], overlap, digits=6)
+    return Comparison(peer, root, rule, tolerance, rows, dips, cells, paths, overlap)

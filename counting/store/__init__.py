@@ -41,6 +41,7 @@ INSPECT_TABLE, INSPECT_FIT, INSPECT_SEEDS, INSPECT_MAPS = ("inspect.csv", "inspe
                                                           "inspect_maps.npz")  # counting.inspect.run
 PUBLISHED, COMPARE, DIP = "published.csv", "compare.csv", "dip.csv"  # the peer comparison (counting.analysis.peer)
 PUBLISHED_DIAGRAM, DIAGRAM = "published_t32.csv", "diagram_t32.csv"  # their T = 32 diagram, digitised; its comparison
+OVERLAP = "overlap.csv"  # the share of a held-out set that also occurs in training (counting.analysis.peer)
 # a run's status: finished (its metrics are read) or failed (retrained)
 COMPLETE, DIVERGED, FAILED = "complete", "diverged", "failed"
 FINISHED = (COMPLETE, DIVERGED)
