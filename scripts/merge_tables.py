@@ -6,6 +6,8 @@ at its default), and the script stops when the new rows disagree on it.
     python scripts/merge_tables.py /tmp/peer_full/peer_behrens_t64_full results/peer_behrens_t64_full
 
 then `counting-analyze NAME --results-dir results` rewrites the folder's other tables from table.csv.
+A table missing from either folder is left as it is (a folder of tables across experiments, such
+as results/support_qc_scaling, holds table.csv only).
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def merge(source: Path, folder: Path, name: str, key: tuple[str, ...]) -> None:
 def main() -> None:
     source, folder = Path(sys.argv[1]), Path(sys.argv[2])
     for name, key in KEYS.items():
-        merge(source, folder, name, key)
+        if (source / name).exists() and (folder / name).exists():
+            merge(source, folder, name, key)
+        else:
+            print(f"{name}: not in both folders, left as it is")
 
 
 if __name__ == "__main__":
