@@ -107,10 +107,11 @@ def protocol(d: int, tiny: bool) -> list[str]:
     return base
 
 
-ARMS = {"off": ["cohort.compact=false"], "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2"],
-        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3"],
-        "exact": ["cohort.compact=true", "cohort.compact_sizes=exact"]}  # compaction's arms
-ARMS |= {f"{arm}_sync": ARMS[arm] + ["cohort.compile_ahead=false"] for arm in ("pow2", "pow2_3", "exact")}
+ARMS = {"off": ["cohort.compact=false"],
+        "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2", "cohort.compile_ahead=true"],
+        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3", "cohort.compile_ahead=true"],
+        "exact": ["cohort.compact=true", "cohort.compact_sizes=exact", "cohort.compile_ahead=true"]}  # compaction's arms
+ARMS |= {f"{arm}_sync": ARMS[arm][:-1] + ["cohort.compile_ahead=false"] for arm in ("pow2", "pow2_3", "exact")}
 # ..._sync: each smaller program compiled when the compaction needs it, not ahead in the background
 
 

@@ -346,8 +346,10 @@ class CohortConfig(Checked):
                                 help="program sizes compaction re-packs into: pow2 = 1, 2, 4, 8, ...; pow2_3 = "
                                      "1, 2, 3, 4, 6, 8, 12, ... (less padding, more compiles); exact = the "
                                      "active members, rounded up to divide over the devices (a compile per size)")
-    compile_ahead: bool = option(True, help="the program sizes a compaction can reach next compile in a background "
-                                            "thread while the cohort trains (false: each when it is needed)")
+    compile_ahead: bool | None = option(None, help="the program sizes a compaction can reach next compile in a "
+                                                   "background thread while the cohort trains (false: each when it is "
+                                                   "needed; null: on for accelerators, off on the CPU, where the "
+                                                   "compiles take the training's own cores)")
     per_call: int | None = option(None, ge=1, help="members vmapped side by side on a device (null: the default rule "
                                                    "of counting.training.program.members_per_call)")
 

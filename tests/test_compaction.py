@@ -75,7 +75,7 @@ def summary(results):
 def test_compaction_is_recorded_deterministic_and_leaves_early_stoppers_alone():
     if len(jax.local_devices()) > 2:
         pytest.skip("the sizes below assume at most 2 CPU devices")
-    on = train_cohort(MEMBERS)  # the smaller programs compiled ahead, in a background thread
+    on = train_cohort(MEMBERS, settings=CohortConfig(compile_ahead=True))  # compiled ahead, in a background thread
     again = train_cohort(MEMBERS, settings=CohortConfig(compile_ahead=False))  # each compiled when needed
     off = train_cohort(MEMBERS, settings=CohortConfig(compact=False))
     assert summary(on) == summary(again)  # the same numbers, whenever the compile finished

@@ -175,7 +175,8 @@ class Packing:
         self.ahead_s = 0.0  # compile time spent in the background, beside training
         self.segments: list[dict] = []
         self.rows = list(range(self.N))
-        self.ahead = settings.compact and settings.compile_ahead
+        ahead = settings.compile_ahead  # null: only where the host's cores are free while the devices train
+        self.ahead = settings.compact and (jax.default_backend() != "cpu" if ahead is None else ahead)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[int, Future] = {}
 
