@@ -107,11 +107,11 @@ def protocol(d: int, tiny: bool) -> list[str]:
     return base
 
 
-ARMS = {"off": ["cohort.compact=false"],
-        "pow2": ["cohort.compact=true", "cohort.compact_sizes=pow2", "cohort.compile_ahead=true"],
-        "pow2_3": ["cohort.compact=true", "cohort.compact_sizes=pow2_3", "cohort.compile_ahead=true"],
-        "exact": ["cohort.compact=true", "cohort.compact_sizes=exact", "cohort.compile_ahead=true"]}  # compaction's arms
-ARMS |= {f"{arm}_sync": ARMS[arm][:-1] + ["cohort.compile_ahead=false"] for arm in ("pow2", "pow2_3", "exact")}
+RULES = ("pow2", "pow2_3", "exact")  # compaction's size rules (counting.sweep.sizes.SIZES)
+ARMS = {"off": ["cohort.compact=false"]}  # compaction's arms: each rule compiling ahead, and its _sync twin
+ARMS |= {rule: ["cohort.compact=true", f"cohort.compact_sizes={rule}", "cohort.compile_ahead=true"] for rule in RULES}
+ARMS |= {f"{rule}_sync": ["cohort.compact=true", f"cohort.compact_sizes={rule}", "cohort.compile_ahead=false"]
+         for rule in RULES}
 # ..._sync: each smaller program compiled when the compaction needs it, not ahead in the background
 
 

@@ -132,9 +132,9 @@ def test_summary_statistics_tests_equal_the_sample_tests():
     """Their T = 32 cells are known by mean, std and count only: the tests from summary
     statistics give what the tests on the samples give."""
     ours, theirs = 0.9 + 0.01 * BASE[:3], 0.91 + 0.013 * BASE
-    t, df, p = stats.welch_from_stats(ours, theirs.mean(), theirs.std(ddof=1), len(theirs))
-    assert (t, p) == pytest.approx(stats.welch(ours, theirs))
-    assert df == pytest.approx(welch_contrast([ours, theirs], [1, -1])["df"])
+    summary = stats.welch_from_stats(ours, theirs.mean(), theirs.std(ddof=1), len(theirs))
+    assert (summary["t"], summary["p_value"]) == pytest.approx(stats.welch(ours, theirs))
+    assert summary == pytest.approx(welch_contrast([ours, theirs], [1, -1]))
     assert stats.tost_from_stats(ours, theirs.mean(), theirs.std(ddof=1), len(theirs), MARGIN) == pytest.approx(
         stats.tost(ours, theirs, MARGIN))
 

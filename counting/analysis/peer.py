@@ -366,9 +366,9 @@ def diagram_rows(ours: dict[tuple, dict], theirs: dict[tuple, dict], rule: Rule 
             row.update(cell, difference=mine["ours"] - cell["theirs"])
             acc = np.asarray(mine["accuracies"], np.float64)
             if len(acc) > 1 and (acc.std(ddof=1) > 0 or cell["their_std"] > 0):
-                t, df, p = stats.welch_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"])
-                se = math.sqrt(acc.var(ddof=1) / len(acc) + cell["their_std"] ** 2 / cell["their_seeds"])
-                row.update(t=t, df=df, welch_p=p, min_detectable=min_detectable(se, df, rule.alpha, rule.power),
+                w = stats.welch_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"])
+                row.update(t=w["t"], df=w["df"], welch_p=w["p_value"],
+                           min_detectable=min_detectable(w["se"], w["df"], rule.alpha, rule.power),
                            tost_p=stats.tost_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"],
                                                         rule.margin)[2])
         row.update(margin=rule.margin, alpha=rule.alpha)
@@ -474,8 +474,9 @@ class Comparison:
                 f"d = {r['d']}, p = {r['p']}: theirs {r['theirs']:.3f}, ours {r['ours_full']:.3f} "
                 f"(150 epochs {r['ours']:.3f}), {r['verdict_full']}" for r in full_cells)
                 + f"; {n['equivalent']} of {n['cells']} equivalent, {n['differs']} differ, {n['undecided']} undecided")
+        longest = max((o["epochs"] for o in self.overlap), default=None)
         for r in self.overlap:
-            if r["epochs"] == max(o["epochs"] for o in self.overlap):
+            if r["epochs"] == longest:
                 out.append(f"{peer}: T = {r['T']}, L = {r['L']}: {r['seen_in_training']:.1%} of a held-out set also occurs "
                            f"in {r['epochs']} epochs of training (theirs included, ours not excluded): {self.paths['overlap']}")
         for r in self.dips:

@@ -114,15 +114,17 @@ def tost(a, b, margin: float) -> tuple[float, float, float]:
     return p_lower, p_upper, max(p_lower, p_upper)
 
 
-def welch_from_stats(a, mean_b: float, std_b: float, n_b: int) -> tuple[float, float, float]:
-    """(t, df, p): Welch's two-sided t-test of the sample `a` against a sample known only by its
-    mean, standard deviation (ddof 1) and size (scipy.stats.ttest_ind_from_stats), with the
-    Welch-Satterthwaite degrees of freedom."""
+def welch_from_stats(a, mean_b: float, std_b: float, n_b: int) -> dict:
+    """Welch's two-sided t-test of the sample `a` against a sample known only by its mean,
+    standard deviation (ddof 1) and size (scipy.stats.ttest_ind_from_stats), as
+    `peer.welch_contrast` reports it for two samples: estimate (mean(a) - mean_b), se, t, the
+    Welch-Satterthwaite df and p_value."""
     a = np.asarray(a, np.float64)
     va, vb = a.var(ddof=1) / len(a), std_b**2 / n_b
     res = sps.ttest_ind_from_stats(a.mean(), a.std(ddof=1), len(a), mean_b, std_b, n_b, equal_var=False)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (n_b - 1)) if va + vb > 0 else float("nan")
-    return float(res.statistic), float(df), float(res.pvalue)
+    return {"estimate": float(a.mean() - mean_b), "se": float(np.sqrt(va + vb)), "t": float(res.statistic),
+            "df": float(df), "p_value": float(res.pvalue)}
 
 
 def tost_from_stats(a, mean_b: float, std_b: float, n_b: int, margin: float) -> tuple[float, float, float]:
