@@ -160,3 +160,17 @@ def test_the_support_rule_stops_on_the_worst_family_not_on_held_out_accuracy():
     done = RULES["support"](StopConfig(target=1.0, watch="support"))
     done.update(100, {"accuracy": 0.5, "loss": 3.0, "support_worst": 1.0})
     assert done.reason == "target"
+
+
+def test_models_exact_during_training_but_not_at_their_stop_are_counted_as_lost():
+    """exactness.csv's lost_models on a planted cell: one model exact at its stop, one exact on
+    its validation families at step 500 but below analysis.exact on the test families at its
+    stop, one never exact (censored): 2 exact during training, 1 of them lost."""
+    from counting.analysis.exactness import survival_rows
+
+    base = {"task": "qc", "d": 8, "m": 4}
+    rows = [{**base, "seed": 0, "steps_to_exact": 300, "exact_censored": False, "worst": 1.0},
+            {**base, "seed": 1, "steps_to_exact": 500, "exact_censored": False, "worst": 0.95},
+            {**base, "seed": 2, "steps_to_exact": 1000, "exact_censored": True, "worst": 0.90}]
+    (cell,) = survival_rows(rows)
+    assert (cell["models"], cell["exact_models"], cell["lost_models"]) == (3, 2, 1)

@@ -5,7 +5,8 @@ exact threshold read from a model of P(exact | m, d).
   diverged) and where the models stood when they stopped (the worst in-support validation
   family, `support_worst`, and the i.i.d. held-out accuracy), so a cell whose models were cut
   off before exactness shows it.
-- `survival_rows`: steps to exactness per cell as right-censored data: a model that never
+- `survival_rows`: steps to exactness per cell as right-censored data (and how many models
+  were exact during training but not at their stop): a model that never
   became exact within its budget is censored at its last step, not dropped; the Kaplan-Meier
   estimate (scipy.stats.ecdf of CensoredData) gives the share exact by each budget and the
   median steps to exactness (NaN where fewer than half became exact), with the median total
@@ -70,16 +71,21 @@ def stop_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def survival_rows(rows: list[dict], budgets=()) -> list[dict]:
+def survival_rows(rows: list[dict], budgets=(), cfg: AnalysisConfig = AnalysisConfig()) -> list[dict]:
     """Per cell: Kaplan-Meier steps to exactness of the chosen setting's models (rows with a
-    `steps_to_exact` column: runs that watched their validation families)."""
+    `steps_to_exact` column: runs that watched their validation families), and `lost_models`:
+    those that became exact on their validation families during training but whose worst
+    in-support test family is below analysis.exact at their stop: exactness lost before the stop
+    (the record keeps the last weights, not the best) or never reached on the test families."""
     columns, by = _cells([r for r in rows if r.get("steps_to_exact") is not None])
     out = []
     for (series, d, m), rs in by.items():
         rs = _chosen(rs)
         t = np.array([float(r["steps_to_exact"]) for r in rs])
         censored = np.array([r.get("exact_censored") in (True, "True") for r in rs])
-        row = {**dict(zip(columns, series)), "d": d, "m": m, "models": len(rs), "exact_models": int((~censored).sum())}
+        lost = sum(not c and not row_worst(r)["worst"] >= cfg.exact for r, c in zip(rs, censored))
+        row = {**dict(zip(columns, series)), "d": d, "m": m, "models": len(rs), "exact_models": int((~censored).sum()),
+               "lost_models": int(lost)}
         if (~censored).any():
             data = sps.CensoredData(uncensored=t[~censored], right=t[censored])
             sf = sps.ecdf(data).sf
@@ -206,7 +212,7 @@ def write(rows: list[dict], out_dir: Path, cfg: AnalysisConfig = AnalysisConfig(
     if stops:
         paths["stops"] = out_dir / STOPS
         write_table(paths["stops"], stops, list(stops[0]), digits=6)
-    survival = survival_rows(rows)
+    survival = survival_rows(rows, cfg=cfg)
     if survival:
         paths["exactness"] = out_dir / EXACTNESS
         write_table(paths["exactness"], survival, list(survival[0]), digits=6)
