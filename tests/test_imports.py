@@ -150,17 +150,20 @@ def test_nothing_outside_the_tasks_dispatches_on_a_tasks_name():
 
 
 def test_each_registry_is_the_only_list_of_its_names_and_the_config_reads_them_without_jax():
-    """The samplers (counting.tasks.registry) and the compaction size rules (counting.sweep.sizes)
-    are named once: no other module of the package assigns a tuple or list of their names only, every
+    """The samplers (counting.tasks.registry), the worst-case families (counting.tasks.families)
+    and the compaction size rules (counting.sweep.sizes) are named once: no other module of the package assigns a tuple or list of their names only, every
     task implements exactly the drawn samplers, and the config checks them without importing JAX."""
     import subprocess
     import sys
 
     from counting.sweep.sizes import SIZES
     from counting.tasks import class_of
+    from counting.tasks.families import FAMILIES
     from counting.tasks.registry import DRAWN, SAMPLERS, TASKS
 
-    owners = {"samplers": (set(SAMPLERS), PACKAGE / "tasks" / "registry.py"), "size rules": (set(SIZES), PACKAGE / "sweep" / "sizes.py")}
+    owners = {"samplers": (set(SAMPLERS), PACKAGE / "tasks" / "registry.py"),
+              "families": (set(FAMILIES), PACKAGE / "tasks" / "families.py"),
+              "size rules": (set(SIZES), PACKAGE / "sweep" / "sizes.py")}
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

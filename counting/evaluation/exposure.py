@@ -70,10 +70,10 @@ def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
     for (series, d, m), cfg in sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])):
         est = shares(cfg)
         for family in FAMILIES:
-            two = family in ("pairs", "aligned", "heldout")
+            two = FAMILIES[family].two_token
             out.append({**dict(zip(columns, series)), "d": d, "m": m, "family": family,
                         "in_support": support_of(cfg.task, family),
-                        "share": (est["heldout_pairs"] if family == "heldout" else est["two_token"]) if two else 1.0,
+                        "share": (est["heldout_pairs"] if FAMILIES[family].held_out else est["two_token"]) if two else 1.0,
                         **({k: est[k] for k in ("cells", "mean_exposure", "min_exposure")} if family == "pairs" else {})})
     path = Path(root) / SUPPORT_TABLE
     write_table(path, out, [*columns, "d", "m", "family", "in_support", "share"], digits=6)

@@ -31,7 +31,9 @@ changes a constant (stale).
 
 Until suite version 0.2 the fingerprint also hashed each module's path; the committed records
 were re-fingerprinted once, by `scripts/migrate_fingerprints.py`, where the old rule proved
-their code unchanged.
+their code unchanged. A refactor of numerics code that computes the same numbers (the family
+registry of 2026-12) re-labels the records with `scripts/refingerprint.py --from REV`, which
+refuses unless only the modules it checks changed and their outputs are equal to REV's.
 """
 
 from __future__ import annotations

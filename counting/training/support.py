@@ -36,7 +36,7 @@ import numpy as np
 
 from counting.config import RunConfig, StopConfig
 from counting.tasks import Batch, Task
-from counting.tasks.families import BUILDERS, holds_out, pairs, support_of
+from counting.tasks.families import FAMILIES, holds_out, pairs, support_of
 from counting.training.halving import Halving
 from counting.training.stop import StopRule
 from counting.training.train import make_eval
@@ -45,7 +45,8 @@ from counting.runtime.xla import jit
 SEED = 7_000_001  # the validation families' own seed (the test families use families.seed)
 SIZE = 256  # sequences per sampled validation family
 CELLS = 512  # the two-token validation family: every (pair, split) cell of the validation pairs, or this many
-NAMES = ("counts", "uniform", "pairs")  # the families a validation set may hold, in this order
+# the families a validation set may hold, in the order of their seed index (`Family.validation`)
+NAMES = tuple(sorted((f for f, spec in FAMILIES.items() if spec.validation is not None), key=lambda f: FAMILIES[f].validation))
 
 
 def watches(cfg: RunConfig) -> bool:
@@ -56,10 +57,10 @@ def watches(cfg: RunConfig) -> bool:
 def validation_content(task_cfg) -> dict:
     """The in-support validation families of one task config: name -> families.Content."""
     out = {}
-    for i, name in enumerate(NAMES):
+    for name in NAMES:
         if not support_of(task_cfg, name):
             continue
-        rng = np.random.default_rng([SEED, i])
+        rng = np.random.default_rng([SEED, FAMILIES[name].validation])
         if name == "pairs":
             content = pairs(task_cfg, 0, rng, "validation" if holds_out(task_cfg) else "train")
             if len(content.q_B) > CELLS:  # a fixed sample of the cells (selection only; the test enumerates)
@@ -67,7 +68,7 @@ def validation_content(task_cfg) -> dict:
                 content = type(content)(content.x_BxN[pick], content.q_B[pick])
             out[name] = content
         else:
-            out[name] = BUILDERS[name](task_cfg, SIZE, rng)
+            out[name] = FAMILIES[name].build(task_cfg, SIZE, rng, None)
     return {k: v for k, v in out.items() if len(v.q_B)}
 
 
