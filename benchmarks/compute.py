@@ -2,7 +2,7 @@
 each against the way it replaces, measured as model-steps (what was trained) and wall time.
 
     python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold]
-    python benchmarks/compute.py search     [--d 8 16] [--tiny]
+    python benchmarks/compute.py search     [--d 8 16 32] [--tiny]
     python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
     python benchmarks/compute.py all --out benchmarks/compute.json
 
@@ -161,8 +161,9 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             fine = run("phase_qc", base + [f"cohort.m=[{','.join(map(str, grid))}]", "name=fine"], Path(tmp))
         with tempfile.TemporaryDirectory() as tmp:
-            adaptive = run("phase_qc", [o for o in base if not o.startswith("cohort.m=")] + ["search=adaptive", "adaptive.m=[2,4,8]" if tiny else "adaptive.m=[2,4,8,16,32,64]",
-                                               "name=adaptive"], Path(tmp))
+            preset = ["adaptive.m=[2,4,8]", "adaptive.grow=0"] if tiny else []  # the preset as users get it
+            adaptive = run("phase_qc", [o for o in base if not o.startswith("cohort.m=")] + ["search=adaptive", *preset,
+                                                                                            "name=adaptive"], Path(tmp))
         est = lambda r, method="best_seed": next((t["m_thr"] for t in r["thresholds"] if t["method"] == method),
                                                  float("nan"))
         best_m = lambda r: {m: round(max(x["accuracy"] for x in r["rows"] if x["m"] == m), 3)
@@ -225,7 +226,7 @@ def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> lis
     return out
 
 
-BENCHMARKS = {"compaction": (compaction, [8, 16]), "search": (search, [8, 16]), "halving": (halving, [8])}
+BENCHMARKS = {"compaction": (compaction, [8, 16]), "search": (search, [8, 16, 32]), "halving": (halving, [8])}
 
 
 def main() -> None:

@@ -406,7 +406,8 @@ class AdaptiveConfig(Checked):
     bracket the first m whose statistic falls below tau, then refine inside the bracket in
     rounds (each round one cohort of `per_round` new m values) until the bracket's ends are
     within the factor 1 + `ratio` (or neighbouring integers), or m_thr is censored at the
-    grid's edge. Every cell it trains is an ordinary record of the experiment."""
+    grid's edge; with `grow`, a grid whose every m passes first doubles its largest m (so a
+    small coarse grid does not pay for large m far past the threshold). Every cell it trains is an ordinary record of the experiment."""
 
     SECTION: ClassVar[str] = "adaptive"
 
@@ -415,6 +416,8 @@ class AdaptiveConfig(Checked):
     per_round: int = option(4, ge=1, help="new vocabulary sizes per refinement round (one cohort)")
     rounds: int = option(6, ge=1, help="at most this many refinement rounds")
     integer: bool = option(True, help="refine on integer m, down to neighbouring integers (m = d, d + 1, d + 2)")
+    grow: int = option(0, ge=0, help="while every m of the grid passes, add twice the largest, at most this many "
+                                     "times (0: the grid's edge censors m_thr)")
     statistic: str = option("best", choices=("best", "mean", "exact_best", "exact_mean"),
                             help="what must reach tau: the best model of a cell (capacity) or the mean over seeds; "
                                  "exact_*: the same of the worst-family accuracy, against analysis.exact")

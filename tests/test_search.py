@@ -37,6 +37,24 @@ def test_the_search_locates_a_planted_threshold_within_the_ratio(m_thr):
     assert len(asked) < grid_cost / 3
 
 
+@pytest.mark.parametrize("m_thr", [5, 23, 45])
+def test_a_small_grid_grows_by_doubling_until_a_cell_fails_and_then_refines(m_thr):
+    train, asked = planted(m_thr)
+    rounds = search(train, 0.9, AdaptiveConfig(m=(2, 4, 8), grow=3))
+    last = rounds[-1].bracket
+    assert last.status == DONE and last.lo == m_thr < last.hi
+    assert not [m for m in asked if m > 2 * m_thr]  # no cell far past the threshold (the fixed grid trains 64)
+    assert len(asked) == len(set(asked))
+    grown = [r.m_tried for r in rounds[1:] if len(r.m_tried) == 1 and r.m_tried[0] in (16, 32, 64)]
+    assert grown == [[m] for m in (16, 32, 64) if m / 2 <= m_thr][:3]
+
+
+def test_growing_stops_after_its_budget_censored_above():
+    train, asked = planted(1000)
+    rounds = search(train, 0.9, AdaptiveConfig(m=(2, 4, 8), grow=2))
+    assert rounds[-1].bracket.status == CENSORED_ABOVE and max(asked) == 32 and len(rounds) == 3
+
+
 def test_a_ratio_stops_it_sooner_without_integers():
     train, _asked = planted(37)
     rounds = search(train, 0.9, AdaptiveConfig(m=GRID, integer=False, ratio=0.1))

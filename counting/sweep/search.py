@@ -7,7 +7,8 @@ m whose statistic falls below tau (the best model of the cell by default: its ca
 composes with successive halving), hi that first failing m. Each round trains `per_round`
 new m values spread geometrically inside (lo, hi) (integers, when `integer`), as one cohort,
 until hi / lo <= 1 + ratio, or lo and hi are neighbouring integers, or the rounds run out.
-m_thr is censored above when every m passes and below when the smallest fails. The estimate
+m_thr is censored above when every m passes (with `grow`, the grid first doubles its largest m,
+up to `grow` times) and below when the smallest fails. The estimate
 interpolates log-linearly between lo and hi, as the analysis's `interpolated` method does.
 
 Every trained cell is an ordinary record, so the experiment's table, analysis, figures and
@@ -81,16 +82,21 @@ def search(train: Callable[[list[int]], dict[int, float]], tau: float, cfg: Adap
     """The rounds of one search: `train(m values)` trains those cells (or finds them trained)
     and returns the statistic of every cell tried so far."""
     rounds, stat = [], {}
-    m_next = list(cfg.m)
-    for index in range(cfg.rounds + 1):
+    m_next, grows = list(cfg.m), cfg.grow
+    index = 0
+    while index <= cfg.rounds:
         stat = train(m_next)
         b = bracket(stat, tau, cfg)
-        rounds.append(Round(index, m_next, b))
+        rounds.append(Round(len(rounds), m_next, b))
+        if b.status == CENSORED_ABOVE and grows:  # every m passes: double the largest (not a refinement round)
+            m_next, grows = [2 * max(stat)], grows - 1
+            continue
+        index += 1
         if b.status:
             return rounds
         m_next = inside(b.lo, b.hi, cfg.per_round, cfg.integer, set(stat))
         if not m_next:
-            rounds[-1] = Round(index, rounds[-1].m_tried, dataclasses.replace(b, status=DONE))
+            rounds[-1] = Round(rounds[-1].index, rounds[-1].m_tried, dataclasses.replace(b, status=DONE))
             return rounds
     last = rounds[-1]
     rounds[-1] = Round(last.index, last.m_tried, dataclasses.replace(last.bracket, status=ROUNDS_OUT))
@@ -147,7 +153,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
         from counting.tasks import NUM_SPECIAL
 
         if evaluator is None:
-            evaluator = Evaluator(max(adaptive.m) + NUM_SPECIAL)
+            evaluator = Evaluator(max(adaptive.m) * 2 ** adaptive.grow + NUM_SPECIAL)  # the largest m it may try
         return evaluate_families(folder_of(c), c, evaluator, cfg.families.size, cfg.families.seed)
 
     rounds = search(train, tau, adaptive)
@@ -179,5 +185,8 @@ def cell_file(job) -> str:
     and its search)."""
     import hashlib
 
-    key = json.dumps([job.cfg.identity(), dataclasses.asdict(job.config.adaptive)], sort_keys=True, default=list)
+    adaptive = dataclasses.asdict(job.config.adaptive)
+    if not adaptive["grow"]:  # the key of a search from before `grow` existed: its folder keeps its name
+        del adaptive["grow"]
+    key = json.dumps([job.cfg.identity(), adaptive], sort_keys=True, default=list)
     return hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"
