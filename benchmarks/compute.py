@@ -22,7 +22,9 @@ search      the adaptive search for m_thr (search=adaptive, 10% in m) against a 
             model, tau = 0.9); beside them the cost of the half-octave grid of phase_qc.
 halving     successive halving over lr x weight decay (search=halving) against the full
             optimiser grid trained to the budget, on a few cells: model-steps, and whether each
-            cell's best accuracy is the same within 0.01.
+            cell's best accuracy is the same within 0.01; and, from the full grid's metrics,
+            how well a rung at 1/9 .. 2/3 of the budget ranks the settings as the end does
+            (Spearman's rho per cell, and whether the cell's best setting survives the rung).
 
 Each measurement runs `counting.experiment.run_experiment` in a subprocess of its own (fresh
 JAX, the persistent compilation cache as the commands use it). `--tiny` shrinks everything to
@@ -39,6 +41,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from counting.runtime.devices import CACHE_ENV
 
@@ -195,6 +199,51 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
     return out
 
 
+CANDIDATE_RUNGS = (1 / 9, 1 / 6, 1 / 3, 1 / 2, 2 / 3)  # where a rung could go, as fractions of the budget
+
+
+def rank_agreement(folder: Path, rows: list[dict], eta: int = 3) -> dict[str, dict]:
+    """How well a rung at each candidate fraction of the budget predicts the end, from a full grid's
+    metrics (every setting trained to its own stop): per cell (m) the settings (lr, weight decay)
+    ranked by their mean held-out loss over seeds at the rung (a member that stopped earlier keeps
+    its last value, as in a race) against the same at the end, Spearman's rho (scipy.stats)
+    averaged over cells; and in how many cells the setting whose best seed ends most accurate
+    (the cell's capacity) is among the best 1/eta at the rung, i.e. survives it."""
+    from math import ceil
+
+    from scipy import stats as sps
+
+    trace = {}
+    for r in rows:
+        path = folder / "runs" / r["hash"]
+        metrics = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        budget = json.loads((path / "config.json").read_text())["train"]["steps"]
+        trace[r["hash"]] = (budget, [(x["step"], x["loss"]) for x in metrics if "loss" in x])
+    out = {}
+    for fraction in CANDIDATE_RUNGS:
+        rhos, kept, cells = [], 0, 0
+        for m in sorted({r["m"] for r in rows}):
+            members = [r for r in rows if r["m"] == m]
+            settings = sorted({(r["lr"], r["weight_decay"]) for r in members})
+
+            def loss_at(r, end=False):
+                budget, points = trace[r["hash"]]
+                if end:
+                    return points[-1][1]
+                return next((loss for step, loss in points if step >= fraction * budget), points[-1][1])
+
+            at_rung = [np.mean([loss_at(r) for r in members if (r["lr"], r["weight_decay"]) == s]) for s in settings]
+            at_end = [np.mean([loss_at(r, True) for r in members if (r["lr"], r["weight_decay"]) == s]) for s in settings]
+            rhos.append(float(sps.spearmanr(at_rung, at_end).statistic))
+            best = max(members, key=lambda r: float(r["accuracy"]))
+            survivors = [settings[i] for i in np.argsort(at_rung)[:ceil(len(settings) / eta)]]
+            kept += (best["lr"], best["weight_decay"]) in survivors
+            cells += 1
+        out[f"{fraction:.3f}"] = {"spearman": float(np.nanmean(rhos)), "per_cell": rhos, "best_survives": kept,
+                                  "cells": cells}
+    return out
+
+
 def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> list[dict]:
     """`schedule`: overrides of the halving arm's rungs and eta (default: the preset's)."""
     out = []
@@ -205,6 +254,7 @@ def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> lis
         with tempfile.TemporaryDirectory() as tmp:
             full = run("phase_qc", base + ["cohort.lr=[0.001,0.003,0.01]", "cohort.weight_decay=[0.0,0.01]", "name=full"],
                        Path(tmp))
+            agreement = rank_agreement(Path(tmp) / "full", full["rows"])
         with tempfile.TemporaryDirectory() as tmp:
             sh = run("phase_qc", base + space + list(schedule or []) + ["name=sh"], Path(tmp))
         best = lambda r: {m: max(x["accuracy"] for x in r["rows"] if x["m"] == m) for m in {x["m"] for x in r["rows"]}}
@@ -217,6 +267,11 @@ def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> lis
                "best_full": b_full, "best_halving": b_sh, "same_best_within_0.01": same,
                "best_setting_full": setting(full), "best_setting_halving": setting(sh)}
         row["steps_ratio"] = row["full_model_steps"] / max(row["halving_model_steps"], 1)
+        row["rank_agreement"] = agreement
+        for fraction, a in agreement.items():
+            print(f"halving d={d}: a rung at {float(fraction):.3f} of the budget: Spearman rho {a['spearman']:.2f} with "
+                  f"the end (per cell {', '.join(f'{x:.2f}' for x in a['per_cell'])}); the cell's best setting survives "
+                  f"in {a['best_survives']} of {a['cells']} cells", flush=True)
         print(f"halving d={d} {' '.join(schedule or ['(preset schedule)'])}: full grid {row['full_model_steps']} model-steps ({row['full_wall_s']:.0f} s), successive "
               f"halving {row['halving_model_steps']} ({row['halving_wall_s']:.0f} s): {row['steps_ratio']:.2f}x fewer; "
               f"best accuracy per cell the same within 0.01: {sum(same.values())} of {len(same)} "
