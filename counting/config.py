@@ -407,7 +407,8 @@ class AdaptiveConfig(Checked):
     rounds (each round one cohort of `per_round` new m values) until the bracket's ends are
     within the factor 1 + `ratio` (or neighbouring integers), or m_thr is censored at the
     grid's edge; with `grow`, a grid whose every m passes first doubles its largest m (so a
-    small coarse grid does not pay for large m far past the threshold). Every cell it trains is an ordinary record of the experiment."""
+    small coarse grid does not pay for large m far past the threshold). Every cell it trains
+    is an ordinary record of the experiment."""
 
     SECTION: ClassVar[str] = "adaptive"
 

@@ -8,8 +8,8 @@ composes with successive halving), hi that first failing m. Each round trains `p
 new m values spread geometrically inside (lo, hi) (integers, when `integer`), as one cohort,
 until hi / lo <= 1 + ratio, or lo and hi are neighbouring integers, or the rounds run out.
 m_thr is censored above when every m passes (with `grow`, the grid first doubles its largest m,
-up to `grow` times) and below when the smallest fails. The estimate
-interpolates log-linearly between lo and hi, as the analysis's `interpolated` method does.
+up to `grow` times) and below when the smallest fails. The estimate interpolates log-linearly
+between lo and hi, as the analysis's `interpolated` method does.
 
 Every trained cell is an ordinary record, so the experiment's table, analysis, figures and
 budget study include them; `search.csv` lists the rounds. The search is deterministic in its

@@ -46,7 +46,8 @@ SEED = 7_000_001  # the validation families' own seed (the test families use fam
 SIZE = 256  # sequences per sampled validation family
 CELLS = 512  # the two-token validation family: every (pair, split) cell of the validation pairs, or this many
 # the families a validation set may hold, in the order of their seed index (`Family.validation`)
-NAMES = tuple(sorted((f for f, spec in FAMILIES.items() if spec.validation is not None), key=lambda f: FAMILIES[f].validation))
+NAMES = tuple(sorted((f for f, spec in FAMILIES.items() if spec.validation is not None),
+                     key=lambda f: FAMILIES[f].validation))
 
 
 def watches(cfg: RunConfig) -> bool:
