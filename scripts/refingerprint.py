@@ -9,8 +9,8 @@ that no reference result is retrained for it:
    fingerprint depends on (task, model class, successive halving, a composed sampler, watching
    the validation families): the files that differ must all be in CHECKED, the modules whose
    behaviour step 2 compares (anything else changed: refused).
-2. Behaviour: for every task, m = 2..64, n, pairs held out or not and every training
-   distribution's support, CHECKED's outputs (every test family's content, with and without a
+2. Behaviour: for every task, 25 values of m from 2 to 64 (`M`), n = 8, 16, 32, pairs held out
+   or not and three training distributions, CHECKED's outputs (every test family's content, with and without a
    model's embeddings, and every validation family's content) are computed by REV's code (in a
    subprocess on an export of REV) and by today's, and must be equal array for array.
 3. Then fingerprint(REV's code) -> fingerprint(today's code), per configuration class, must be
@@ -23,7 +23,7 @@ that no reference result is retrained for it:
 
 CHECKED names the modules of the change at hand (2026-12: the family registry of
 counting/tasks/families.py, read by counting/training/support.py); a later refactor extends
-`behaviour` with the outputs of the modules it touches.
+`probe` with the outputs of the modules it touches.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def mapping(rev: str) -> dict[str, str]:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "counting"], check=True,
                                  capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp / "old", filter="data")
+            tar.extractall(tmp / "old", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         old, old_arrays = run_probe(tmp / "old", tmp / "old_probe")
         new, new_arrays = run_probe(None, tmp / "new_probe")
     table: dict[str, str] = {}
