@@ -1,8 +1,9 @@
 """The committed reference results reproduce, honestly, on any CPU: `counting-reproduce`
-(counting.experiment.reproduce) retrains the first cell of results/quick (the README's main
-job) into a temporary folder and compares it with the committed table: exactly where the
-committed rows were trained by the same code on the same kind of machine with the same
-jax/jaxlib and layout, within the stated tolerance elsewhere."""
+(counting.experiment.reproduce) retrains the first cell of a committed experiment into a
+temporary folder and compares it with the committed table: exactly where the committed rows
+were trained by the same code on the same kind of machine with the same jax/jaxlib and layout,
+within the stated tolerance elsewhere. The test retrains results/quick_tiny (the README's main
+job shrunk to two models; `counting-reproduce quick` checks the main job itself)."""
 
 import csv
 from pathlib import Path
@@ -22,6 +23,7 @@ from counting.experiment.reproduce import (
 from counting.runtime import machine
 
 COMMITTED = Path(__file__).parents[1] / "results" / "quick" / "table.csv"
+REFERENCE = "quick_tiny"  # experiments/quick_tiny.yaml, committed in results/quick_tiny/
 
 
 def row(h, acc, **kw):
@@ -60,12 +62,13 @@ def test_threshold_verdicts_use_the_widened_bootstrap_interval():
 
 
 @pytest.mark.slow
-def test_the_committed_main_job_reproduces_here(tmp_path):
-    """Exact where this machine is of the kind that trained results/quick, within tolerance
-    elsewhere; never 'differs' or 'missing'."""
-    with COMMITTED.open() as f:
+def test_a_committed_reference_reproduces_here(tmp_path):
+    """Exact where this machine is of the kind that trained results/quick_tiny, within
+    tolerance elsewhere; never 'differs' or 'missing'."""
+    reference = COMMITTED.parents[1] / REFERENCE
+    with (reference / "table.csv").open() as f:
         rows = list(csv.DictReader(f))
-    out = reproduce("quick", work_dir=tmp_path, show_progress=False)
+    out = reproduce(REFERENCE, work_dir=tmp_path, show_progress=False)
     print(out.report())
     assert out.cells and out.ok, out.report()
     assert all(c["verdict"] in (EXACT, WITHIN) for c in out.cells)
@@ -73,7 +76,8 @@ def test_the_committed_main_job_reproduces_here(tmp_path):
     same_machine = all(r.get("arithmetic") == here and r.get("jaxlib") == machine.versions()["jaxlib"] for r in rows)
     if same_machine:  # then only the code or the layout (the number of CPU devices) can make it statistical
         assert all(c["verdict"] == EXACT for c in out.cells if c["mode"] == "exact")
-    assert not any((Path(__file__).parents[1] / "results" / "quick" / "runs").glob("*")), "the reference was written to"
+    assert len(out.cells) == 2 and out.thresholds  # m = 4 and 8, and the thresholds compared
+    assert not any((reference / "runs").glob("*")), "the reference was written to"
 
 
 @pytest.mark.slow

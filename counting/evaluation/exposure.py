@@ -66,9 +66,10 @@ def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
     by: dict[tuple, RunConfig] = {}
     for cfg, row in zip(cfgs, rows):
         by.setdefault((series_of(row, columns), cfg.model.d, cfg.task.m), cfg)
-    out = []
+    out, estimates = [], {}
     for (series, d, m), cfg in sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])):
-        est = shares(cfg)
+        key = (repr(cfg.task), cfg.train.total_steps, cfg.train.batch)  # all `shares` reads: one estimate for every d
+        est = estimates[key] = estimates.get(key) or shares(cfg)
         for family in FAMILIES:
             two = FAMILIES[family].two_token
             out.append({**dict(zip(columns, series)), "d": d, "m": m, "family": family,

@@ -181,12 +181,17 @@ def run_experiment(name: str, overrides: Sequence[str] = (), results_dir: str | 
     overrides key=a,b add cells) from Python: plans every cell before any compute, trains
     them cell by cell, then `finish`. Sets JAX's CPU devices as the commands do (one per core)
     when JAX has not started yet, and warns in one line when it started with another count, so
-    a notebook gets the CLI's numbers without a setup call. Raises ConfigError (a bad value) or DiskError (too
+    a notebook gets the CLI's numbers without a setup call; turns on the commands' persistent
+    compilation cache unless the caller chose a cache folder (it changes no number). Raises ConfigError (a bad value) or DiskError (too
     little room) before any compute; a failed cell or step is in the result's `failed`."""
-    from counting.runtime.devices import use_cpu_devices
+    import jax
+
+    from counting.runtime.devices import use_compilation_cache, use_cpu_devices
     from counting.sweep.runner import check_disk
 
     use_cpu_devices()  # the CLI's layout (a cohort over one device per core), so its numbers; one line if JAX started otherwise
+    if jax.config.jax_compilation_cache_dir is None:
+        use_compilation_cache()  # as the commands do: a program compiled once is loaded next time
     plan = plan_experiment(name, overrides, results_dir)
     check_disk([m for _, job in plan.cells for m in job.members], plan.cells[0][1].config.rerun)
     for _, job in plan.cells:
