@@ -228,3 +228,35 @@ def test_other_packaged_models_assemble_to_a_gguf_file(name, tmp_path):
     assert models.sha256_of(path) == models.MODELS[name].sha256
     reader = gguf.GGUFReader(path)
     assert ("tokenizer.chat_template" in reader.fields) == models.MODELS[name].instruct
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_the_file_type_is_read_from_the_header_as_ggufs_reader_reads_it(tmp_path, first):
+    """counting.llm.backends.hf.gguf_file_type skips the values it does not need (strings,
+    arrays of strings and of numbers) and finds general.file_type before or after them."""
+    gguf = pytest.importorskip("gguf")
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from counting.llm.backends.hf import gguf_file_type, gguf_quantisation
+
+    path = tmp_path / "planted.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    if first:
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_1)
+    writer.add_token_list(["a", "bb", "ccc"] * 50)
+    writer.add_token_scores([0.5] * 150)
+    writer.add_name("planted")
+    writer.add_context_length(64)
+    if not first:
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_1)
+    writer.add_tensor("w", np.zeros((4, 4), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    expected = int(gguf.GGUFReader(str(path)).fields["general.file_type"].contents())
+    assert gguf_file_type(path) == expected == int(gguf.LlamaFileType.MOSTLY_Q4_1)
+    assert gguf_quantisation(path) == "Q4_1"
+    (tmp_path / "other.bin").write_bytes(b"\x00" * 32)
+    assert gguf_file_type(tmp_path / "other.bin") is None

@@ -32,14 +32,53 @@ from counting.llm.parse import first_line
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type -> bytes; 8 string, 9 array
+
+
+def gguf_file_type(path: Path) -> int | None:
+    """general.file_type read from the header alone, skipping the other values as it goes (it
+    sits before the vocabulary in the files we know: gguf's GGUFReader parses all of them, about
+    4 s for SmolLM2's 49k tokens); None where the key is absent or the file is not little-endian
+    GGUF v2/v3."""
+    import struct
+
+    def skip(f, kind: int) -> None:
+        if kind in GGUF_SIZES:
+            f.seek(GGUF_SIZES[kind], 1)
+        elif kind == 8:
+            f.seek(struct.unpack("<Q", f.read(8))[0], 1)
+        elif kind == 9:
+            inner, count = struct.unpack("<IQ", f.read(12))
+            if inner in GGUF_SIZES:
+                f.seek(GGUF_SIZES[inner] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(f, inner)
+        else:
+            raise ValueError(f"GGUF value type {kind}")
+
+    with open(path, "rb") as f:
+        magic, version = f.read(4), struct.unpack("<I", f.read(4))[0]
+        if magic != b"GGUF" or version not in (2, 3):
+            return None
+        _, kv_count = struct.unpack("<QQ", f.read(16))
+        for _ in range(kv_count):
+            key = f.read(struct.unpack("<Q", f.read(8))[0]).decode("utf-8", "replace")
+            kind = struct.unpack("<I", f.read(4))[0]
+            if key == "general.file_type" and kind in (4, 5):
+                return struct.unpack("<I" if kind == 4 else "<i", f.read(4))[0]
+            skip(f, kind)
+    return None
+
+
 def gguf_quantisation(path: Path) -> str:
     """The file's own quantisation (general.file_type: Q4_1, Q4_K_M, ...)."""
-    from gguf import GGUFReader, LlamaFileType
+    from gguf import LlamaFileType
 
-    field = GGUFReader(path).fields.get("general.file_type")
-    if field is None:
+    kind = gguf_file_type(path)
+    if kind is None:
         return "unknown"
-    return LlamaFileType(int(field.contents())).name.removeprefix("MOSTLY_")
+    return LlamaFileType(kind).name.removeprefix("MOSTLY_")
 
 
 class HFBackend(Scoring):
