@@ -159,8 +159,9 @@ CONCURRENT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[4])
     from tiny import tiny
-    from counting.runtime.devices import use_cpu_devices
+    from counting.runtime.devices import use_compilation_cache, use_cpu_devices
     use_cpu_devices()
+    use_compilation_cache()  # as the commands do
     from counting.config import CohortConfig
     from counting.sweep.plan import expand
     from counting.sweep.runner import execute_many
