@@ -2,7 +2,7 @@
 each against the way it replaces, measured as model-steps (what was trained) and wall time.
 
     python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold]
-    python benchmarks/compute.py search     [--d 8 16 32] [--tiny]
+    python benchmarks/compute.py search     [--d 8 16 32] [--tiny] [--seeds 2]
     python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
     python benchmarks/compute.py all --out benchmarks/compute.json
 
@@ -157,10 +157,11 @@ def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: 
     return out
 
 
-def search(ds: list[int], tiny: bool) -> list[dict]:
+def search(ds: list[int], tiny: bool, seeds: int = 2) -> list[dict]:
+    """`seeds`: seeds 0..seeds-1 in both arms (full size only; --tiny keeps its 2)."""
     out = []
     for d in ds:
-        base = protocol(d, tiny)[1:] + (["cohort.seed=[0,1]"] if not tiny else [])
+        base = protocol(d, tiny)[1:] + ([f"cohort.seed=[{','.join(map(str, range(seeds)))}]"] if not tiny else [])
         grid = [2, 3, 4, 5, 6, 8] if tiny else FINE_GRID
         with tempfile.TemporaryDirectory() as tmp:
             fine = run("phase_qc", base + [f"cohort.m=[{','.join(map(str, grid))}]", "name=fine"], Path(tmp))
@@ -172,7 +173,7 @@ def search(ds: list[int], tiny: bool) -> list[dict]:
                                                  float("nan"))
         best_m = lambda r: {m: round(max(x["accuracy"] for x in r["rows"] if x["m"] == m), 3)
                             for m in sorted({x["m"] for x in r["rows"]})}  # each m's best model
-        row = {"benchmark": "search", "d": d, "fine_grid_m": len(grid),
+        row = {"benchmark": "search", "d": d, "fine_grid_m": len(grid), "seeds": len({r["seed"] for r in fine["rows"]}),
                "fine_model_steps": useful_steps(fine["rows"]), "fine_wall_s": fine["wall_s"], "fine_m_thr": est(fine),
                "adaptive_model_steps": useful_steps(adaptive["rows"]), "adaptive_wall_s": adaptive["wall_s"],
                "adaptive_m_thr": est(adaptive), "adaptive_cells": len({r["m"] for r in adaptive["rows"]})}
@@ -296,12 +297,13 @@ def main() -> None:
                         help="compaction only: cold = an empty compilation cache per arm (default); warm = the commands' own")
     parser.add_argument("--rungs", help="halving only: the arm's rungs, e.g. [0.333] (default: the preset's)")
     parser.add_argument("--eta", type=int, help="halving only: the arm's eta (default: the preset's)")
+    parser.add_argument("--seeds", type=int, default=2, help="search only: seeds per cell in both arms (default 2)")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms, args.cache),
+        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:
