@@ -76,7 +76,7 @@ def test_a_committed_reference_reproduces_here(tmp_path):
     same_machine = all(r.get("arithmetic") == here and r.get("jaxlib") == machine.versions()["jaxlib"] for r in rows)
     if same_machine:  # then only the code or the layout (the number of CPU devices) can make it statistical
         assert all(c["verdict"] == EXACT for c in out.cells if c["mode"] == "exact")
-    assert len(out.cells) == 2 and out.thresholds  # m = 4 and 8, and the thresholds compared
+    assert len(out.cells) == 2 and out.thresholds  # m = 2 and 3, and the thresholds compared
     assert not any((reference / "runs").glob("*")), "the reference was written to"
 
 
