@@ -55,9 +55,7 @@ def run(experiment: str, overrides: list[str], results_dir: Path, cache: Path | 
     `cache`: the persistent compilation cache's folder for it (default: the commands' own)."""
     code = (
         "import json, sys\n"
-        "from counting.runtime.devices import use_cpu_devices, use_compilation_cache\n"
-        "use_cpu_devices(); use_compilation_cache()\n"
-        "from counting.experiment import run_experiment\n"
+        "from counting.experiment import run_experiment\n"  # it sets the devices and the cache, as the commands do
         f"r = run_experiment({experiment!r}, {overrides!r}, results_dir={str(results_dir)!r}, show_progress=False,"
         " say=lambda line: None)\n"
         "print(json.dumps({'ok': r.ok, 'failed': r.failed, 'rows': r.rows, 'thresholds': r.thresholds,"

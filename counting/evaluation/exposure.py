@@ -69,7 +69,9 @@ def support_table(root: Path, cfgs: list[RunConfig]) -> Path | None:
     out, estimates = [], {}
     for (series, d, m), cfg in sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])):
         key = (repr(cfg.task), cfg.train.total_steps, cfg.train.batch)  # all `shares` reads: one estimate for every d
-        est = estimates[key] = estimates.get(key) or shares(cfg)
+        if key not in estimates:
+            estimates[key] = shares(cfg)
+        est = estimates[key]
         for family in FAMILIES:
             two = FAMILIES[family].two_token
             out.append({**dict(zip(columns, series)), "d": d, "m": m, "family": family,
