@@ -1,4 +1,7 @@
+import json
 import sys
+from collections import defaultdict
+from pathlib import Path
 
 import jax
 import pytest
@@ -32,3 +35,42 @@ _absl_handler_off_capture_streams()
 def _rank_promotion_raises():
     jax.config.update("jax_numpy_rank_promotion", "raise")
     yield
+
+
+# The order the test files run in: longest first, so that with one worker per core (pytest-xdist,
+# a file on one worker) the short files fill the end and no worker waits idle on another's last
+# long file. The seconds are each test's setup + call + teardown from a whole-suite run with an
+# empty compilation cache, written by `python -m pytest --write-durations` (a fast-tier run
+# updates only the tests it ran); a test missing from the file counts as DEFAULT_S.
+DURATIONS = Path(__file__).with_name("durations.json")
+DEFAULT_S = 1.0
+
+
+def pytest_addoption(parser):
+    parser.addoption("--write-durations", action="store_true",
+                     help=f"write each test's seconds to {DURATIONS.name}, the run order of later runs")
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: the weights are of what runs
+def pytest_collection_modifyitems(config, items):
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    per_file = defaultdict(float)
+    for item in items:
+        per_file[item.nodeid.split("::")[0]] += seconds.get(item.nodeid, DEFAULT_S)
+    items.sort(key=lambda item: -per_file[item.nodeid.split("::")[0]])  # stable: a file's own order kept
+
+
+_measured = defaultdict(float)
+
+
+def pytest_runtest_logreport(report):
+    _measured[report.nodeid] += report.duration  # setup, call and teardown; on the controller under xdist
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if not config.getoption("--write-durations") or hasattr(config, "workerinput"):
+        return  # xdist's workers leave it to the controller, which sees every report
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    seconds.update({nodeid: round(s, 2) for nodeid, s in _measured.items()})
+    DURATIONS.write_text(json.dumps(dict(sorted(seconds.items())), indent=0) + "\n")

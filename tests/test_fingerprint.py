@@ -84,6 +84,19 @@ def test_a_host_hook_of_a_task_does_not_count_but_its_numerics_do(copy):
     assert fingerprint_of(copy) != before
 
 
+def test_an_import_added_after_a_fingerprint_reaches_the_closure(copy):
+    """A file's imports are parsed once per source text: a module edited after a fingerprint was
+    taken, in the same process, is read again."""
+    roots = [copy / r for r in ROOTS]
+    before = closure(roots, copy)
+    extra = copy / "extra_numerics.py"
+    extra.write_text("SCALE = 2.0\n")
+    path = copy / "tasks" / "qc.py"
+    path.write_text(path.read_text() + "\nimport counting.extra_numerics  # noqa: E402, F401\n")
+    after = closure(roots, copy)
+    assert extra not in before and extra in after and fingerprint_of(copy) != hash_files(tuple(before))
+
+
 def test_changing_a_numeric_constant_stales(copy):
     before = fingerprint_of(copy)
     path = copy / "tasks" / "base.py"

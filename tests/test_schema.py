@@ -84,15 +84,20 @@ def inherited_leaves(path: Path) -> dict:
     return out
 
 
+@pytest.fixture(scope="module")
+def defaults():
+    """The composed defaults of both apps, composed once for every experiment file."""
+    return plain(compose([])), plain(compose([], config_name="llm"))
+
+
 @pytest.mark.parametrize("name", experiment_names())
-def test_no_experiment_restates_a_default(name):
+def test_no_experiment_restates_a_default(name, defaults):
     """An experiment file sets only what differs from the dataclasses and from the bases it
     includes (a default may be set to undo a base's value): a restated value would hide which
     values the experiment chose."""
     path = experiment_dir() / f"{name}.yaml"
     raw = OmegaConf.to_container(OmegaConf.load(path))
-    run = plain(compose([]))
-    llm = plain(compose([], config_name="llm"))
+    run, llm = defaults
     inherited = inherited_leaves(path)
     for dotted, value in leaves({k: v for k, v in raw.items() if k not in ("defaults", "hydra", "experiment")}):
         base = inherited.get(dotted, KeyError)

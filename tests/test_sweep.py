@@ -132,6 +132,7 @@ def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
     assert len(again.trained) == 2 and len(again.skipped) == 2
 
 
+@pytest.mark.slow  # a sweep in a subprocess
 def test_a_sweep_reusing_a_sweep_folder_is_judged_on_its_own_cells(tmp_path):
     """An abandoned invocation's manifest in the same hydra.sweep.dir (cells it asked for and
     never finished) is set aside: the new sweep reports only its own cells."""

@@ -64,6 +64,7 @@ def tensorboard_sweep(tmp_path_factory):
     return cfgs
 
 
+@pytest.mark.slow  # trains a two-model sweep
 def test_tensorboard_event_files_hold_what_metrics_jsonl_holds(tensorboard_sweep):
     from counting.store.trackers import run_name, tensorboard_dir
 

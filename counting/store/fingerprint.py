@@ -117,14 +117,21 @@ def _statements(text: str) -> frozenset[str]:  # parsed once per distinct source
 def _imports(path: Path, package: Path) -> list[Path]:
     """The counting modules a file imports (anywhere in it)."""
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for name in _imported(path.read_text()):
+        base = package.joinpath(*name.split(".")[1:])
+        out += [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
+    return out
+
+
+@functools.cache
+def _imported(text: str) -> tuple[str, ...]:  # parsed once per distinct source text, as _statements
+    """The counting.* module names a source text imports, in the order they appear."""
+    out = []
+    for node in ast.walk(ast.parse(text)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
             [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
-        for name in names:
-            if name.startswith("counting."):
-                base = package.joinpath(*name.split(".")[1:])
-                out += [p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()]
-    return out
+        out += [name for name in names if name.startswith("counting.")]
+    return tuple(out)
 
 
 def closure(roots: Iterable[Path], package: Path = PACKAGE, registries: Iterable[str] = REGISTRIES) -> list[Path]:
