@@ -12,12 +12,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.util import find_spec
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+# torch and transformers are imported where used, not here: collection imports every test module
+# on every worker, and torch alone takes about 3 s
+pytestmark = pytest.mark.skipif(not (find_spec("torch") and find_spec("transformers")),
+                                reason="the hf backend needs torch and transformers: pip install -e '.[test]'")
 
 from counting.cli.llm import main
 from counting.llm.templates import completion
@@ -31,6 +34,8 @@ TEMPLATE_WORDS = ("Here is a list of items separated by spaces commas newlines :
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A 1-layer Llama (d = 16) with a word-level tokenizer over letters, 0..69 and the template's words."""
+    import torch
+    import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     words = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", *letters(), *map(str, range(70)), *TEMPLATE_WORDS.split()]
@@ -140,6 +145,8 @@ def test_a_fresh_cache_gives_the_same_table(hf_run, tiny_model, tmp_path, monkey
 def test_loglik_with_a_shared_prompt_cache_matches_full_passes(tiny_model):
     """The hf backend scores all n + 1 answers over one copy each of the prompt's key/value
     cache; the scores equal those of a full forward pass per answer."""
+    import torch
+
     from counting.llm.backends.hf import HFBackend
     from counting.llm.config import HFConfig
 
@@ -163,6 +170,8 @@ class Server:
     told to serve only `budget` more answers (then 503) or to stall for `delay_s`."""
 
     def __init__(self, model_path):
+        import transformers
+
         self.tok = transformers.AutoTokenizer.from_pretrained(model_path)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(model_path).eval()
         self.lock, self.budget, self.delay_s, self.seen = threading.Lock(), None, 0.0, 0
@@ -203,10 +212,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    @torch.no_grad()
     def complete(self, prompt, max_tokens):
+        import torch
+
         ids = self.tok(prompt, return_tensors="pt")
-        out = self.model.generate(**ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=0)
+        with torch.no_grad():
+            out = self.model.generate(**ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=0)
         return self.tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
