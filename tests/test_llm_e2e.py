@@ -18,7 +18,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # torch and transformers are imported where used, not here: collection imports every test module
-# on every worker, and torch alone takes about 3 s
+# on every worker, and importing these two took 2.4 s of it (benchmarks/results/test_times.md)
 pytestmark = pytest.mark.skipif(not (find_spec("torch") and find_spec("transformers")),
                                 reason="the hf backend needs torch and transformers: pip install -e '.[test]'")
 
