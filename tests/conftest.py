@@ -56,8 +56,8 @@ def pytest_collection_modifyitems(config, items):
     seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     per_file = defaultdict(float)
     for item in items:
-        per_file[item.nodeid.split("::")[0]] += seconds.get(item.nodeid, DEFAULT_S)
-    items.sort(key=lambda item: -per_file[item.nodeid.split("::")[0]])  # stable: a file's own order kept
+        per_file[item.path] += seconds.get(item.nodeid, DEFAULT_S)
+    items.sort(key=lambda item: -per_file[item.path])  # stable: a file's own order kept
 
 
 _measured = defaultdict(float)
