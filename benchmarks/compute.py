@@ -198,6 +198,104 @@ def search(ds: list[int], tiny: bool, seeds: int = 2) -> list[dict]:
     return out
 
 
+SUPPORT_STATISTICS = ("exact_share", "exact_logistic")  # the support protocol's searched statistics
+
+
+def support_outcomes(rows: list[dict], d: int) -> tuple[dict[int, np.ndarray], dict[int, int]]:
+    """From a table's rows at d: each cell's exact outcomes (the chosen setting's seeds, 1.0 where the
+    worst in-support test family reaches analysis.exact, as the analysis's exact_logistic takes them) and
+    each cell's model-steps (every member, the settings a halving race stopped included)."""
+    from counting.analysis.table import row_worst
+    from counting.config import AnalysisConfig
+
+    exact = AnalysisConfig().exact
+    outcomes, steps = {}, {}
+    for m in sorted({int(r["m"]) for r in rows if int(r["d"]) == d}):
+        cell = [r for r in rows if int(r["d"]) == d and int(r["m"]) == m]
+        chosen = [r for r in cell if r.get("promoted") in (True, "True")] or cell
+        outcomes[m] = np.array([float(row_worst(r)["worst"] >= exact) for r in chosen])
+        steps[m] = int(sum(int(r["steps"]) for r in cell))
+    return outcomes, steps
+
+
+def support_estimates(outcomes: dict[int, np.ndarray]) -> dict[str, float]:
+    """The two estimates of one arm's cells: the first crossing of the share exact at 1/2
+    (log-linear between grid points, the analysis's `interpolated`) and the logistic m_50."""
+    from counting.analysis import threshold
+    from counting.analysis.exactness import logistic_m50
+
+    m_K = np.array(sorted(outcomes))
+    share_1xK = np.array([[outcomes[m].mean() for m in m_K]])
+    crossing = float(threshold.interpolated(m_K, share_1xK, 0.5)[0][0])
+    return {"exact_share": crossing, "exact_logistic": logistic_m50(outcomes)}
+
+
+def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: bool = False) -> list[dict]:
+    """The adaptive search on the training support (support_base.yaml's protocol) against the dense
+    grid in `dense` (a committed table.csv at the same seeds), once per statistic (exact_share,
+    exact_logistic), from the preset search=adaptive (m = 2, 4, 8, growing to 64, three new m per round,
+    10% in m). `replay`: no training: the search asks the dense grid's own trained cells (only m the
+    grid has), so the two arms share every model and differ only in which cells they use; else it
+    trains its own cells in a fresh folder (other cohorts than the grid's: other float paths)."""
+    from counting.config import AdaptiveConfig
+    from counting.store.columns import read_rows, read_table
+    from counting.sweep.search import search as run_search
+
+    rows = read_table(dense) if dense else []
+    out = []
+    for d in ds:
+        grid, grid_steps = support_outcomes(rows, d) if rows else ({}, {})
+        seeds = sorted({int(r["seed"]) for r in rows if int(r["d"]) == d})
+        row = {"benchmark": "support_search", "d": d, "dense": dense, "replay": replay, "seeds": seeds,
+               "dense_m": sorted(grid), "dense_model_steps": sum(grid_steps.values())}
+        if grid:
+            row["dense_estimates"] = support_estimates(grid)
+        for statistic in SUPPORT_STATISTICS:
+            t0 = time.perf_counter()
+            if replay:
+                asked: list[int] = []
+
+                def train(ms, statistic=statistic):
+                    asked.extend(m for m in ms if m in grid)
+                    return {m: (grid[m] if statistic == "exact_logistic" else float(grid[m].mean())) for m in asked}
+
+                preset = AdaptiveConfig(m=(2, 4, 8), grow=3, per_round=3, statistic=statistic)
+                rounds = run_search(train, 0.5, preset, allowed=sorted(grid))
+                cells, cell_steps = {m: grid[m] for m in asked}, {m: grid_steps[m] for m in asked}
+                estimate, status = rounds[-1].bracket.estimate, rounds[-1].bracket.status
+                trace = [(r.m_tried, round(r.bracket.estimate, 3)) for r in rounds]
+            else:
+                seed_list = ",".join(map(str, seeds or ([0, 1] if tiny else [0, 1, 2])))
+                overrides = [f"model.d={d}", "search=adaptive", f"adaptive.statistic={statistic}",
+                             f"cohort.seed=[{seed_list}]", f"name=search_{statistic}"]
+                if tiny:
+                    overrides += ["train.steps=300", "train.eval_every=50", "train.stop.patience=2", "task.eval_size=128",
+                                  "adaptive.m=[2,4]", "adaptive.grow=0", "families.size=64", "analysis.budgets=[]"]
+                with tempfile.TemporaryDirectory() as tmp:
+                    r = run("support_base", overrides, Path(tmp))
+                    searched = read_rows(Path(tmp) / f"search_{statistic}" / "search.csv")
+                trace, status = [(x["m_tried"], x["estimate"]) for x in searched], searched[-1]["status"]
+                cells, cell_steps = support_outcomes(r["rows"], d)
+                estimate = float(trace[-1][1])
+            own = support_estimates(cells) if len(cells) >= 2 else {}
+            arm = {"cells": sorted(cells), "model_steps": sum(cell_steps.values()), "estimate": estimate,
+                   "status": status, "rounds": trace, "own_estimates": own, "wall_s": time.perf_counter() - t0}
+            if grid:
+                target = row["dense_estimates"][statistic]
+                arm["steps_ratio"] = row["dense_model_steps"] / max(arm["model_steps"], 1)
+                arm["relative_error"] = estimate / target - 1
+                arm["within_10pct"] = abs(arm["relative_error"]) <= 0.1
+            row[statistic] = arm
+            print(f"support_search d={d} {statistic} ({'replay on the dense grid' if replay else 'trained'}): cells "
+                  f"{arm['cells']}, {arm['model_steps']} model-steps, estimate {estimate:.3g} ({status}); rounds {trace}"
+                  + (f"; dense grid {len(grid)} cells, {row['dense_model_steps']} model-steps, estimate "
+                     f"{row['dense_estimates'][statistic]:.3g}: {arm['steps_ratio']:.2f}x fewer model-steps, "
+                     f"{100 * arm['relative_error']:+.0f}% (within 10%: {arm['within_10pct']})" if grid else ""),
+                  flush=True)
+        out.append(row)
+    return out
+
+
 CANDIDATE_RUNGS = (1 / 9, 1 / 6, 1 / 3, 1 / 2, 2 / 3)  # where a rung could go, as fractions of the budget
 
 
@@ -280,7 +378,8 @@ def halving(ds: list[int], tiny: bool, schedule: list[str] | None = None) -> lis
     return out
 
 
-BENCHMARKS = {"compaction": (compaction, [8, 16]), "search": (search, [8, 16, 32]), "halving": (halving, [8])}
+BENCHMARKS = {"compaction": (compaction, [8, 16]), "search": (search, [8, 16, 32]), "halving": (halving, [8]),
+              "support_search": (support_search, [8, 16])}
 
 
 def main() -> None:
@@ -296,12 +395,15 @@ def main() -> None:
     parser.add_argument("--rungs", help="halving only: the arm's rungs, e.g. [0.333] (default: the preset's)")
     parser.add_argument("--eta", type=int, help="halving only: the arm's eta (default: the preset's)")
     parser.add_argument("--seeds", type=int, default=2, help="search only: seeds per cell in both arms (default 2)")
+    parser.add_argument("--dense", help="support_search only: the dense grid's table.csv (its estimates, model-steps, seeds)")
+    parser.add_argument("--replay", action="store_true",
+                        help="support_search only: search the dense grid's own trained cells instead of training")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,),
+        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:

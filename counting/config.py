@@ -419,9 +419,13 @@ class AdaptiveConfig(Checked):
     integer: bool = option(True, help="refine on integer m, down to neighbouring integers (m = d, d + 1, d + 2)")
     grow: int = option(0, ge=0, help="while every m of the grid passes, add twice the largest, at most this many "
                                      "times (0: the grid's edge censors m_thr)")
-    statistic: str = option("best", choices=("best", "mean", "exact_best", "exact_mean"),
+    statistic: str = option("best", choices=("best", "mean", "exact_best", "exact_mean", "exact_share",
+                                             "exact_logistic"),
                             help="what must reach tau: the best model of a cell (capacity) or the mean over seeds; "
-                                 "exact_*: the same of the worst-family accuracy, against analysis.exact")
+                                 "exact_best, exact_mean: the same of the worst-family accuracy, against "
+                                 "analysis.exact; exact_share: the share of the cell's seeds exact, against 1/2; "
+                                 "exact_logistic: the logistic fit of P(exact | log m) over every model tried, "
+                                 "bracketed where it crosses 1/2 (its m_50 the estimate, as the analysis's)")
 
     @property
     def active(self) -> bool:

@@ -80,3 +80,34 @@ def test_rank_agreement_reads_each_rung_from_the_metrics(tmp_path):
     out = rank_agreement(tmp_path / "full", rows, eta=2)
     assert out["0.111"]["spearman"] == pytest.approx(-1) and out["0.667"]["spearman"] == pytest.approx(1)
     assert (out["0.111"]["best_survives"], out["0.667"]["best_survives"], out["0.667"]["cells"]) == (0, 1, 1)
+
+
+def test_the_support_search_replay_reads_the_dense_grids_cells(tmp_path):
+    """benchmarks/compute.py support_search --replay on a planted dense table: P(exact) falls from 1
+    to 0 between m = 9 and 12; both statistics locate it inside the grid from fewer cells (and fewer
+    model-steps) than the grid, the dense estimates are the analysis's (the logistic m_50 of
+    exact_fit.csv), and a demoted setting's models count in the steps but not in the outcomes."""
+    import csv
+
+    sys.path.insert(0, str(BENCH.parent))
+    from compute import support_search
+
+    from counting.analysis.exactness import logistic_rows
+
+    exact = {2: 5, 3: 5, 4: 5, 6: 5, 8: 5, 9: 4, 10: 3, 11: 2, 12: 1, 14: 0, 16: 0}  # exact seeds of 5
+    rows = [{"task": "qc", "d": 8, "m": m, "seed": s, "lr": lr, "accuracy": 1.0, "steps": 1000 * m,
+             "promoted": lr == 0.001, "worst": 1.0 if lr == 0.001 and s < k else 0.5}
+            for m, k in exact.items() for s in range(5) for lr in (0.001, 0.01)]
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (row,) = support_search([8], False, str(path), replay=True)
+    assert row["dense_model_steps"] == sum(2 * 5 * 1000 * m for m in exact)
+    assert row["dense_estimates"]["exact_logistic"] == pytest.approx(logistic_rows(rows)[0][0]["m_thr"])
+    assert row["dense_estimates"]["exact_share"] == pytest.approx(10.0 * (11 / 10) ** 0.5, rel=1e-6)  # 0.6 -> 0.4
+    for statistic in ("exact_share", "exact_logistic"):
+        arm = row[statistic]
+        assert set(arm["cells"]) < set(exact) and arm["model_steps"] < row["dense_model_steps"]
+        assert arm["status"] == "located" and 8 <= arm["estimate"] <= 14 and arm["steps_ratio"] > 1

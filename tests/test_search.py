@@ -6,10 +6,21 @@ import csv
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from counting.config import AdaptiveConfig, ConfigError, JobConfig
-from counting.sweep.search import CENSORED_ABOVE, CENSORED_BELOW, DONE, ROUNDS_OUT, bracket, inside, search
+from counting.sweep.search import (
+    CENSORED_ABOVE,
+    CENSORED_BELOW,
+    DONE,
+    ROUNDS_OUT,
+    bracket,
+    cell_statistic,
+    fitted,
+    inside,
+    search,
+)
 
 GRID = (2, 4, 8, 16, 32, 64, 128)
 
@@ -122,3 +133,55 @@ def test_a_tiny_real_search_converges_to_the_grids_answer_and_resumes(tmp_path):
     report = train_job(plan.cells[0][1], show_progress=False)  # killed and rerun: nothing new is trained
     assert report.trained == [] and len(report.skipped) == len(result.rows)
     assert dataclasses.asdict(plan.cells[0][1].config.adaptive)["m"] == (2, 4, 8)
+
+
+def planted_outcomes(m50: float, slope: float = 6.0, seeds: int = 40):
+    """A trainer of exact outcomes (0/1 per seed) with P(exact | m) = 1 / (1 + (m / m50)^slope),
+    drawn at evenly spaced quantiles (deterministic: no random draw can move the fit)."""
+    asked = []
+
+    def train(m_values):
+        asked.extend(m_values)
+        out = {}
+        for m in asked:
+            p = 1.0 / (1.0 + (m / m50) ** slope)
+            out[m] = ((np.arange(seeds) + 0.5) / seeds < p).astype(np.float64)
+        return out
+
+    return train, asked
+
+
+@pytest.mark.parametrize("m50", [6.5, 12.2, 35.0])
+def test_the_logistic_search_locates_a_planted_m50_with_the_analysiss_fit(m50):
+    train, asked = planted_outcomes(m50)
+    rounds = search(train, 0.5, AdaptiveConfig(m=(2, 4, 8), grow=3, per_round=3, statistic="exact_logistic"))
+    last = rounds[-1].bracket
+    assert last.status == DONE and last.lo <= last.estimate < last.hi
+    assert last.estimate == pytest.approx(m50, rel=0.1)
+    assert last.hi / last.lo <= 1.1 or last.hi - last.lo == 1
+    assert len(asked) == len(set(asked)) and max(asked) <= 4 * m50  # no cell far past it
+
+
+def test_the_logistic_bracket_censors_and_reports_the_fit():
+    cfg = AdaptiveConfig(m=(2, 4), statistic="exact_logistic")
+    ones, zeros = np.ones(5), np.zeros(5)
+    assert fitted({2: ones, 4: ones}, cfg).status == CENSORED_ABOVE
+    assert fitted({2: zeros, 4: zeros}, cfg).status == CENSORED_BELOW
+    b = fitted({4: ones, 8: np.array([1.0, 1, 1, 0]), 16: zeros}, cfg)
+    assert (b.lo, b.hi, b.status) == (8, 16, "") and 8 <= b.estimate < 16
+    from counting.analysis.exactness import logistic_rows
+
+    rows = [{"task": "qc", "d": 8, "m": m, "worst": w, "accuracy": 1.0}
+            for m, ws in ((4, ones), (8, [1.0, 1, 1, 0]), (16, zeros)) for w in ws]
+    assert b.estimate == pytest.approx(logistic_rows(rows)[0][0]["m_thr"])  # the analysis's m_50
+
+
+def test_the_share_statistic_and_a_replay_on_a_fixed_grid():
+    records = [{"metrics": {"accuracy": 1.0}, "halving": {"promoted": p}} for p in (True, True, True, False)]
+    assert cell_statistic(records, "exact_share", [1.0, 0.995, 0.9, 1.0]) == pytest.approx(2 / 3)
+    assert list(cell_statistic(records, "exact_logistic", [1.0, 0.995, 0.9, 1.0])) == [1.0, 1.0, 0.0]
+    assert inside(8, 16, 3, True, {8, 16}, allowed=(2, 8, 9, 10, 12, 16)) == [9, 10, 12]
+    train, asked = planted(11)
+    grid = (2, 3, 4, 6, 8, 10, 12, 16)
+    rounds = search(lambda ms: train([m for m in ms if m in grid]), 0.9, AdaptiveConfig(m=(2, 4), grow=3), allowed=grid)
+    assert set(asked) <= set(grid) and (rounds[-1].bracket.lo, rounds[-1].bracket.hi) == (10, 12)

@@ -138,6 +138,14 @@ def _log_m50(a_R: np.ndarray, b_R: np.ndarray) -> np.ndarray:
         return np.where(b_R < 0, np.minimum(-a_R / b_R, math.log(1e6)), math.log(1e6))
 
 
+def logistic_m50(outcomes: dict[int, np.ndarray]) -> float:
+    """The point estimate of m_50 from {m: exact outcomes (0/1) of the cell's models}: the
+    fit `logistic_rows` makes (capped at 1e6 where P(exact) does not fall with m)."""
+    m_K = sorted(outcomes)
+    x_N, y_N = _data(m_K, [np.asarray(outcomes[m], np.float64) for m in m_K])
+    return float(math.exp(_log_m50(*_logistic(x_N, y_N))[0]))
+
+
 def logistic_rows(rows: list[dict], cfg: AnalysisConfig = AnalysisConfig()) -> tuple[list[dict], list[dict]]:
     """(per d: the logistic exact threshold m_50 with its interval; per series: the slope of
     log m_50 on log d)."""

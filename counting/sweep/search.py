@@ -11,6 +11,11 @@ m_thr is censored above when every m passes (with `grow`, the grid first doubles
 up to `grow` times) and below when the smallest fails. The estimate interpolates log-linearly
 between lo and hi, as the analysis's `interpolated` method does.
 
+On the training support (`exact_share`, `exact_logistic`) the statistic is the share of a cell's
+seeds that count exactly, cut at 1/2: `exact_share` brackets its first crossing as above;
+`exact_logistic` fits P(exact | log m) over every model tried (the analysis's exact_logistic)
+and brackets the fit's m_50 between the tried m on either side of it, which it reports.
+
 Every trained cell is an ordinary record, so the experiment's table, analysis, figures and
 budget study include them; `search.csv` lists the rounds. The search is deterministic in its
 records: run again (or after a kill) it retrains nothing it has and continues where it was.
@@ -28,6 +33,7 @@ import numpy as np
 from counting.config import AdaptiveConfig, CohortConfig, RunConfig
 
 DONE, CENSORED_ABOVE, CENSORED_BELOW, ROUNDS_OUT = "located", "censored above", "censored below", "rounds used up"
+SHARES = ("exact_share", "exact_logistic")  # statistics of the share of seeds exact: cut at 1/2, as m_50 is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +65,41 @@ def bracket(stat: dict[int, float], tau: float, cfg: AdaptiveConfig) -> Bracket:
     return Bracket(lo, hi, estimate, DONE if close else "")
 
 
-def inside(lo: int, hi: int, count: int, integer: bool, tried: set[int]) -> list[int]:
-    """Up to `count` new m values spread geometrically strictly inside (lo, hi)."""
+def fitted(outcomes: dict[int, np.ndarray], cfg: AdaptiveConfig) -> Bracket:
+    """Where the logistic fit of P(exact | log m) over every model tried (the analysis's
+    exact_logistic: {m: the cell's exact outcomes, 0/1}) crosses 1/2: censored above when no
+    model fails or the crossing lies at or past the largest m tried, below when no model is
+    exact or it lies before the smallest; else bracketed by the tried m on either side of it,
+    done when those are within the ratio (or neighbouring integers). The estimate is the
+    fit's m_50, not an interpolation between the two."""
+    from counting.analysis.exactness import logistic_m50
+
+    m_K = sorted(outcomes)
+    y_N = np.concatenate([np.asarray(outcomes[m], np.float64) for m in m_K])
+    m50 = logistic_m50(outcomes) if 0 < y_N.sum() < len(y_N) else (math.inf if y_N.all() else 0.0)
+    if m50 >= m_K[-1]:
+        return Bracket(m_K[-1], None, float(m_K[-1]), CENSORED_ABOVE)
+    if m50 < m_K[0]:
+        return Bracket(None, m_K[0], float(m_K[0]), CENSORED_BELOW)
+    lo, hi = max(m for m in m_K if m <= m50), min(m for m in m_K if m > m50)
+    close = hi / lo <= 1 + cfg.ratio or (cfg.integer and hi - lo <= 1)
+    return Bracket(lo, hi, m50, DONE if close else "")
+
+
+def inside(lo: int, hi: int, count: int, integer: bool, tried: set[int],
+           allowed: Sequence[int] | None = None) -> list[int]:
+    """Up to `count` new m values spread geometrically strictly inside (lo, hi); with
+    `allowed` (a fixed grid: a replay on trained cells), the untried grid values nearest
+    (in log m) to those points."""
     points = np.geomspace(lo, hi, count + 2)[1:-1]
+    if allowed is not None:
+        pool, picks = sorted(m for m in allowed if lo < m < hi and m not in tried), set()
+        for p in points:
+            if pool:
+                best = min(pool, key=lambda m: abs(math.log(m / p)))
+                picks.add(best)
+                pool.remove(best)
+        return sorted(picks)
     values = sorted({int(np.rint(p)) for p in points} if integer else {int(p) for p in points})
     new = [m for m in values if lo < m < hi and m not in tried]
     if integer and not new:  # rounding met the ends: the nearest untried integers inside
@@ -78,23 +116,28 @@ class Round:
     bracket: Bracket
 
 
-def search(train: Callable[[list[int]], dict[int, float]], tau: float, cfg: AdaptiveConfig) -> list[Round]:
+def search(train: Callable[[list[int]], dict], tau: float, cfg: AdaptiveConfig,
+           allowed: Sequence[int] | None = None) -> list[Round]:
     """The rounds of one search: `train(m values)` trains those cells (or finds them trained)
-    and returns the statistic of every cell tried so far."""
+    and returns the statistic of every cell tried so far (for `exact_logistic`: each cell's
+    exact outcomes, 0/1 per model). `allowed`: the m values it may try (a replay on a grid
+    that was trained already; default any)."""
+    locate = (lambda stat, _tau, c: fitted(stat, c)) if cfg.statistic == "exact_logistic" else bracket
     rounds, stat = [], {}
     m_next, grows = list(cfg.m), cfg.grow
     index = 0
     while index <= cfg.rounds:
         stat = train(m_next)
-        b = bracket(stat, tau, cfg)
+        b = locate(stat, tau, cfg)
         rounds.append(Round(len(rounds), m_next, b))
-        if b.status == CENSORED_ABOVE and grows:  # every m passes: double the largest (not a refinement round)
-            m_next, grows = [2 * max(stat)], grows - 1
+        grown = 2 * max(stat) if allowed is None else min((m for m in allowed if m >= 2 * max(stat)), default=None)
+        if b.status == CENSORED_ABOVE and grows and grown:  # every m passes: double the largest (not a refinement)
+            m_next, grows = [grown], grows - 1
             continue
         index += 1
         if b.status:
             return rounds
-        m_next = inside(b.lo, b.hi, cfg.per_round, cfg.integer, set(stat))
+        m_next = inside(b.lo, b.hi, cfg.per_round, cfg.integer, set(stat), allowed)
         if not m_next:
             rounds[-1] = Round(rounds[-1].index, rounds[-1].m_tried, dataclasses.replace(b, status=DONE))
             return rounds
@@ -103,15 +146,21 @@ def search(train: Callable[[list[int]], dict[int, float]], tau: float, cfg: Adap
     return rounds
 
 
-def cell_statistic(records: Sequence[dict], statistic: str, worst: Sequence[float] | None = None) -> float:
+def cell_statistic(records: Sequence[dict], statistic: str, worst: Sequence[float] | None = None,
+                   exact: float = 0.99) -> float | np.ndarray:
     """A cell's statistic from its models' records: the best accuracy, or the mean over seeds
-    (of the setting a halving race promoted, where one ran); `exact_*`: the same of the
-    models' worst-family accuracies (`worst`, in the order of the records)."""
+    (of the setting a halving race promoted, where one ran); `exact_best`, `exact_mean`: the
+    same of the models' worst-family accuracies (`worst`, in the order of the records);
+    `exact_share`: the share of the promoted seeds whose worst family reaches `exact`;
+    `exact_logistic`: those seeds' outcomes (1.0 exact, 0.0 not), for the fit."""
     acc = [r["metrics"]["accuracy"] for r in records] if worst is None else list(worst)
     if statistic.endswith("best"):
         return float(max(acc))
-    promoted = [a for a, r in zip(acc, records) if r.get("halving", {}).get("promoted", True)]
-    return float(np.mean(promoted or acc))
+    promoted = [a for a, r in zip(acc, records) if r.get("halving", {}).get("promoted", True)] or acc
+    if statistic in ("exact_share", "exact_logistic"):
+        outcomes = (np.asarray(promoted, np.float64) >= exact).astype(np.float64)
+        return outcomes if statistic == "exact_logistic" else float(outcomes.mean())
+    return float(np.mean(promoted))
 
 
 def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[str], None] = print) -> list[dict]:
@@ -124,7 +173,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
 
     cfg, adaptive = job.config, job.config.adaptive
     exact = adaptive.statistic.startswith("exact")
-    tau = cfg.analysis.exact if exact else cfg.analysis.tau
+    tau = 0.5 if adaptive.statistic in SHARES else cfg.analysis.exact if exact else cfg.analysis.tau
     by_m: dict[int, list[RunConfig]] = {}
     if exact and not cfg.families.size:
         raise ValueError("adaptive.statistic: an exact_* statistic needs the families (families.size > 0)")
@@ -142,7 +191,7 @@ def run(job, train_members: Callable[[list[RunConfig]], object], say: Callable[[
             if not usable:
                 continue
             worst = [families_of(c).get("worst", float("nan")) for c, _ in usable] if exact else None
-            stat[m] = cell_statistic([r for _, r in usable], adaptive.statistic, worst)
+            stat[m] = cell_statistic([r for _, r in usable], adaptive.statistic, worst, cfg.analysis.exact)
         return stat
 
     evaluator = None
