@@ -4,6 +4,8 @@ each against the way it replaces, measured as model-steps (what was trained) and
     python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold]
     python benchmarks/compute.py search     [--d 8 16 32] [--tiny] [--seeds 2]
     python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
+    python benchmarks/compute.py support_search --d 32 --dense results/support_qc_d32_dense/table.csv
+    python benchmarks/compute.py support_search --d 8 16 --dense results/support_qc/table.csv --replay
     python benchmarks/compute.py all --out benchmarks/compute.json
 
 compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yaml) at each d,
@@ -20,6 +22,11 @@ search      the adaptive search for m_thr (search=adaptive, 10% in m) against a 
             10% steps in m over the same range (every integer m = round(2 * 1.1^k) in 2..64), at
             the same protocol and seeds: model-steps, wall time and the two estimates (best
             model, tau = 0.9); beside them the cost of the half-octave grid of phase_qc.
+support_search  the same on the training support (support_base.yaml's protocol): the preset with
+            adaptive.statistic=exact_share and =exact_logistic against a committed dense grid
+            (--dense: its table, seeds and model-steps), the estimates being the first crossing
+            of the share of seeds exact at 1/2 and the logistic m_50; trained in a fresh folder, or
+            (--replay) searching the dense grid's own trained cells, without training.
 halving     successive halving over lr x weight decay (search=halving) against the full
             optimiser grid trained to the budget, on a few cells: model-steps, and whether each
             cell's best accuracy is the same within 0.01; and, from the full grid's metrics,
@@ -230,7 +237,8 @@ def support_estimates(outcomes: dict[int, np.ndarray]) -> dict[str, float]:
     return {"exact_share": crossing, "exact_logistic": logistic_m50(outcomes)}
 
 
-def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: bool = False) -> list[dict]:
+def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: bool = False,
+                   statistics: list[str] | None = None) -> list[dict]:
     """The adaptive search on the training support (support_base.yaml's protocol) against the dense
     grid in `dense` (a committed table.csv at the same seeds), once per statistic (exact_share,
     exact_logistic), from the preset search=adaptive (m = 2, 4, 8, growing to 64, three new m per round,
@@ -250,7 +258,7 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
                "dense_m": sorted(grid), "dense_model_steps": sum(grid_steps.values())}
         if grid:
             row["dense_estimates"] = support_estimates(grid)
-        for statistic in SUPPORT_STATISTICS:
+        for statistic in statistics or SUPPORT_STATISTICS:
             t0 = time.perf_counter()
             if replay:
                 asked: list[int] = []
@@ -259,7 +267,7 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
                     asked.extend(m for m in ms if m in grid)
                     return {m: (grid[m] if statistic == "exact_logistic" else float(grid[m].mean())) for m in asked}
 
-                preset = AdaptiveConfig(m=(2, 4, 8), grow=3, per_round=3, statistic=statistic)
+                preset = AdaptiveConfig(m=(2, 4, 8), grow=3, per_round=3, integer=False, statistic=statistic)  # search=adaptive
                 rounds = run_search(train, 0.5, preset, allowed=sorted(grid))
                 cells, cell_steps = {m: grid[m] for m in asked}, {m: grid_steps[m] for m in asked}
                 estimate, status = rounds[-1].bracket.estimate, rounds[-1].bracket.status
@@ -398,12 +406,14 @@ def main() -> None:
     parser.add_argument("--dense", help="support_search only: the dense grid's table.csv (its estimates, model-steps, seeds)")
     parser.add_argument("--replay", action="store_true",
                         help="support_search only: search the dense grid's own trained cells instead of training")
+    parser.add_argument("--statistics", nargs="+", choices=SUPPORT_STATISTICS,
+                        help="support_search only: the searched statistics (default both)")
     parser.add_argument("--out", help="write the rows as JSON")
     args = parser.parse_args()
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay),
+        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay, args.statistics),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:
