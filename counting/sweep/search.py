@@ -130,10 +130,11 @@ def search(train: Callable[[list[int]], dict], tau: float, cfg: AdaptiveConfig,
         stat = train(m_next)
         b = locate(stat, tau, cfg)
         rounds.append(Round(len(rounds), m_next, b))
-        grown = 2 * max(stat) if allowed is None else min((m for m in allowed if m >= 2 * max(stat)), default=None)
-        if b.status == CENSORED_ABOVE and grows and grown:  # every m passes: double the largest (not a refinement)
-            m_next, grows = [grown], grows - 1
-            continue
+        if b.status == CENSORED_ABOVE and grows:  # every m passes: double the largest (not a refinement round)
+            grown = 2 * max(stat) if allowed is None else min((m for m in allowed if m >= 2 * max(stat)), default=None)
+            if grown:  # (a fixed grid may have nothing that large)
+                m_next, grows = [grown], grows - 1
+                continue
         index += 1
         if b.status:
             return rounds
