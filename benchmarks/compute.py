@@ -286,7 +286,8 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
                 cells, cell_steps = support_outcomes(r["rows"], d)
                 estimate = float(trace[-1][1])
             own = support_estimates(cells) if len(cells) >= 2 else {}
-            arm = {"cells": sorted(cells), "model_steps": sum(cell_steps.values()), "estimate": estimate,
+            arm = {"cells": sorted(cells), "exact_seeds": {m: int(cells[m].sum()) for m in sorted(cells)},
+                   "model_steps": sum(cell_steps.values()), "estimate": estimate,
                    "status": status, "rounds": trace, "own_estimates": own, "wall_s": time.perf_counter() - t0}
             if grid:
                 target = row["dense_estimates"][statistic]
