@@ -158,7 +158,7 @@ def cell_statistic(records: Sequence[dict], statistic: str, worst: Sequence[floa
     if statistic.endswith("best"):
         return float(max(acc))
     promoted = [a for a, r in zip(acc, records) if r.get("halving", {}).get("promoted", True)] or acc
-    if statistic in ("exact_share", "exact_logistic"):
+    if statistic in SHARES:
         outcomes = (np.asarray(promoted, np.float64) >= exact).astype(np.float64)
         return outcomes if statistic == "exact_logistic" else float(outcomes.mean())
     return float(np.mean(promoted))
