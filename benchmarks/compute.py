@@ -212,6 +212,7 @@ def support_outcomes(rows: list[dict], d: int) -> tuple[dict[int, np.ndarray], d
     """From a table's rows at d: each cell's exact outcomes (the chosen setting's seeds, 1.0 where the
     worst in-support test family reaches analysis.exact, as the analysis's exact_logistic takes them) and
     each cell's model-steps (every member, the settings a halving race stopped included)."""
+    from counting.analysis.exactness import _chosen  # the analysis's rule: the promoted setting's seeds
     from counting.analysis.table import row_worst
     from counting.config import AnalysisConfig
 
@@ -219,8 +220,7 @@ def support_outcomes(rows: list[dict], d: int) -> tuple[dict[int, np.ndarray], d
     outcomes, steps = {}, {}
     for m in sorted({int(r["m"]) for r in rows if int(r["d"]) == d}):
         cell = [r for r in rows if int(r["d"]) == d and int(r["m"]) == m]
-        chosen = [r for r in cell if r.get("promoted") in (True, "True")] or cell
-        outcomes[m] = np.array([float(row_worst(r)["worst"] >= exact) for r in chosen])
+        outcomes[m] = np.array([float(row_worst(r)["worst"] >= exact) for r in _chosen(cell)])
         steps[m] = int(sum(int(r["steps"]) for r in cell))
     return outcomes, steps
 
@@ -245,13 +245,19 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
     10% in m). `replay`: no training: the search asks the dense grid's own trained cells (only m the
     grid has), so the two arms share every model and differ only in which cells they use; else it
     trains its own cells in a fresh folder (other cohorts than the grid's: other float paths)."""
-    from counting.config import AdaptiveConfig
+    import dataclasses
+
+    from counting.experiment import plan_experiment
     from counting.store.columns import read_rows, read_table
     from counting.sweep.search import search as run_search
 
     rows = read_table(dense) if dense else []
     out = []
     for d in ds:
+        if replay:  # the preset as a user gets it (conf/search/adaptive.yaml), not a copy of its values
+            with tempfile.TemporaryDirectory() as tmp:
+                plan = plan_experiment("support_base", [f"model.d={d}", "search=adaptive"], results_dir=tmp)
+            preset = plan.cells[0][1].config.adaptive
         grid, grid_steps = support_outcomes(rows, d) if rows else ({}, {})
         seeds = sorted({int(r["seed"]) for r in rows if int(r["d"]) == d})
         row = {"benchmark": "support_search", "d": d, "dense": dense, "replay": replay, "seeds": seeds,
@@ -267,8 +273,7 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
                     asked.extend(m for m in ms if m in grid)
                     return {m: (grid[m] if statistic == "exact_logistic" else float(grid[m].mean())) for m in asked}
 
-                preset = AdaptiveConfig(m=(2, 4, 8), grow=3, per_round=3, integer=False, statistic=statistic)  # search=adaptive
-                rounds = run_search(train, 0.5, preset, allowed=sorted(grid))
+                rounds = run_search(train, 0.5, dataclasses.replace(preset, statistic=statistic), allowed=sorted(grid))
                 cells, cell_steps = {m: grid[m] for m in asked}, {m: grid_steps[m] for m in asked}
                 estimate, status = rounds[-1].bracket.estimate, rounds[-1].bracket.status
                 trace = [(r.m_tried, round(r.bracket.estimate, 3)) for r in rounds]
