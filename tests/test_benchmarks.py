@@ -111,3 +111,28 @@ def test_the_support_search_replay_reads_the_dense_grids_cells(tmp_path):
         arm = row[statistic]
         assert set(arm["cells"]) < set(exact) and arm["model_steps"] < row["dense_model_steps"]
         assert arm["status"] == "located" and 8 <= arm["estimate"] <= 14 and arm["steps_ratio"] > 1
+
+
+def test_the_timeline_attributes_each_cached_program_to_the_tests_running_when_it_appeared(tmp_path, capsys):
+    """benchmarks/timeline.py --cache: a program written while one test ran is that test's file's;
+    one written while two ran is shared between them; single eager jax operations are told from
+    the suite's own programs by their names."""
+    sys.path.insert(0, str(BENCH.parent))
+    from timeline import compiles, is_eager_op, op_name
+
+    assert op_name("jit_broadcast_in_dim-4f3a") == "broadcast_in_dim" and is_eager_op("broadcast_in_dim")
+    assert is_eager_op(op_name("jit__truncated_normal-1b")) and not is_eager_op(op_name("jit__forward-9c"))
+    timeline, cache = tmp_path / "timeline", tmp_path / "cache"
+    timeline.mkdir()
+    cache.mkdir()
+    (timeline / "gw0.jsonl").write_text(json.dumps(["tests/test_a.py::t", 100.0, 110.0]) + "\n")
+    (timeline / "gw1.jsonl").write_text(json.dumps(["tests/test_b.py::t", 105.0, 120.0]) + "\n")
+    for name, t in (("jit_add-1", 101.0), ("jit__forward-2", 102.0), ("jit_multiply-3", 107.0), ("jit_exp-4", 108.0),
+                    ("jit_sample-5", 115.0)):
+        (cache / name).write_bytes(b"")
+        os.utime(cache / name, (t, t))
+    compiles(timeline, cache)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "5 programs in the cache, 3 of them single eager jax operations"
+    assert out[2].split() == ["3", "2", "tests/test_a.py"]  # add, _forward, half of multiply and of exp
+    assert out[3].split() == ["2", "1", "tests/test_b.py"]  # sample, half of multiply and of exp
