@@ -48,12 +48,15 @@ def op_name(entry: str) -> str:
 
 
 def is_eager_op(name: str) -> bool:
+    """Whether a cached program is one of jax's own functions (jax.lax, jax.numpy, jax.random),
+    i.e. one called outside any jit (inside one it would be part of that program)."""
     import jax
 
     return any(hasattr(module, name) for module in (jax.lax, jax.numpy, jax.random))
 
 
 def compiles(folder: Path, cache: Path, top: int = 20) -> None:
+    """Prints the programs in `cache` per test file of the timeline in `folder` (the --cache mode)."""
     tests = [(r[1], r[2], r[0].split("::")[0]) for p in folder.glob("*.jsonl") for r in map(json.loads, p.open())]
     total, eager = Counter(), Counter()
     entries = [e for e in cache.iterdir() if e.is_file()]
