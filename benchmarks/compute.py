@@ -41,6 +41,7 @@ a smoke test of a minute or two. Prints its figures; `--out` also writes them as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -238,13 +239,15 @@ def support_estimates(outcomes: dict[int, np.ndarray]) -> dict[str, float]:
 
 
 def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: bool = False,
-                   statistics: list[str] | None = None) -> list[dict]:
+                   statistics: list[str] | None = None, keep: str | None = None) -> list[dict]:
     """The adaptive search on the training support (support_base.yaml's protocol) against the dense
     grid in `dense` (a committed table.csv at the same seeds), once per statistic (exact_share,
     exact_logistic), from the preset search=adaptive (m = 2, 4, 8, growing to 64, three new m per round,
     10% in m). `replay`: no training: the search asks the dense grid's own trained cells (only m the
     grid has), so the two arms share every model and differ only in which cells they use; else it
-    trains its own cells in a fresh folder (other cohorts than the grid's: other float paths)."""
+    trains its own cells in a fresh folder (other cohorts than the grid's: other float paths): a
+    temporary one, or `keep`/d<d>, which is kept, so a killed run resumes there (the store keeps its
+    finished models and resumes a cohort from its checkpoint)."""
     import dataclasses
 
     from counting.experiment import plan_experiment
@@ -284,7 +287,7 @@ def support_search(ds: list[int], tiny: bool, dense: str | None = None, replay: 
                 if tiny:
                     overrides += ["train.steps=300", "train.eval_every=50", "train.stop.patience=2", "task.eval_size=128",
                                   "adaptive.m=[2,4]", "adaptive.grow=0", "families.size=64", "analysis.budgets=[]"]
-                with tempfile.TemporaryDirectory() as tmp:
+                with (contextlib.nullcontext(Path(keep) / f"d{d}") if keep else tempfile.TemporaryDirectory()) as tmp:
                     r = run("support_base", overrides, Path(tmp))
                     searched = read_rows(Path(tmp) / f"search_{statistic}" / "search.csv")
                 trace, status = [(x["m_tried"], x["estimate"]) for x in searched], searched[-1]["status"]
@@ -412,6 +415,8 @@ def main() -> None:
     parser.add_argument("--dense", help="support_search only: the dense grid's table.csv (its estimates, model-steps, seeds)")
     parser.add_argument("--replay", action="store_true",
                         help="support_search only: search the dense grid's own trained cells instead of training")
+    parser.add_argument("--keep", help="support_search only: train the search arms in KEEP/d<d> (kept; a rerun resumes) "
+                                       "instead of a temporary folder")
     parser.add_argument("--statistics", nargs="+", choices=SUPPORT_STATISTICS,
                         help="support_search only: the searched statistics (default both)")
     parser.add_argument("--out", help="write the rows as JSON")
@@ -419,7 +424,7 @@ def main() -> None:
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay, args.statistics),
+        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay, args.statistics, args.keep),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:
