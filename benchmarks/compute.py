@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from counting.runtime.devices import CACHE_ENV
+from counting.sweep.search import SHARES as SUPPORT_STATISTICS  # the support protocol's searched statistics
 
 FINE_GRID = sorted({round(2 * 1.1**k) for k in range(37) if round(2 * 1.1**k) <= 64})
 HALF_OCTAVES = [2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64]
@@ -204,9 +205,6 @@ def search(ds: list[int], tiny: bool, seeds: int = 2) -> list[dict]:
                                                              row["other_estimators"].items()), flush=True)
         out.append(row)
     return out
-
-
-SUPPORT_STATISTICS = ("exact_share", "exact_logistic")  # the support protocol's searched statistics
 
 
 def support_outcomes(rows: list[dict], d: int) -> tuple[dict[int, np.ndarray], dict[int, int]]:
