@@ -85,6 +85,17 @@ def _positions(model: Transformer, task: Task) -> tuple[np.ndarray, np.ndarray]:
     return pe_TxD, pe_TxD[np.asarray(task.answer_positions)].mean(0)
 
 
+def _rows_through(f, *X_list):
+    """f applied to the rows of every X in X_list (None: passed through), in one call: a layer run eagerly compiles
+    one program per shape, so one stacked call compiles once where a call per X compiled each time."""
+    given = [X for X in X_list if X is not None]
+    if f is None or not given:
+        return list(X_list)
+    Y_RxD = _np(f(jnp.asarray(np.concatenate(given), jnp.float32)))
+    parts = iter(np.split(Y_RxD, np.cumsum([len(X) for X in given])[:-1]))
+    return [None if X is None else next(parts) for X in X_list]
+
+
 def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
     """The Maps of a Transformer's first block, for the query-key map its head `head`: the rows e_t + p through
     the block's attention input norm, its value/output, query-key and MLP-input paths."""
@@ -95,25 +106,26 @@ def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
     pe_TxD, p_ans_D = _positions(model, task)
     content = task.content_slice()
     p_key_D = pe_TxD[content].mean(0)
-    rows = lambda X: _np(block.attn_input(jnp.asarray(X, jnp.float32)))
     keys_VxD = np.concatenate([Ec_MxD + p_key_D[None], (E_VxD[BOS_ID] + pe_TxD[0])[None]])
-    hk_VxD, hq_MxD = rows(keys_VxD), rows(Ec_MxD + p_ans_D[None])
+    mean_D = Ec_MxD.mean(0)
+    positional = cfg.pos in ("learned", "sinusoidal")
+    at_rows = (mean_D[None] + pe_TxD, (mean_D + p_key_D)[None]) if positional else (None, None)
+    hk_VxD, hq_MxD, at_PxD, base_1xD = _rows_through(block.attn_input, keys_VxD, Ec_MxD + p_ans_D[None], *at_rows)
     lin = lambda layer, X: X @ _np(layer.kernel[...])
     q_MxK = lin(block.attn.query, hq_MxD)[:, head * K : (head + 1) * K]
     k_VxK = lin(block.attn.key, hk_VxD)[:, head * K : (head + 1) * K]
     qk_MxV = q_MxK @ k_VxK.T / math.sqrt(K)
     qk_pos = None
-    if cfg.pos in ("learned", "sinusoidal"):
-        mean_D = Ec_MxD.mean(0)
-        at_PxD, base_D = rows(mean_D[None] + pe_TxD), rows((mean_D + p_key_D)[None])[0]
-        dk_PxK = (lin(block.attn.key, at_PxD) - lin(block.attn.key, base_D[None]))[:, head * K : (head + 1) * K]
+    if positional:
+        dk_PxK = (lin(block.attn.key, at_PxD) - lin(block.attn.key, base_1xD))[:, head * K : (head + 1) * K]
         qk_pos = q_MxK @ dk_PxK.T / math.sqrt(K)
     write_VxD = lin(block.attn.out, lin(block.attn.value, hk_VxD))
-    mlp_in = (lambda X: _np(block.ln_mlp(jnp.asarray(X, jnp.float32)))) if block.pre_ln else (lambda X: X)
     W1_DxW = _np(block.mlp.hidden.kernel[...])
     mean_D = (Ec_MxD + p_key_D[None]).mean(0)
-    mlp_tok_MxW = mlp_in(Ec_MxD + p_key_D[None]) @ W1_DxW
-    mlp_bos_W = (mlp_in((mean_D + write_VxD[-1])[None]) - mlp_in(mean_D[None]))[0] @ W1_DxW
+    tok_MxD, bos_1xD, mean_1xD = _rows_through(block.ln_mlp if block.pre_ln else None, Ec_MxD + p_key_D[None],
+                                               (mean_D + write_VxD[-1])[None], mean_D[None])
+    mlp_tok_MxW = tok_MxD @ W1_DxW
+    mlp_bos_W = (bos_1xD - mean_1xD)[0] @ W1_DxW
     return _with_bos(Maps(write_VxD @ Ec_MxD.T, qk_MxV, qk_pos, np.concatenate([mlp_tok_MxW, mlp_bos_W[None]]),
                           np.linalg.norm(write_VxD, axis=1)), bos)
 
