@@ -81,6 +81,7 @@ def test_causal_label_needs_the_rate_and_its_lead_over_the_control():
     assert causal_label({**base, "causal_count_attend": math.nan}) == "unconfirmed"
 
 
+@pytest.mark.slow  # one of the fast tier's slowest (21-33 s beside a training run; issue 32)
 def test_count_attend_test_does_not_apply_without_bos_and_says_so():
     t = task("qc", 4, bos=False)
     row = diagnose(t, untrained(t, 8), interventions=True)

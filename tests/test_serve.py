@@ -270,6 +270,7 @@ def save_untrained(root, experiment: str, cfg_dict: dict):
     return cfg
 
 
+@pytest.mark.slow  # one of the fast tier's slowest (21-33 s beside a training run; issue 32)
 def test_histogram_task_reads_the_chosen_position_and_says_what_does_not_apply(tmp_path):
     """The histogram task (an answer at every content position; two heads, two layers, a
     causal mask), and a Behrens et al. model without BOS or query-key logits."""

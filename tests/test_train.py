@@ -56,6 +56,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics():
     assert c.metrics["loss"] != a.metrics["loss"]
 
 
+@pytest.mark.slow  # one of the fast tier's slowest (21-33 s beside a training run; issue 32)
 def test_non_finite_loss_is_a_divergence_not_a_crash():
     cfg = dataclasses.replace(
         TINY, model=dataclasses.replace(TINY.model, norm="none"),
