@@ -107,9 +107,9 @@ def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
     content = task.content_slice()
     p_key_D = pe_TxD[content].mean(0)
     keys_VxD = np.concatenate([Ec_MxD + p_key_D[None], (E_VxD[BOS_ID] + pe_TxD[0])[None]])
-    mean_D = Ec_MxD.mean(0)
+    tok_mean_D = Ec_MxD.mean(0)
     positional = cfg.pos in ("learned", "sinusoidal")
-    at_rows = (mean_D[None] + pe_TxD, (mean_D + p_key_D)[None]) if positional else (None, None)
+    at_rows = (tok_mean_D[None] + pe_TxD, (tok_mean_D + p_key_D)[None]) if positional else (None, None)
     hk_VxD, hq_MxD, at_PxD, base_1xD = _rows_through(block.attn_input, keys_VxD, Ec_MxD + p_ans_D[None], *at_rows)
     lin = lambda layer, X: X @ _np(layer.kernel[...])
     q_MxK = lin(block.attn.query, hq_MxD)[:, head * K : (head + 1) * K]
@@ -121,9 +121,9 @@ def transformer_maps(model: Transformer, task: Task, head: int) -> Maps:
         qk_pos = q_MxK @ dk_PxK.T / math.sqrt(K)
     write_VxD = lin(block.attn.out, lin(block.attn.value, hk_VxD))
     W1_DxW = _np(block.mlp.hidden.kernel[...])
-    mean_D = (Ec_MxD + p_key_D[None]).mean(0)
+    key_mean_D = (Ec_MxD + p_key_D[None]).mean(0)
     tok_MxD, bos_1xD, mean_1xD = _rows_through(block.ln_mlp if block.pre_ln else None, Ec_MxD + p_key_D[None],
-                                               (mean_D + write_VxD[-1])[None], mean_D[None])
+                                               (key_mean_D + write_VxD[-1])[None], key_mean_D[None])
     mlp_tok_MxW = tok_MxD @ W1_DxW
     mlp_bos_W = (bos_1xD - mean_1xD)[0] @ W1_DxW
     return _with_bos(Maps(write_VxD @ Ec_MxD.T, qk_MxV, qk_pos, np.concatenate([mlp_tok_MxW, mlp_bos_W[None]]),
