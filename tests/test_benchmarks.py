@@ -136,3 +136,32 @@ def test_the_timeline_attributes_each_cached_program_to_the_tests_running_when_i
     assert out[0] == "5 programs in the cache, 3 of them single eager jax operations"
     assert out[2].split() == ["3", "2", "tests/test_a.py"]  # add, _forward, half of multiply and of exp
     assert out[3].split() == ["2", "1", "tests/test_b.py"]  # sample, half of multiply and of exp
+
+
+@pytest.mark.slow
+def test_the_compile_profile_records_every_process_and_sums_compiles_by_program_and_test(tmp_path, capsys):
+    """benchmarks/compile_profile.py: a process the recorded command starts reports its compiles
+    with the test it ran under; the summary counts loads from the cache (short events) apart."""
+    sys.path.insert(0, str(BENCH.parent))
+    from compile_profile import record, summary
+
+    child = "import jax, jax.numpy as jnp; jax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(3))"
+    cmd = [sys.executable, "-c", f"import subprocess, sys; subprocess.check_call([sys.executable, '-c', {child!r}])"]
+    os.environ["PYTEST_CURRENT_TEST"], before = "tests/test_x.py::t (call)", os.environ.get("PYTEST_CURRENT_TEST")
+    try:
+        assert record(tmp_path, cmd) == 0
+    finally:
+        os.environ["PYTEST_CURRENT_TEST"] = before
+    rows = [json.loads(line) for p in (tmp_path / "events").glob("*.jsonl") for line in p.open()]
+    assert "jit(<lambda>)" in {r[0] for r in rows}, rows  # the grandchild's program, recorded
+    assert {r[2] for r in rows} == {"tests/test_x.py::t (call)"}
+    (tmp_path / "events" / "1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        ["jit(local)", 9.0, "tests/test_a.py::u (call)"], ["jit(local)", 0.01, "tests/test_b.py::v (call)"],
+        ["jit(sample)", 1.5, "tests/test_a.py::w (call)"])))
+    for p in (tmp_path / "events").glob("*.jsonl"):
+        if p.name != "1.jsonl":
+            p.unlink()
+    summary(tmp_path)
+    out = capsys.readouterr().out
+    assert out.startswith("3 compile events: 2 compiles (10.5 s), 1 shorter than 0.3 s")
+    assert "| 9.0 | 1 | local |" in out and "| 10.5 | 2 | tests/test_a.py |" in out
