@@ -139,7 +139,7 @@ def test_the_timeline_attributes_each_cached_program_to_the_tests_running_when_i
 
 
 @pytest.mark.slow
-def test_the_compile_profile_records_every_process_and_sums_compiles_by_program_and_test(tmp_path, capsys):
+def test_the_compile_profile_records_every_process_and_sums_compiles_by_program_and_test(tmp_path, capsys, monkeypatch):
     """benchmarks/compile_profile.py: a process the recorded command starts reports its compiles
     with the test it ran under; the summary counts loads from the cache (short events) apart."""
     sys.path.insert(0, str(BENCH.parent))
@@ -147,11 +147,8 @@ def test_the_compile_profile_records_every_process_and_sums_compiles_by_program_
 
     child = "import jax, jax.numpy as jnp; jax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(3))"
     cmd = [sys.executable, "-c", f"import subprocess, sys; subprocess.check_call([sys.executable, '-c', {child!r}])"]
-    os.environ["PYTEST_CURRENT_TEST"], before = "tests/test_x.py::t (call)", os.environ.get("PYTEST_CURRENT_TEST")
-    try:
-        assert record(tmp_path, cmd) == 0
-    finally:
-        os.environ["PYTEST_CURRENT_TEST"] = before
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/test_x.py::t (call)")
+    assert record(tmp_path, cmd) == 0
     rows = [json.loads(line) for p in (tmp_path / "events").glob("*.jsonl") for line in p.open()]
     assert "jit(<lambda>)" in {r[0] for r in rows}, rows  # the grandchild's program, recorded
     assert {r[2] for r in rows} == {"tests/test_x.py::t (call)"}
