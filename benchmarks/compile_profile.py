@@ -12,8 +12,8 @@ wrote (a load takes well under `HIT_S`; the summary counts those apart).
 registers a listener for jax's "/jax/core/compile/backend_compile_duration" event as soon as
 jax is imported, and appends [program, seconds, test] to OUT/events/<pid>.jsonl; the test is
 PYTEST_CURRENT_TEST, which a test's subprocesses inherit. (Ray's workers, started by the Ray
-head, do not inherit it: their compiles are not recorded.) The recording costs nothing
-measurable per compile, but the timing of a recorded run is not a reading of the suite's.
+head, do not inherit it: their compiles are not recorded.) The timing of a recorded run is not
+a reading of the suite's: every process imports the hook, and its cost was not measured.
 """
 
 from __future__ import annotations
