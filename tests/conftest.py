@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -7,6 +8,17 @@ import jax
 import pytest
 
 from counting.runtime.devices import use_compilation_cache, use_cpu_devices
+
+# Every program the tests compile, in this process and in the commands they start, is compiled
+# without LLVM's optimisations (XLA_FLAGS, read when the backend starts): a test trains a few
+# dozen steps, so compiling is most of its time (benchmarks/results/compile_profile.md), and
+# level 0 compiles faster (the suite's times at both levels: benchmarks/results/test_times.md).
+# The floats differ from the default level's in the last digits, so the level is part of a
+# record's arithmetic (counting.runtime.machine.arithmetic): comparisons with the committed
+# results and tests/golden.json's entries of the default level are within tolerance, not exact.
+# A level already in XLA_FLAGS is kept.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 
 use_cpu_devices()  # one XLA CPU device per core, as the commands get: cohorts split over them
 use_compilation_cache()  # as the commands do: a program compiled by one test (or an earlier run) is loaded by the next

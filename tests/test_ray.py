@@ -59,6 +59,10 @@ def sweep(tmp_path, where, *args, devices=None):
     cmd = [sys.executable, "-m", "counting.cli.train", "-m", *TINY, f"results_dir={tmp_path / where}",
            f"hydra.sweep.dir={tmp_path / ('multirun-' + where)}", *args]
     env = {k: v for k, v in os.environ.items() if k != "COUNTING_CPU_DEVICES"}
+    # The Ray head's jobs compile at the head's level (XLA's default, as scripts/local-ray
+    # starts it), not at the tests' level 0 (tests/conftest.py): a local run compared with them
+    # runs at that level too.
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
     if devices:
         env["COUNTING_CPU_DEVICES"] = str(devices)
     path = tmp_path / f"sweep-{len(list(tmp_path.glob('sweep-*.log')))}.log"

@@ -43,6 +43,22 @@ def test_the_comparison_is_exact_only_where_code_machine_libraries_and_layout_ma
     assert not same_kind(row("a", 1.0, arithmetic=""), row("a", 1.0))[0]  # an old table: not recorded
 
 
+def test_an_optimisation_level_in_xla_flags_is_part_of_the_arithmetic(monkeypatch):
+    """The tests compile at LLVM level 0 (tests/conftest.py): their records must not pass for
+    ones of XLA's default level."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    default = machine.arithmetic()
+    assert "xla_opt" not in default and not machine.label(default).endswith(" O0")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0")
+    level0 = machine.arithmetic()
+    assert level0 == {**default, "xla_opt": "0"} and machine.label(level0) == machine.label(default) + " O0"
+    versions = machine.versions()
+    assert not machine.same_arithmetic({"arithmetic": default, "versions": versions},
+                                       {"arithmetic": level0, "versions": versions})
+    assert not same_kind(row("a", 1.0, arithmetic=machine.label(default)),
+                         row("a", 1.0, arithmetic=machine.label(level0)))[0]
+
+
 def test_cell_verdicts_exact_within_tolerance_differs_and_missing():
     committed = [row("a", 0.9), row("b", 0.8, seed=1)]
     assert [c["verdict"] for c in compare(committed, [row("a", 0.9), row("b", 0.8, seed=1)])] == [EXACT]

@@ -3,7 +3,9 @@
 XLA compiles for the CPU it runs on: an AVX-512 host and an AVX2 host (or two CPU models)
 round the same program differently, so a trained model reproduces bit for bit only on the
 same kind of machine, with the same jax/jaxlib, the same code fingerprint and the same layout
-of members (counting.sweep.cohort). Every record stores `arithmetic()` and `versions()`;
+of members (counting.sweep.cohort). LLVM's optimisation level (XLA_FLAGS'
+--xla_backend_optimization_level, which the tests lower to 0 to compile faster) rounds
+differently too, so a level set there is part of the arithmetic. Every record stores `arithmetic()` and `versions()`;
 `same_arithmetic` says whether two of them allow an exact comparison
 (counting.experiment.reproduce compares statistically otherwise).
 """
@@ -46,6 +48,13 @@ def isa_level(info: dict[str, str] | None = None) -> str:
     return f"{level} (max_isa={cap.group(1)})" if cap else level
 
 
+def xla_opt_level() -> str | None:
+    """The LLVM optimisation level XLA_FLAGS sets for every program
+    (--xla_backend_optimization_level), or None: XLA's default."""
+    level = re.search(r"--xla_backend_optimization_level=(\S+)", os.environ.get("XLA_FLAGS", ""))
+    return level.group(1) if level else None
+
+
 def cpu_model(info: dict[str, str] | None = None) -> str:
     """'AMD EPYC (AuthenticAMD 25/1)': the model name with vendor, family and model numbers
     (a hypervisor may show only a generic name)."""
@@ -62,18 +71,22 @@ def arithmetic() -> dict[str, str]:
     import jax
 
     backend = jax.default_backend()
+    level = xla_opt_level()
+    opt = {} if level is None else {"xla_opt": level}
     if backend == "cpu":
-        return {"backend": "cpu", "arch": platform.machine(), "cpu": cpu_model(), "isa": isa_level()}
-    return {"backend": backend, "device": str(jax.devices()[0].device_kind)}
+        return {"backend": "cpu", "arch": platform.machine(), "cpu": cpu_model(), "isa": isa_level(), **opt}
+    return {"backend": backend, "device": str(jax.devices()[0].device_kind), **opt}
 
 
 def label(arith: dict | None) -> str:
-    """One string for a table column: 'cpu x86_64 avx2 AMD EPYC (AuthenticAMD 25/1)'."""
+    """One string for a table column: 'cpu x86_64 avx2 AMD EPYC (AuthenticAMD 25/1)', with
+    ' O0' after it where XLA_FLAGS set the optimisation level to 0."""
     if not arith:
         return ""
+    opt = f" O{arith['xla_opt']}" if "xla_opt" in arith else ""
     if arith.get("backend") == "cpu":
-        return f"cpu {arith.get('arch', '')} {arith.get('isa', '')} {arith.get('cpu', '')}".strip()
-    return f"{arith.get('backend', '')} {arith.get('device', '')}".strip()
+        return f"cpu {arith.get('arch', '')} {arith.get('isa', '')} {arith.get('cpu', '')}".strip() + opt
+    return f"{arith.get('backend', '')} {arith.get('device', '')}".strip() + opt
 
 
 def versions() -> dict[str, str]:
