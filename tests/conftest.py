@@ -13,7 +13,7 @@ from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 # without LLVM's optimisations (XLA_FLAGS, read when the backend starts): a test trains a few
 # dozen steps, so compiling is most of its time (benchmarks/results/compile_profile.md), and
 # level 0 compiles faster (the suite's times at both levels: benchmarks/results/test_times.md).
-# The floats differ from the default level's in the last digits, so the level is part of a
+# The floats can differ from the default level's in the last digits, so the level is part of a
 # record's arithmetic (counting.runtime.machine.arithmetic): comparisons with the committed
 # results are within tolerance, not exact. tests/golden.json holds a level-0 entry beside the
 # default level's (`XLA_FLAGS=--xla_backend_optimization_level=0 python tests/test_golden.py

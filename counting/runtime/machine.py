@@ -5,8 +5,8 @@ round the same program differently, so a trained model reproduces bit for bit on
 same kind of machine, with the same jax/jaxlib, the same code fingerprint and the same layout
 of members (counting.sweep.cohort). LLVM's optimisation level (XLA_FLAGS'
 --xla_backend_optimization_level, which the tests lower to 0 to compile faster) rounds
-differently too, so a level set there is part of the arithmetic. Every record stores `arithmetic()` and `versions()`;
-`same_arithmetic` says whether two of them allow an exact comparison
+differently too, so a level set there is part of the arithmetic. Every record stores
+`arithmetic()` and `versions()`; `same_arithmetic` says whether two of them allow an exact comparison
 (counting.experiment.reproduce compares statistically otherwise).
 """
 
