@@ -177,7 +177,17 @@ def test_counting_peer_writes_the_comparison_with_the_full_length_cells(tmp_path
         write_table(tmp_path / name / "table.csv", [{**cell, "seed": s, "accuracy": a} for s, a in enumerate(accs)])
         write_table(tmp_path / name / "budget.csv", [{"budget": b, **cell, "seed": s, "accuracy": a * b / budgets[-1]}
                                                      for b in budgets for s, a in enumerate(accs)])
+    t32 = {"arch": "dot+softmax", "m": 32, "n": 10, "d": 16, "w": 16, "task": "histogram"}  # their Fig. 1/2, reduced
+    shutil.copy(Path(__file__).parents[1] / "results" / "peer_behrens" / "published_t32.csv", tmp_path / "peer_behrens")
+    for name, accs in (("peer_behrens_t32", (0.70, 0.72)), ("peer_behrens_t32_full", (0.80, 0.84))):
+        (tmp_path / name).mkdir()
+        write_table(tmp_path / name / "table.csv", [{**t32, "seed": s, "accuracy": a} for s, a in enumerate(accs)])
     main(["behrens", "--results-dir", str(tmp_path)])
+    with (tmp_path / "peer_behrens" / "diagram_t32.csv").open() as f:
+        (diagram,) = list(csv.DictReader(f))
+    assert float(diagram["ours"]) == pytest.approx(0.71) and float(diagram["ours_full"]) == pytest.approx(0.82)
+    assert diagram["our_seeds_full"] == "2" and diagram["verdict"] != "" and diagram["verdict_full"] != ""
+    assert (tmp_path / "peer_behrens" / "figures" / "diagram_t32.png").exists()
     with (tmp_path / "peer_behrens" / "compare.csv").open() as f:
         table = list(csv.DictReader(f))
     rows = [r for r in table if r["figure"] == "Fig07.a" and r["d"] == "16"]
@@ -192,6 +202,7 @@ def test_counting_peer_writes_the_comparison_with_the_full_length_cells(tmp_path
     assert {r["verdict"] for r in table if r is not row} == {""}  # not trained here
     out = capsys.readouterr().out
     assert "at their full length 1 cells" in out and "0 of 1 distinct cells equivalent" in out
+    assert "T = 32 diagram (reduced), 50 epochs, 1 cells" in out and "T = 32 diagram (reduced), 500 epochs, 1 cells" in out
     assert not (tmp_path / "peer_behrens" / "dip.csv").exists()  # no runs at d = 64 and 128
 
 

@@ -156,6 +156,26 @@ def test_the_digitised_diagram_on_planted_cells():
     by_d = {r["d"]: r for r in diagram_rows(ours_by_cell(rows), theirs)}
     assert by_d[4]["verdict"] == "equivalent" and by_d[16]["verdict"] == "differs" and by_d[64]["verdict"] == ""
     assert by_d[16]["difference"] == pytest.approx(-10 * MARGIN)
+    assert "verdict_full" not in by_d[4]  # no full-length runs: no such columns
+
+    # The same cells at their full length, where two ran: d = 16 has caught up (equivalent), d = 4
+    # has moved away (differs); Holm runs over the full-length cells on their own; the approach to
+    # their length per budget; a cell trained only at full length keeps an empty 50-epoch verdict.
+    full = [{**r, "accuracy": r["accuracy"] + 10 * MARGIN} for r in rows if r["d"] == 16]
+    full += [{**r, "accuracy": r["accuracy"] - 10 * MARGIN} for r in rows if r["d"] == 4]
+    full += [{"arch": "dot+softmax", "m": 32, "n": 10, "d": 64, "w": 16, "accuracy": a} for a in 0.7 + 0.002 * BASE]
+    approach = {("dot+softmax", 32, 10, 16, 4): {"ours_at_15650": 0.72, "ours_at_156500": 0.9}}
+    cells = diagram_rows(ours_by_cell(rows), theirs, full=ours_by_cell(full), approach=approach)
+    by_cell = {(r["d"], r["p"]): r for r in cells}
+    assert [by_cell[(d, 4)]["verdict"] for d in (4, 16)] == ["equivalent", "differs"]  # unchanged by the full runs
+    assert [by_cell[(d, 4)]["verdict_full"] for d in (4, 16, 64)] == ["differs", "equivalent", ""]
+    assert by_cell[(16, 4)]["difference_full"] == pytest.approx(0.0, abs=1e-12)
+    assert by_cell[(16, 4)]["ours_full_at_15650"] == 0.72 and by_cell[(16, 4)]["our_seeds_full"] == 5
+    assert by_cell[(64, 16)]["verdict"] == "" and np.isnan(by_cell[(64, 16)]["ours"])
+    assert by_cell[(64, 4)]["our_seeds_full"] == 0 and np.isnan(by_cell[(64, 4)]["ours_full"])
+    welch_full = [by_cell[(d, 4)]["welch_p_full"] for d in (4, 16)]
+    assert [by_cell[(d, 4)]["holm_p_full"] for d in (4, 16)] == pytest.approx(stats.holm(welch_full))
+    assert counts(cells, "_full") == {"cells": 2, "equivalent": 1, "differs": 1, "undecided": 0}
 
 
 def test_the_overlap_of_held_out_and_training_sequences_is_the_samplers():

@@ -350,33 +350,55 @@ def published_diagram(rows: list[dict]) -> dict[tuple, dict]:
     return dict(cells)
 
 
-def diagram_rows(ours: dict[tuple, dict], theirs: dict[tuple, dict], rule: Rule = Rule()) -> list[dict]:
+def diagram_rows(ours: dict[tuple, dict], theirs: dict[tuple, dict], rule: Rule = Rule(),
+                 full: dict[tuple, dict] | None = None, approach: dict[tuple, dict] | None = None) -> list[dict]:
     """Our reduced T = 32 diagram beside their digitised cells, by the agreement rule of the T = 64
     cells with their runs known only by mean, std and count (`stats.welch_from_stats`,
     `stats.tost_from_stats`; no permutation test), Holm over the diagram's cells. The
-    digitising error (half a colour step, 0.002) is a tenth of the margin and is not added to it."""
-    rows = []
-    for key, mine in sorted(ours.items()):
-        row = {"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4],
-               **{k: v for k, v in mine.items() if k != "accuracies"}}
-        row.update({c: math.nan for c in ("theirs", "their_std", "difference", "t", "df", "welch_p", "tost_p",
-                                          "min_detectable")})
+    digitising error (half a colour step, 0.002) is a tenth of the margin and is not added to it.
+    `full` (`ours_by_cell` of the same cells at their full training length, where any ran): the
+    same columns with the suffix `_full`, Holm over the full-length cells on their own;
+    `approach` (`ours_by_budget` of those runs): their mean at each budget, `ours_full_at_<steps>`."""
+    full, rows = full or {}, []
+    for key in sorted(set(ours) | set(full)):
+        row = {"variant": key[0], "T": key[1], "L": key[2], "d": key[3], "p": key[4]}
         cell = theirs.get(key)
         if cell and "theirs" in cell and "their_std" in cell:
-            row.update(cell, difference=mine["ours"] - cell["theirs"])
-            acc = np.asarray(mine["accuracies"], np.float64)
-            if len(acc) > 1 and (acc.std(ddof=1) > 0 or cell["their_std"] > 0):
-                w = stats.welch_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"])
-                row.update(t=w["t"], df=w["df"], welch_p=w["p_value"],
-                           min_detectable=min_detectable(w["se"], w["df"], rule.alpha, rule.power),
-                           tost_p=stats.tost_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"],
-                                                        rule.margin)[2])
+            row.update(cell)
+        else:
+            row.update(theirs=math.nan, their_std=math.nan)
+        row.update(_diagram_cell(ours.get(key), cell, rule, ""))
+        if full:
+            row.update(_diagram_cell(full.get(key), cell, rule, "_full"))
+            row.update({k.replace("ours_at_", "ours_full_at_"): v for k, v in (approach or {}).get(key, {}).items()})
         row.update(margin=rule.margin, alpha=rule.alpha)
         rows.append(row)
-    decide(rows, rule)
-    for r in rows:
-        r["verdict"] = r["verdict"] if math.isfinite(r["theirs"]) else ""  # no digitised cell: nothing judged
+    for suffix in ("", "_full") if full else ("",):
+        decide(rows, rule, suffix)
+        for r in rows:  # no digitised cell: nothing judged
+            r[f"verdict{suffix}"] = r[f"verdict{suffix}"] if math.isfinite(r["theirs"]) else ""
     return rows
+
+
+def _diagram_cell(mine: dict | None, cell: dict | None, rule: Rule, suffix: str) -> dict:
+    """One diagram cell's columns of one training length, named with `suffix`: our mean, interval,
+    range and seeds, the difference to their digitised mean and the tests from their summary."""
+    tests = ("difference", "t", "df", "welch_p", "tost_p", "min_detectable")
+    if mine is None:
+        return {f"ours{suffix}": math.nan, f"our_seeds{suffix}": 0, **{f"{c}{suffix}": math.nan for c in tests}}
+    row = {(k.replace("ours", f"ours{suffix}", 1) if k.startswith("ours") else f"{k}{suffix}"): v
+           for k, v in mine.items() if k != "accuracies"}
+    row.update({f"{c}{suffix}": math.nan for c in tests})
+    if cell and "theirs" in cell and "their_std" in cell:
+        row[f"difference{suffix}"] = mine["ours"] - cell["theirs"]
+        acc = np.asarray(mine["accuracies"], np.float64)
+        if len(acc) > 1 and (acc.std(ddof=1) > 0 or cell["their_std"] > 0):
+            w = stats.welch_from_stats(acc, cell["theirs"], cell["their_std"], cell["their_seeds"])
+            row.update({f"t{suffix}": w["t"], f"df{suffix}": w["df"], f"welch_p{suffix}": w["p_value"],
+                        f"min_detectable{suffix}": min_detectable(w["se"], w["df"], rule.alpha, rule.power),
+                        f"tost_p{suffix}": stats.tost_from_stats(acc, cell["theirs"], cell["their_std"],
+                                                                  cell["their_seeds"], rule.margin)[2]})
+    return row
 
 
 def compositions(n: int):
@@ -428,6 +450,8 @@ def overlap_rows(cells, epochs=(50, 150, 500)) -> list[dict]:
 PEERS = {"behrens": ("peer_behrens", ("peer_behrens_t64_d", "peer_behrens_t64_p", "peer_behrens_t64_p128"))}
 FULL = {"behrens": ("peer_behrens_t64_full", "peer_behrens_t64_p_full")}  # the same cells at their full length
 DIAGRAMS = {"behrens": ("peer_behrens_t32", "peer_behrens_t32_bos")}  # their Fig. 1/2, reduced (digitised numbers)
+DIAGRAMS_FULL = {"behrens": ("peer_behrens_t32_full", "peer_behrens_t32_bos_full")}  # the same at their full length
+DIAGRAM_LENGTHS = {"": "50 epochs", "_full": "500 epochs"}  # column suffix -> the diagram runs' training length
 DIAGRAM_TESTS = ("t", "df", "welch_p", "holm_p", "tost_p", "min_detectable", "verdict")
 COMPARE_LEAD = ["figure", "figures", "variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
                 "ours_high", "ours_min", "ours_max", "difference", "agrees", *TESTS, "margin", "alpha", "power"]
@@ -456,10 +480,13 @@ class Comparison:
         agree = sum(bool(r["agrees"]) for r in matched)
         out = []
         if self.diagram:
-            n = counts(self.diagram)
-            out.append(f"{peer}: T = 32 diagram (reduced), {len(self.diagram)} cells against their digitised figure: "
-                       f"{n['equivalent']} equivalent, {n['differs']} differ, {n['undecided']} undecided: "
-                       f"{self.paths['diagram']}")
+            for suffix, length in DIAGRAM_LENGTHS.items():
+                trained = [r for r in self.diagram if math.isfinite(r.get(f"ours{suffix}", math.nan))]
+                if trained:
+                    n = counts(self.diagram, suffix)
+                    out.append(f"{peer}: T = 32 diagram (reduced), {length}, {len(trained)} cells against their "
+                               f"digitised figure: {n['equivalent']} equivalent, {n['differs']} differ, "
+                               f"{n['undecided']} undecided: {self.paths['diagram']}")
         out.append(f"{peer}: {len(matched)} of {len(rows)} distinct published cells trained here; {agree} agree (their "
                    f"mean inside our seed range +- {self.tolerance}); mean |difference| "
                    f"{sum(abs(r['difference']) for r in matched) / max(len(matched), 1):.3f}")
@@ -536,13 +563,22 @@ def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, ru
     if dips:
         write_table(paths["dip"], dips, digits=6)
     diagram_ours = ours_by_cell(_tables(results_dir, DIAGRAMS.get(peer, ()), TABLE))
+    diagram_full_rows = _tables(results_dir, DIAGRAMS_FULL.get(peer, ()), TABLE)
+    diagram_full = ours_by_cell(diagram_full_rows) if diagram_full_rows else None
     digitised = root / PUBLISHED_DIAGRAM
-    cells = diagram_rows(diagram_ours, published_diagram(read_published(digitised)) if digitised.exists() else {}, rule)
+    cells = diagram_rows(diagram_ours, published_diagram(read_published(digitised)) if digitised.exists() else {}, rule,
+                         diagram_full, ours_by_budget(_tables(results_dir, DIAGRAMS_FULL.get(peer, ()), BUDGET_TABLE)))
     if cells:
         paths["diagram"] = root / DIAGRAM
+        full_at = sorted({k for r in cells for k in r if k.startswith("ours_full_at_")},
+                         key=lambda k: int(k.rsplit("_", 1)[1]))
+        full_columns = ["ours_full", "ours_full_low", "ours_full_high", "ours_full_min", "ours_full_max",
+                        "difference_full", *(f"{c}_full" for c in DIAGRAM_TESTS), *full_at,
+                        "our_seeds_full"] if diagram_full else []
         write_table(paths["diagram"], cells, ["variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
                                               "ours_high", "ours_min", "ours_max", "difference", *DIAGRAM_TESTS,
-                                              "margin", "alpha", "their_seeds", "our_seeds", "resolution", "source"],
+                                              *full_columns, "margin", "alpha", "their_seeds", "our_seeds",
+                                              "resolution", "source"],
                     digits=6)
     overlap = overlap_rows([*rows, *cells])
     paths["overlap"] = root / OVERLAP

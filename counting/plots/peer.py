@@ -62,30 +62,38 @@ def compare_figure(rows: list[dict], out_dir: Path) -> list[Path]:
 
 
 def diagram_figure(cells: list[dict], out_dir: Path, name: str = "diagram_t32") -> list[Path]:
-    """Their Fig. 1/2 in our runs: mean accuracy over the (d, p) grid, one panel per variant."""
+    """Their Fig. 1/2 in our runs: mean accuracy over the (d, p) grid, one panel per variant, one
+    row per training length that ran (the runs at their full length, where any, below)."""
     import numpy as np
 
+    from counting.analysis.peer import DIAGRAM_LENGTHS
+
     variants = sorted({c["variant"] for c in cells})
-    if not variants:
+    lengths = [(suffix, length) for suffix, length in DIAGRAM_LENGTHS.items()
+               if any(np.isfinite(c.get(f"ours{suffix}", np.nan)) for c in cells)]
+    if not variants or not lengths:
         return []
-    fig, axes = plt.subplots(1, len(variants), figsize=(4.8 * len(variants), 3.8), squeeze=False)
-    for ax, variant in zip(axes[0], variants):
-        mine = [c for c in cells if c["variant"] == variant]
-        ds, ps = sorted({c["d"] for c in mine}), sorted({c["p"] for c in mine})
-        acc_PxD = np.full((len(ps), len(ds)), np.nan)
-        for c in mine:
-            acc_PxD[ps.index(c["p"]), ds.index(c["d"])] = c["ours"]
-        image = ax.imshow(acc_PxD, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for i in range(len(ps)):
-            for j in range(len(ds)):
-                if not np.isnan(acc_PxD[i, j]):
-                    ax.text(j, i, f"{acc_PxD[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                            color="white" if acc_PxD[i, j] < 0.6 else "black")
-        ax.set_xticks(range(len(ds)), [str(d) for d in ds])
-        ax.set_yticks(range(len(ps)), [str(p) for p in ps])
-        ax.set_xlabel("embedding dimension d")
-        ax.set_ylabel("MLP width p")
-        T, L = mine[0]["T"], mine[0]["L"]
-        ax.set_title(f"{variant}: T = {T}, L = {L}, {mine[0]['our_seeds']} seeds", fontsize=8)
-    fig.colorbar(image, ax=axes[0].tolist(), label="per-token accuracy")
+    fig, axes = plt.subplots(len(lengths), len(variants), figsize=(4.8 * len(variants), 3.8 * len(lengths)),
+                             squeeze=False)
+    for row, (suffix, length) in zip(axes, lengths):
+        for ax, variant in zip(row, variants):
+            mine = [c for c in cells if c["variant"] == variant]
+            ds, ps = sorted({c["d"] for c in mine}), sorted({c["p"] for c in mine})
+            acc_PxD = np.full((len(ps), len(ds)), np.nan)
+            for c in mine:
+                acc_PxD[ps.index(c["p"]), ds.index(c["d"])] = c.get(f"ours{suffix}", np.nan)
+            image = ax.imshow(acc_PxD, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            for i in range(len(ps)):
+                for j in range(len(ds)):
+                    if not np.isnan(acc_PxD[i, j]):
+                        ax.text(j, i, f"{acc_PxD[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                                color="white" if acc_PxD[i, j] < 0.6 else "black")
+            ax.set_xticks(range(len(ds)), [str(d) for d in ds])
+            ax.set_yticks(range(len(ps)), [str(p) for p in ps])
+            ax.set_xlabel("embedding dimension d")
+            ax.set_ylabel("MLP width p")
+            seeds = sorted({c[f"our_seeds{suffix}"] for c in mine if c.get(f"our_seeds{suffix}")})
+            T, L = mine[0]["T"], mine[0]["L"]
+            ax.set_title(f"{variant}: T = {T}, L = {L}, {length}, {'/'.join(map(str, seeds))} seeds", fontsize=8)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="per-token accuracy")
     return save(fig, out_dir, name)
