@@ -55,6 +55,41 @@ def tiny_model(tmp_path_factory):
     return str(path)
 
 
+def test_a_kept_model_loads_back_the_same_and_an_unwritable_cache_only_warns(tiny_model, tmp_path, monkeypatch):
+    """keep_dequantised (what the hf backend does after reading a GGUF file): the folder it
+    writes loads back with the same weights and tokenizer; where the cache cannot be written it
+    warns once and raises nothing; COUNTING_LLM_CACHE=off keeps nothing; a changed file gets a
+    folder of its own."""
+    import os
+
+    import torch
+    import transformers
+
+    from counting.llm.backends.hf import CACHE_ENV, dequantised_folder, keep_dequantised
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model)
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model)
+    keep_dequantised(model, tok, tmp_path / "kept")
+    back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "kept")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+    assert transformers.AutoTokenizer.from_pretrained(tmp_path / "kept").get_vocab() == tok.get_vocab()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left
+    (tmp_path / "file").write_text("")
+    with pytest.warns(UserWarning, match=f"^{CACHE_ENV}: could not keep"):
+        keep_dequantised(model, tok, tmp_path / "file" / "kept")  # a file where the folder should go
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert dequantised_folder(gguf, torch.float32) is None
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    first = dequantised_folder(gguf, torch.float32)
+    assert first.parent == tmp_path / "cache" and first.name.startswith("m-")
+    assert dequantised_folder(gguf, torch.float32) == first != dequantised_folder(gguf, torch.bfloat16)
+    os.utime(gguf, ns=(0, 0))
+    assert dequantised_folder(gguf, torch.float32) != first
+
+
 def run_cli(monkeypatch, capsys, *overrides):
     """counting-llm in this process: (exit status, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["counting-llm", *overrides])

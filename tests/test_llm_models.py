@@ -136,12 +136,22 @@ needs_smollm2 = pytest.mark.skipif(models.missing("smollm2-135m") is not None, r
 
 
 @pytest.fixture(scope="module")
-def smollm2():
+def llm_cache(tmp_path_factory):
+    """A dequantised-model cache of this module's own (COUNTING_LLM_CACHE): the fixture below
+    fills it from the GGUF file, the tests after it load the copy."""
+    return tmp_path_factory.mktemp("llm-cache")
+
+
+@pytest.fixture(scope="module")
+def smollm2(llm_cache):
+    """SmolLM2-135M read from its GGUF file (dequantised by transformers) and kept in llm_cache."""
     pytest.importorskip("transformers")
     pytest.importorskip("gguf")
-    from counting.llm.backends.hf import HFBackend
+    from counting.llm.backends.hf import CACHE_ENV, HFBackend
 
-    return HFBackend(HFConfig(model="smollm2-135m", batch=4))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv(CACHE_ENV, str(llm_cache))
+        return HFBackend(HFConfig(model="smollm2-135m", batch=4))
 
 
 @pytest.mark.slow
@@ -198,9 +208,44 @@ def test_smollm2_loglik_with_a_shared_prompt_cache_matches_full_passes(smollm2):
 
 @pytest.mark.slow
 @needs_smollm2
-def test_counting_llm_runs_smollm2_offline(tmp_path):
-    """The documented command, in a fresh process with no network switch set by the caller."""
+def test_the_dequantised_copy_is_the_same_model(smollm2, llm_cache, monkeypatch):
+    """The second load reads the copy the first kept (not the GGUF file): the same weights bit
+    for bit, the same tokenizer and template, the same replies and scores."""
+    import torch
+
+    from counting.llm.backends.hf import CACHE_ENV, HFBackend
+
+    (copy,) = [p for p in llm_cache.iterdir() if not p.name.startswith(".")]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in copy.iterdir()}
+    monkeypatch.setenv(CACHE_ENV, str(llm_cache))
+    again = HFBackend(HFConfig(model="smollm2-135m", batch=4))
+    assert again.model.name_or_path == str(copy) and getattr(again.model, "hf_quantizer", None) is None
+    assert again.weights == smollm2.weights  # the package, the GGUF file's quantisation, the parameters
+    a, b = smollm2.model.state_dict(), again.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+    assert again.tokenizer.get_vocab() == smollm2.tokenizer.get_vocab()
+    assert again.tokenizer.chat_template == smollm2.tokenizer.chat_template
+    for form in ("chat", "completion"):
+        _, requests = real_requests(form)
+        assert [again.ids(r) for r in requests] == [smollm2.ids(r) for r in requests]
+        replies = [{}, {}]
+        for backend, got in zip((smollm2, again), replies):
+            backend.generate(requests, 8, lambda i, x, got=got: got.__setitem__(i, x["text"]))
+        assert replies[0] == replies[1]
+    prompt_ids = smollm2.ids(requests[0])
+    cands = [smollm2.answer_ids(requests[0], prompt_ids, str(c)) for c in range(9)]
+    assert again.loglik(prompt_ids, cands) == smollm2.loglik(prompt_ids, cands)
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_counting_llm_runs_smollm2_offline(tmp_path, llm_cache):
+    """The documented command, in a fresh process with no network switch set by the caller (the
+    model read from the copy the fixture kept, when it ran)."""
+    from counting.llm.backends.hf import CACHE_ENV
+
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env[CACHE_ENV] = str(llm_cache)
     cmd = ["counting-llm", "-m", "experiment=llm_qc", "backend=smollm2-135m", f"results_dir={tmp_path}",
            "prompts.m=[2]", "prompts.n=[8]", "prompts.samples=2", "prompts.items=words", "backend.threads=1"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)

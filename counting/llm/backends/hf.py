@@ -81,6 +81,69 @@ def gguf_quantisation(path: Path) -> str:
     return LlamaFileType(kind).name.removeprefix("MOSTLY_")
 
 
+CACHE_ENV = "COUNTING_LLM_CACHE"  # a folder for dequantised GGUF models, or "off"
+
+
+def dequantised_folder(gguf_path: Path, dtype) -> Path | None:
+    """Where the model of a GGUF file, dequantised to `dtype`, is kept between processes:
+    transformers reads a GGUF file's header three times and dequantises every tensor on each load
+    (about 40 s for SmolLM2-135M on a 2-core CPU), a saved copy loads in a few seconds with the
+    same weights and tokenizer. $COUNTING_LLM_CACHE ("off": nowhere), else
+    ~/.cache/counting/llm; one folder per file (its real path, size and modification time), dtype
+    and transformers version. Float32 copies are large (4 bytes per parameter: 0.5 GB for
+    SmolLM2-135M, 6 GB for Qwen2.5-1.5B)."""
+    import hashlib
+
+    import transformers
+
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    root = Path(value) if value else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "counting" / "llm"
+    try:
+        real, stat = gguf_path.resolve(), gguf_path.stat()
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{real}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}|{transformers.__version__}".encode())
+    return root / f"{gguf_path.stem}-{key.hexdigest()[:16]}"
+
+
+def keep_dequantised(model, tokenizer, folder: Path) -> None:
+    """Saves a freshly dequantised model and its tokenizer to `folder` (written beside it, then
+    renamed: a reader sees all of it or nothing, and of two processes saving at once one wins); a
+    full disk or an unwritable cache costs only the next load's time, with one warning."""
+    import shutil
+    import tempfile
+    import warnings
+
+    quantizer = getattr(model, "hf_quantizer", None)
+    packed = getattr(quantizer, "supported", False) and not getattr(quantizer.quantization_config, "dequantize", True)
+    if packed or any("gguf" in type(m).__module__ for m in model.modules()) or \
+            any(p.dtype not in (torch.float32, torch.bfloat16, torch.float16) for p in model.parameters()):
+        return  # weights kept in GGUF blocks (transformers' GGUF kernels): not a float model to save
+    # transformers marks a model read from GGUF as quantized (not serialisable) even when every
+    # weight was dequantised: saved without that mark, it loads back as the plain float model it is
+    config_mark = model.config.__dict__.pop("quantization_config", None)
+    tmp = None
+    try:
+        model.hf_quantizer = None
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, folder)
+    except OSError as err:
+        if not folder.is_dir():
+            warnings.warn(f"{CACHE_ENV}: could not keep the dequantised model in {folder} ({err}); "
+                          "the next load dequantises again", stacklevel=3)
+    finally:
+        model.hf_quantizer = quantizer
+        if config_mark is not None:
+            model.config.quantization_config = config_mark
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class HFBackend(Scoring):
     def __init__(self, cfg):
         self.cfg = cfg
@@ -90,13 +153,17 @@ class HFBackend(Scoring):
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         dtype = torch.float32 if gguf_file and cfg.dtype == "auto" else DTYPES[cfg.dtype]
-        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        converted = dequantised_folder(folder / gguf_file, dtype) if gguf_file else None
+        source, extra = (converted, {}) if converted and converted.is_dir() else \
+            (folder, {"gguf_file": gguf_file} if gguf_file else {})
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype,
-                                                              **extra).to(cfg.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **extra)
+            self.model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra)
         except (OSError, ValueError, RuntimeError) as err:
             raise BackendError(f"backend.model: cannot load {cfg.model!r}: {str(err).splitlines()[0]}") from None
+        if converted and source is folder:
+            keep_dequantised(self.model, self.tokenizer, converted)
+        self.model = self.model.to(cfg.device).eval()
         loaded = str(next(self.model.parameters()).dtype).removeprefix("torch.")
         self.weights["quantisation"] = (f"{gguf_quantisation(folder / gguf_file)} GGUF, dequantised to {loaded}"
                                         if gguf_file else loaded)
