@@ -6,7 +6,8 @@ the same prompts, with load times apart; and how often their greedy answers agre
     python benchmarks/llm_backends.py --agreement --threads 1    # llamacpp on every committed prompt
 
 speed       Both backends load the packaged model (SmolLM2-135M-Instruct, Q4_1: llama.cpp
-            reads it as it is, hf dequantises it to float32) once per thread count, answer one
+            reads it as it is, hf dequantises it to float32, from the file each time: no kept
+            copy, COUNTING_LLM_CACHE=off) once per thread count, answer one
             prompt untimed (warm-up), then the same N prompts: the committed probe's
             (results/llm_qc_smollm2/prompts.jsonl), taken in turn from its 8 cells; greedy, the
             probe's 16 new tokens, cut at the first line break. hf answers `--hf-batch` prompts
@@ -106,6 +107,7 @@ def speed(args) -> list[dict]:
         out.append({"backend": "llamacpp", "threads": threads, "batch": 1, "load_s": load, "answer_s": seconds,
                     "quantisation": lc.weights["quantisation"], "version": f"llama-cpp-python {version('llama-cpp-python')}"})
         del lc
+    os.environ["COUNTING_LLM_CACHE"] = "off"  # hf reads the GGUF file every time, as llama.cpp does (benchmarks/llm_load.py: the kept copy)
     for threads in args.threads:
         began = time.perf_counter()
         hf = HFBackend(HFConfig(model=args.model, threads=threads, batch=max(args.hf_batch)))
