@@ -86,9 +86,9 @@ CACHE_ENV = "COUNTING_LLM_CACHE"  # a folder for dequantised GGUF models, or "of
 
 def dequantised_folder(gguf_path: Path, dtype) -> Path | None:
     """Where the model of a GGUF file, dequantised to `dtype`, is kept between processes:
-    transformers reads a GGUF file's header three times and dequantises every tensor on each load
-    (about 40 s for SmolLM2-135M on a 2-core CPU), a saved copy loads in a few seconds with the
-    same weights and tokenizer. $COUNTING_LLM_CACHE ("off": nowhere), else
+    transformers reads a GGUF file's header three times and dequantises every tensor on each load,
+    a saved copy loads with the same weights and tokenizer in a fraction of that time
+    (SmolLM2-135M, 2-core CPU: 27.9 s against 3.9 s, benchmarks/results/llm_load.md). $COUNTING_LLM_CACHE ("off": nowhere), else
     ~/.cache/counting/llm; one folder per file (its real path, size and modification time), dtype
     and transformers version. Float32 copies are large (4 bytes per parameter: 0.5 GB for
     SmolLM2-135M, 6 GB for Qwen2.5-1.5B)."""
