@@ -80,13 +80,14 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
     assert build.returncode == 0, build.stderr
     wheel = next(wheels.glob("counting-*.whl"))
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir)  # no pip of its own (ensurepip takes seconds): this one's pip installs into it (--python)
     python = env_dir / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "_borrowed_dependencies.pth").write_text("\n".join(deps) + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                              "--no-index", str(wheel)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
 
