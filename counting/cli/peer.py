@@ -7,7 +7,8 @@ notebook and cell) and our tables of the same cells (results/peer_behrens_t64_d/
 results/peer_behrens_t64_p/table.csv: `counting-train -m experiment=peer_behrens_t64_d
 results_dir=results` and ..._p; the p = 128 cell trained on its own as peer_behrens_t64_p128:
 `counting-train -m experiment=peer_behrens_t64_p model.w=128 name=peer_behrens_t64_p128
-results_dir=results`), and the cells at their full length (peer_behrens_t64_full, peer_behrens_t64_p_full), writes the
+results_dir=results`), the cells at their full length (peer_behrens_t64_full, peer_behrens_t64_p_full) and the
+reduced T = 32 diagram at 50 and 500 epochs (peer_behrens_t32*, beside their digitised figure), writes the
 comparison (one row per distinct published cell: the tests and verdict of the agreement rule
 in counting.analysis.peer, margin and alpha fixed there; --margin and --alpha only explore,
 and compare.csv records what they were), the dip test (dip.csv) and its figure. The
