@@ -86,12 +86,12 @@ CACHE_ENV = "COUNTING_LLM_CACHE"  # a folder for dequantised GGUF models, or "of
 
 def dequantised_folder(gguf_path: Path, dtype) -> Path | None:
     """Where the model of a GGUF file, dequantised to `dtype`, is kept between processes:
-    transformers reads a GGUF file's header three times and dequantises every tensor on each load,
-    a saved copy loads with the same weights and tokenizer in a fraction of that time
-    (SmolLM2-135M, 2-core CPU: 27.9 s against 3.9 s, benchmarks/results/llm_load.md). $COUNTING_LLM_CACHE ("off": nowhere), else
-    ~/.cache/counting/llm; one folder per file (its real path, size and modification time), dtype
-    and transformers version. Float32 copies are large (4 bytes per parameter: 0.5 GB for
-    SmolLM2-135M, 6 GB for Qwen2.5-1.5B)."""
+    transformers reads a GGUF file's header three times and dequantises every tensor on each
+    load; a saved copy loads with the same weights and tokenizer in a fraction of that time
+    (SmolLM2-135M on a 2-core CPU: 27.9 s against 3.9 s, benchmarks/results/llm_load.md).
+    $COUNTING_LLM_CACHE ("off": nowhere), else ~/.cache/counting/llm; one folder per file (its
+    real path, size and modification time), dtype and transformers version. Float32 copies are
+    large (4 bytes per parameter: 0.5 GB for SmolLM2-135M, 6 GB for Qwen2.5-1.5B)."""
     import hashlib
 
     import transformers
@@ -154,14 +154,23 @@ class HFBackend(Scoring):
         hf_logging.disable_progress_bar()
         dtype = torch.float32 if gguf_file and cfg.dtype == "auto" else DTYPES[cfg.dtype]
         converted = dequantised_folder(folder / gguf_file, dtype) if gguf_file else None
-        source, extra = (converted, {}) if converted and converted.is_dir() else \
-            (folder, {"gguf_file": gguf_file} if gguf_file else {})
+        load = lambda source, **extra: (AutoTokenizer.from_pretrained(source, local_files_only=True, **extra),
+                                        AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype,
+                                                                             **extra))
+        kept = None
+        if converted is not None and converted.is_dir():
+            try:
+                kept = load(converted)
+            except (OSError, ValueError, RuntimeError) as err:
+                import warnings
+
+                warnings.warn(f"{CACHE_ENV}: the kept copy {converted} does not load ({str(err).splitlines()[0]}); "
+                              "reading the GGUF file (delete the folder to keep a new copy)", stacklevel=2)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **extra)
-            self.model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype, **extra)
+            self.tokenizer, self.model = kept or load(folder, **({"gguf_file": gguf_file} if gguf_file else {}))
         except (OSError, ValueError, RuntimeError) as err:
             raise BackendError(f"backend.model: cannot load {cfg.model!r}: {str(err).splitlines()[0]}") from None
-        if converted and source is folder:
+        if converted is not None and kept is None:
             keep_dequantised(self.model, self.tokenizer, converted)
         self.model = self.model.to(cfg.device).eval()
         loaded = str(next(self.model.parameters()).dtype).removeprefix("torch.")
