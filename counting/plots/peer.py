@@ -74,7 +74,7 @@ def diagram_figure(cells: list[dict], out_dir: Path, name: str = "diagram_t32") 
     if not variants or not lengths:
         return []
     fig, axes = plt.subplots(len(lengths), len(variants), figsize=(4.8 * len(variants), 3.8 * len(lengths)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")  # a row's titles clear the labels above
     for row, (suffix, length) in zip(axes, lengths):
         for ax, variant in zip(row, variants):
             mine = [c for c in cells if c["variant"] == variant]
