@@ -8,6 +8,7 @@ import jax
 import pytest
 
 from counting.runtime.devices import use_compilation_cache, use_cpu_devices
+from counting.runtime.machine import xla_opt_level
 
 # Every program the tests compile, in this process and in the commands they start, is compiled
 # without LLVM's optimisations (XLA_FLAGS, read when the backend starts): a test trains a few
@@ -19,7 +20,7 @@ from counting.runtime.devices import use_compilation_cache, use_cpu_devices
 # default level's (`XLA_FLAGS=--xla_backend_optimization_level=0 python tests/test_golden.py
 # --update`), so the golden run is still compared bit for bit on that machine kind.
 # A level already in XLA_FLAGS is kept.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+if xla_opt_level() is None:
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 
 use_cpu_devices()  # one XLA CPU device per core, as the commands get: cohorts split over them

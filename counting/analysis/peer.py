@@ -513,6 +513,11 @@ class Comparison:
         return out
 
 
+def _budget_columns(rows: list[dict], prefix: str) -> list[str]:
+    """The rows' columns `<prefix><steps>` (our mean at each budget), in order of steps."""
+    return sorted({k for r in rows for k in r if k.startswith(prefix)}, key=lambda k: int(k.rsplit("_", 1)[1]))
+
+
 def _tables(results_dir: Path, experiments, name: str) -> list[dict]:
     from counting.store import Store
     from counting.store.columns import read_table
@@ -548,12 +553,12 @@ def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, ru
     budget_rows = list({(r.get("hash") or id(r), r["budget"]): r for r in budget_rows}.values())
     ours, full = ours_by_cell(ours_rows), ours_by_cell(full_rows) if full_rows else None
     rows = compare(published, ours, tolerance, ours_by_budget(budget_rows), full, rule)
-    at = sorted({k for r in rows for k in r if k.startswith("ours_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    at = _budget_columns(rows, "ours_at_")
     approach = ours_by_budget(full_budget_rows)  # at their length: the approach to it, budget by budget
     for r in rows:
         r.update({k.replace("ours_at_", "ours_full_at_"): v
                   for k, v in approach.get((r["variant"], r["T"], r["L"], r["d"], r["p"]), {}).items()})
-    full_at = sorted({k for r in rows for k in r if k.startswith("ours_full_at_")}, key=lambda k: int(k.rsplit("_", 1)[1]))
+    full_at = _budget_columns(rows, "ours_full_at_")
     full_columns = ["ours_full", "ours_full_low", "ours_full_high", "ours_full_min", "ours_full_max", "difference_full",
                     "agrees_full", *(f"{c}_full" for c in TESTS), *full_at, "our_seeds_full"] if full_rows else []
     paths = {"compare": root / COMPARE, "dip": root / DIP}
@@ -570,10 +575,8 @@ def compare_peer(results_dir: str | Path, peer: str, tolerance: float = 0.02, ru
                          diagram_full, ours_by_budget(_tables(results_dir, DIAGRAMS_FULL.get(peer, ()), BUDGET_TABLE)))
     if cells:
         paths["diagram"] = root / DIAGRAM
-        full_at = sorted({k for r in cells for k in r if k.startswith("ours_full_at_")},
-                         key=lambda k: int(k.rsplit("_", 1)[1]))
         full_columns = ["ours_full", "ours_full_low", "ours_full_high", "ours_full_min", "ours_full_max",
-                        "difference_full", *(f"{c}_full" for c in DIAGRAM_TESTS), *full_at,
+                        "difference_full", *(f"{c}_full" for c in DIAGRAM_TESTS), *_budget_columns(cells, "ours_full_at_"),
                         "our_seeds_full"] if diagram_full else []
         write_table(paths["diagram"], cells, ["variant", "T", "L", "d", "p", "theirs", "their_std", "ours", "ours_low",
                                               "ours_high", "ours_min", "ours_max", "difference", *DIAGRAM_TESTS,

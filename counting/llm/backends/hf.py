@@ -23,6 +23,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import __version__ as transformers_version
 from transformers.utils import logging as hf_logging
 
 from counting.llm import templates
@@ -94,8 +95,6 @@ def dequantised_folder(gguf_path: Path, dtype) -> Path | None:
     large (4 bytes per parameter: 0.5 GB for SmolLM2-135M, 6 GB for Qwen2.5-1.5B)."""
     import hashlib
 
-    import transformers
-
     value = os.environ.get(CACHE_ENV, "").strip()
     if value.lower() == "off":
         return None
@@ -104,7 +103,7 @@ def dequantised_folder(gguf_path: Path, dtype) -> Path | None:
         real, stat = gguf_path.resolve(), gguf_path.stat()
     except OSError:
         return None
-    key = hashlib.sha256(f"{real}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}|{transformers.__version__}".encode())
+    key = hashlib.sha256(f"{real}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}|{transformers_version}".encode())
     return root / f"{gguf_path.stem}-{key.hexdigest()[:16]}"
 
 
