@@ -1,7 +1,7 @@
 """Where the compute goes: compaction, the adaptive search for m_thr and successive halving,
 each against the way it replaces, measured as model-steps (what was trained) and wall time.
 
-    python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold]
+    python benchmarks/compute.py compaction [--d 8 16] [--tiny] [--arms off pow2 pow2_3 exact pow2_3_sync] [--cache cold|primed|warm] [--repeats 1]
     python benchmarks/compute.py search     [--d 8 16 32] [--tiny] [--seeds 2]
     python benchmarks/compute.py halving    [--d 8]    [--tiny] [--rungs [0.333]] [--eta 3]
     python benchmarks/compute.py support_search --d 32 --dense results/support_qc_d32_dense/table.csv
@@ -15,7 +15,9 @@ compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yam
             into the active members' own number (exact: a compile per size); each compaction
             arm compiles the sizes it can reach next ahead, in a background thread, and its
             <arm>_sync twin (cohort.compile_ahead=false) each when it is needed. Every arm
-            compiles into an empty compilation cache (--cache cold), as a new cell does.
+            compiles into an empty compilation cache (--cache cold), as a new cell does;
+            --cache primed runs each arm once into its empty cache first and measures the
+            second run (each program size compiled once through the persistent cache).
             Ideal speedup = model-steps paid without compaction / model-steps useful (each
             member's own steps); target: 80% of it.
 search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
@@ -126,24 +128,48 @@ ARMS |= {f"{rule}_sync": ["cohort.compact=true", f"cohort.compact_sizes={rule}",
 # ..._sync: each smaller program compiled when the compaction needs it, not ahead in the background
 
 
-def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: str = "cold") -> list[dict]:
+def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: str = "cold",
+               repeats: int = 1) -> list[dict]:
     """`cache`: cold = every arm compiles into an empty compilation cache of its own (what a new
-    cell costs, and what compiling ahead can hide); warm = the commands' own cache."""
+    cell costs, and what compiling ahead can hide); primed = the same, but the arm's cohort runs
+    once before into that cache, and the runs after it are measured (every program size compiled
+    once through the persistent cache, as the later cells of a sweep of one shape find it);
+    warm = the commands' own cache. `repeats`: measured runs per arm, the arms taking turns
+    (off, exact, off, exact, ...), so that a slow spell of a shared host falls on both; the
+    figures are each arm's medians, every run's kept in `runs_<arm>`."""
     arms = arms or ["off", "pow2", "pow2_3", "exact"]
+    if repeats > 1 and cache == "cold":
+        raise SystemExit("--repeats: needs --cache primed or warm (a cold cache is empty once per arm)")
     out = []
     for d in ds:
-        row = {"benchmark": "compaction", "d": d, "cache": cache}
+        row = {"benchmark": "compaction", "d": d, "cache": cache, "repeats": repeats}
+        runs: dict[str, list[dict]] = {arm: [] for arm in arms}
+        with contextlib.ExitStack() as stack:
+            tmp = {arm: Path(stack.enter_context(tempfile.TemporaryDirectory())) for arm in arms}
+            jax_cache = {arm: tmp[arm] / "jax-cache" if cache in ("cold", "primed") else None for arm in arms}
+            for arm in arms if cache == "primed" else ():  # the same cohort once before, into the arm's own cache
+                row[f"prime_wall_s_{arm}"] = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], tmp[arm] / "prime",
+                                                 jax_cache[arm])["wall_s"]
+            for i in range(repeats):
+                for arm in arms:
+                    runs[arm].append(run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], tmp[arm] / f"measured{i}",
+                                         jax_cache[arm]))
         for arm in arms:
-            with tempfile.TemporaryDirectory() as tmp:
-                r = run("phase_qc", protocol(d, tiny)[1:] + ARMS[arm], Path(tmp),
-                        Path(tmp) / "jax-cache" if cache == "cold" else None)
+            times = [{"wall_s": r["wall_s"], "train_s": r["train_s"], "compile_s": r["compile_s"],
+                      "cohort_s": r["train_s"] + r["compile_s"]} for r in runs[arm]]  # cohort: setup, compiles, loop
+            row[f"runs_{arm}"] = times
+            for key in ("wall_s", "train_s", "compile_s", "cohort_s"):
+                row[f"{key}_{arm}"] = float(np.median([t[key] for t in times]))
+            r = runs[arm][-1]
             longest = max(x["steps"] for x in r["rows"])
-            row[f"wall_s_{arm}"], row[f"train_s_{arm}"], row[f"compile_s_{arm}"] = r["wall_s"], r["train_s"], r["compile_s"]
             row[f"paid_{arm}"] = paid_steps(r["layouts"], r["rows"])  # program rows (pad rows too) x steps
             row[f"sizes_{arm}"] = sorted({s["members"] for lay in r["layouts"] for s in lay.get("segments", [])},
                                          reverse=True)
             row["useful"] = useful_steps(r["rows"])
             row["ideal_speedup"] = len(r["rows"]) * longest / row["useful"]  # paid without compaction / useful
+            row[f"ideal_{arm}"] = row["ideal_speedup"]  # the arm's own members' stops (its floats may move them)
+        for arm in arms if "off" in arms else ():  # each repeat's pair: off's wall over the arm's, run beside it
+            row[f"pair_speedups_{arm}"] = [a["wall_s"] / b["wall_s"] for a, b in zip(row["runs_off"], row[f"runs_{arm}"])]
         for arm in arms:
             line = (f"compaction d={d} {arm}: wall {row[f'wall_s_{arm}']:.0f} s (training loop {row[f'train_s_{arm}']:.0f} s, "
                     f"compiling {row[f'compile_s_{arm}']:.0f} s), paid {row[f'paid_{arm}']} model-steps")
@@ -151,12 +177,22 @@ def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: 
                 line += f" (program sizes {row[f'sizes_{arm}']})"
             if arm != "off" and "wall_s_off" in row:
                 row[f"speedup_{arm}"] = row["wall_s_off"] / row[f"wall_s_{arm}"]
-                gain = row["ideal_speedup"] - 1  # nothing to gain when every member runs to the end
+                gain = row[f"ideal_{arm}"] - 1  # nothing to gain when every member runs to the end
                 row[f"share_of_ideal_{arm}"] = (row[f"speedup_{arm}"] - 1) / gain if gain > 0.01 else None
                 row[f"loop_speedup_{arm}"] = row["train_s_off"] / max(row[f"train_s_{arm}"], 1e-9)
+                row[f"cohort_speedup_{arm}"] = row["cohort_s_off"] / max(row[f"cohort_s_{arm}"], 1e-9)
+                row[f"cohort_share_of_ideal_{arm}"] = (row[f"cohort_speedup_{arm}"] - 1) / gain if gain > 0.01 else None
                 share = "no" if gain <= 0.01 else f"{100 * row[f'share_of_ideal_{arm}']:.0f}% of the"
                 line += (f": {row[f'speedup_{arm}']:.2f}x faster than off, {share} ideal gain "
-                         f"(training loop alone {row[f'loop_speedup_{arm}']:.2f}x)")
+                         f"(training loop alone {row[f'loop_speedup_{arm}']:.2f}x; the cohort, compiles included, "
+                         f"{row[f'cohort_speedup_{arm}']:.2f}x")
+                if gain > 0.01:
+                    line += f", {100 * row[f'cohort_share_of_ideal_{arm}']:.0f}% of the ideal gain"
+                line += ")"
+            if repeats > 1 and arm != "off" and "wall_s_off" in row:
+                print(line + f"; medians of {repeats}, pairs " +
+                      ", ".join(f"{x:.2f}x" for x in row[f"pair_speedups_{arm}"]), flush=True)
+                continue
             print(line, flush=True)
         print(f"compaction d={d}: ideal {row['ideal_speedup']:.2f}x (paid without compaction / useful "
               f"{row['useful']} model-steps)", flush=True)
@@ -405,8 +441,11 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", choices=list(ARMS),
                         help="compaction only: which arms to train (default: off pow2 pow2_3 exact; "
                              "<arm>_sync: the same without compiling ahead)")
-    parser.add_argument("--cache", choices=["cold", "warm"], default="cold",
-                        help="compaction only: cold = an empty compilation cache per arm (default); warm = the commands' own")
+    parser.add_argument("--cache", choices=["cold", "primed", "warm"], default="cold",
+                        help="compaction only: cold = an empty compilation cache per arm (default); primed = the same, "
+                             "the arm run once into it before the measured run; warm = the commands' own")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="compaction only: measured runs per arm, the arms taking turns (medians reported)")
     parser.add_argument("--rungs", help="halving only: the arm's rungs, e.g. [0.333] (default: the preset's)")
     parser.add_argument("--eta", type=int, help="halving only: the arm's eta (default: the preset's)")
     parser.add_argument("--seeds", type=int, default=2, help="search only: seeds per cell in both arms (default 2)")
@@ -422,7 +461,7 @@ def main() -> None:
     rows = []
     for name in (BENCHMARKS if args.benchmark == "all" else [args.benchmark]):
         fn, ds = BENCHMARKS[name]
-        extra = {"compaction": (args.arms, args.cache), "search": (args.seeds,), "support_search": (args.dense, args.replay, args.statistics, args.keep),
+        extra = {"compaction": (args.arms, args.cache, args.repeats), "search": (args.seeds,), "support_search": (args.dense, args.replay, args.statistics, args.keep),
                  "halving": ([f"halving.rungs={args.rungs}"] * bool(args.rungs) + [f"halving.eta={args.eta}"] * bool(args.eta),)}
         rows += fn(args.d or ds, args.tiny, *extra.get(name, ()))
     if args.out:
