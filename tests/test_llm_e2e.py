@@ -19,8 +19,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 # torch and transformers are imported where used, not here: collection imports every test module
 # on every worker, and importing these two took 2.4 s of it (benchmarks/results/test_times.md)
-pytestmark = pytest.mark.skipif(not (find_spec("torch") and find_spec("transformers")),
-                                reason="the hf backend needs torch and transformers: pip install -e '.[test]'")
+pytestmark = [pytest.mark.skipif(not (find_spec("torch") and find_spec("transformers")),
+                                 reason="the hf backend needs torch and transformers: pip install -e '.[test]'"),
+              pytest.mark.slow]  # the whole file: importing torch and building the model is 22 s of the fast tier (issue 32)
 
 from counting.cli.llm import main
 from counting.llm.templates import completion
@@ -129,7 +130,6 @@ def hf_run(tiny_model, tmp_path_factory):
     return results, status, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.slow
 def test_hf_backend_end_to_end(hf_run, tiny_model, monkeypatch, capsys):
     results, status, out, err = hf_run
     assert status == 0, err

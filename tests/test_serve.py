@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install -e '.[serve]'")
+pytestmark = pytest.mark.slow  # the whole file: its module fixture trains two models (16 s of the fast tier; issue 32)
 from starlette.testclient import TestClient
 from tiny import tiny
 
@@ -270,7 +271,6 @@ def save_untrained(root, experiment: str, cfg_dict: dict):
     return cfg
 
 
-@pytest.mark.slow  # one of the fast tier's slowest (21-33 s beside a training run; issue 32)
 def test_histogram_task_reads_the_chosen_position_and_says_what_does_not_apply(tmp_path):
     """The histogram task (an answer at every content position; two heads, two layers, a
     causal mask), and a Behrens et al. model without BOS or query-key logits."""
@@ -424,7 +424,6 @@ def browser():
     return sync_playwright, ""
 
 
-@pytest.mark.slow
 def test_the_page_in_headless_chromium(trained, tmp_path):
     sync_playwright, why = browser()
     if sync_playwright is None:
