@@ -17,7 +17,8 @@ compaction  phase_qc's protocol (n = 16, w = 64, the stop rule of phase_base.yam
             <arm>_sync twin (cohort.compile_ahead=false) each when it is needed. Every arm
             compiles into an empty compilation cache (--cache cold), as a new cell does;
             --cache primed runs each arm once into its empty cache first and measures the
-            second run (each program size compiled once through the persistent cache).
+            runs after it (each program size compiled once through the persistent cache;
+            --repeats R: R measured runs per arm, the arms taking turns, medians reported).
             Ideal speedup = model-steps paid without compaction / model-steps useful (each
             member's own steps); target: 80% of it.
 search      the adaptive search for m_thr (search=adaptive, 10% in m) against a fixed grid with
@@ -138,6 +139,8 @@ def compaction(ds: list[int], tiny: bool, arms: list[str] | None = None, cache: 
     (off, exact, off, exact, ...), so that a slow spell of a shared host falls on both; the
     figures are each arm's medians, every run's kept in `runs_<arm>`."""
     arms = arms or ["off", "pow2", "pow2_3", "exact"]
+    if repeats < 1:
+        raise SystemExit(f"--repeats: must be at least 1, got {repeats}")
     if repeats > 1 and cache == "cold":
         raise SystemExit("--repeats: needs --cache primed or warm (a cold cache is empty once per arm)")
     out = []
