@@ -39,7 +39,8 @@ halving     successive halving over lr x weight decay (search=halving) against t
 
 Each measurement runs `counting.experiment.run_experiment` in a subprocess of its own (fresh
 JAX, the persistent compilation cache as the commands use it). `--tiny` shrinks everything to
-a smoke test of a minute or two. Prints its figures; `--out` also writes them as JSON.
+a smoke test of a minute or two (its runs end with the table, the search's table and the
+analysis, not the figures). Prints its figures; `--out` also writes them as JSON.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def protocol(d: int, tiny: bool) -> list[str]:
     base = ["experiment=phase_qc", f"model.d={d}", "analysis.budgets=[]", "families.size=0"]
     if tiny:
         base += ["train.steps=400", "train.eval_every=50", "train.stop.patience=2", "cohort.m=[2,4,8]",
-                 "cohort.seed=[0,1]", "task.eval_size=256"]
+                 "cohort.seed=[0,1]", "task.eval_size=256",
+                 "after=[aggregate,search,analyze]"]  # the steps the figures read: no figures drawn
     return base
 
 

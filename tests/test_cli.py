@@ -100,7 +100,8 @@ def test_a_sweep_job_in_a_fresh_process_gets_the_cpu_devices(tmp_path):
     fresh process): the job itself must give JAX its CPU devices."""
     env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "COUNTING_CPU_DEVICES": "2"}
     cmd = [sys.executable, "-m", "counting.cli.train", "-m", "hydra/launcher=submitit_local", *TINY_ARGS,
-           "cohort.seed=[0,1]", f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+           "cohort.seed=[0,1]", "after=[aggregate]", f"results_dir={tmp_path / 'results'}",
+           f"hydra.sweep.dir={tmp_path / 'multirun'}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     records = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/runs/*/record.json")]

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 TINY = ["experiment=quick", "task.n=4", "task.eval_size=64", "train.steps=20", "train.eval_every=10",
-        "train.batch=16", "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]", "model.d=4,8"]
+        "train.batch=16", "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]", "model.d=4,8",
+        "after=[aggregate]"]  # the records and the table: the steps after a sweep are tested elsewhere
 TIMING = ("compile_s", "train_s", "wall_s")  # the only fields of a record that may differ between runs
 
 

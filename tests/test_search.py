@@ -104,7 +104,8 @@ def test_a_tiny_real_search_converges_to_the_grids_answer_and_resumes(tmp_path):
     # d = 32 members take turns on the CPU (per_call = 1), so a cell's numbers do not depend on
     # which cohort trained it: the search and the grid see the same accuracies
     common = ["model.d=32", "model.w=16", "task.n=4", "task.eval_size=128", "train.steps=150", "train.eval_every=50",
-              "train.batch=32", "cohort.seed=[0]", "hydra.sweeper.params={}"]
+              "train.batch=32", "cohort.seed=[0]", "hydra.sweeper.params={}",
+              "after=[aggregate,search,analyze]"]  # the tables this test reads, no figures
     grid = run_experiment("quick", [*common, "cohort.m=[2,3,4,5,6,7,8]", "name=grid", "analysis.tau=0.6"],
                           results_dir=tmp_path, show_progress=False)
     best = {c["m"]: c["best_accuracy"] for c in grid.analysis.cell_rows}

@@ -27,7 +27,8 @@ def test_sweep_through_the_slurm_preset(tmp_path):
     cmd = [sys.executable, "-m", "counting.cli.train", "-m", "experiment=quick", "hydra/launcher=slurm",
            "hydra.launcher.cpus_per_task=1", "task.n=4", "task.eval_size=64", "train.steps=20",
            "train.eval_every=10", "train.batch=16", "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]",
-           "model.d=4,8", f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+           "model.d=4,8", "after=[aggregate]", f"results_dir={tmp_path / 'results'}",
+           f"hydra.sweep.dir={tmp_path / 'multirun'}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "sweep quick: 4 models of this sweep, 0 failed" in out.stdout

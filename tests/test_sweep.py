@@ -140,7 +140,8 @@ def test_a_sweep_reusing_a_sweep_folder_is_judged_on_its_own_cells(tmp_path):
 
     (tmp_path / "multirun").mkdir()
     (tmp_path / "multirun" / MANIFEST).write_text(json.dumps({"job": 0, "hashes": ["0123456789abcdef"]}) + "\n")
-    proc = sweep(tmp_path, "experiment=quick", *TINY, "model.d=4", "analysis.budgets=[]", "families.size=0")
+    proc = sweep(tmp_path, "experiment=quick", *TINY, "model.d=4", "analysis.budgets=[]", "families.size=0",
+                 "after=[aggregate]")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-2000:]
     assert "no record" not in out

@@ -122,7 +122,8 @@ def test_bad_input_is_one_line_before_compute(override, field):
 
 
 SWEEP_ARGS = ["task.n=4", "task.eval_size=64", "train.steps=20", "train.eval_every=10", "train.batch=16",
-              "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]", "analysis.boot=20"]
+              "model.w=16", "cohort.m=[2,4]", "cohort.seed=[0]", "analysis.boot=20",
+              "after=[aggregate,analyze]"]  # the steps these tests judge
 
 
 def sweep(tmp_path, *args):
