@@ -118,7 +118,7 @@ def paid_steps(layouts: list[dict], rows: list[dict]) -> int:
 def protocol(d: int, tiny: bool) -> list[str]:
     base = ["experiment=phase_qc", f"model.d={d}", "analysis.budgets=[]", "families.size=0"]
     if tiny:
-        base += ["train.steps=400", "train.eval_every=50", "train.stop.patience=2", "cohort.m=[2,4,8]",
+        base += ["train.steps=200", "train.eval_every=50", "train.stop.patience=2", "cohort.m=[2,4,8]",
                  "cohort.seed=[0,1]", "task.eval_size=256",
                  "after=[aggregate,search,analyze]"]  # the steps the figures read: no figures drawn
     return base
