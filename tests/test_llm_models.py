@@ -107,6 +107,7 @@ def test_a_hub_name_is_not_downloaded():
                               "'HuggingFaceTB/SmolLM2-135M-Instruct'") or "not installed" in message
 
 
+@pytest.mark.slow  # a fresh interpreter importing the package (3-4 s of the fast tier; issue 32)
 def test_the_hf_backend_switches_the_hub_off():
     """Importing the backend sets the offline switches before transformers reads them: the hub
     library (which transformers asks) reports offline mode, whatever the environment said."""

@@ -131,6 +131,7 @@ def test_wilson_interval():
     assert lo == pytest.approx(1 - hi) and 0.39 < lo < 0.41
 
 
+@pytest.mark.slow  # a fresh interpreter importing the package (3-4 s of the fast tier; issue 32)
 def test_base_install_does_not_import_torch():
     code = ("import sys, counting, counting.cli.train, counting.cli.llm, counting.llm.run, counting.llm.figures; "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(json.dumps(bad))")

@@ -55,6 +55,7 @@ def test_a_users_own_experiment_folder_joins_through_hydra_searchpath(tmp_path, 
     assert "experiment: mine" in out and "name: mfe" in out
 
 
+@pytest.mark.slow  # a fresh interpreter importing the package (3-4 s of the fast tier; issue 32)
 def test_importing_counting_changes_no_process_state():
     code = ("import os; before = dict(os.environ); import matplotlib; chosen = []; "
             "matplotlib.use = lambda *a, **k: chosen.append(a); "
