@@ -87,8 +87,10 @@ def test_an_installed_wheel_trains_from_an_empty_directory(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "_borrowed_dependencies.pth").write_text("\n".join(deps) + "\n")
+    # --ignore-installed: after a non-editable `pip install .` the borrowed site-packages holds a
+    # counting of its own, which pip would otherwise take as installed and skip the wheel
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                              "--no-index", str(wheel)],
+                              "--no-index", "--ignore-installed", str(wheel)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
 
