@@ -120,7 +120,7 @@ def protocol(d: int, tiny: bool) -> list[str]:
     if tiny:
         base += ["train.steps=200", "train.eval_every=50", "train.stop.patience=2", "cohort.m=[2,4,8]",
                  "cohort.seed=[0,1]", "task.eval_size=256",
-                 "after=[aggregate,search,analyze]"]  # the steps the figures read: no figures drawn
+                 "after=[aggregate,search,analyze]"]  # the steps whose tables the benchmark reads; no figures drawn
     return base
 
 
